@@ -1,0 +1,42 @@
+# Folio — the two commands: `make run` (whole system, locally) and `make test`.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PACKAGES := shared simulators devstack services/ledger services/registry services/rotessa-sync services/webhooks
+
+.PHONY: install run test lint lock bench token clean
+
+$(BIN)/uv:
+	$(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv
+
+# Installs exactly the hashed lock, then Folio's own packages (editable, no deps).
+$(VENV)/.installed: requirements.lock $(BIN)/uv $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
+	$(BIN)/uv pip install --python $(BIN)/python --quiet --require-hashes -r requirements.lock
+	$(BIN)/uv pip install --python $(BIN)/python --quiet --no-deps --no-build-isolation $(foreach p,$(PACKAGES),-e $(p))
+	touch $@
+
+install: $(VENV)/.installed
+
+run: install
+	$(BIN)/python -m folio.devstack run
+
+test: install
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+token: install
+	@$(BIN)/python -m folio.devstack token $(ARGS)
+
+bench: install
+	$(BIN)/python -m bench $(ARGS)
+
+# Regenerates the hashed lock from requirements.in (needs network access to the index).
+lock: $(BIN)/uv
+	$(BIN)/uv pip compile --generate-hashes --python-version 3.11 --quiet requirements.in -o requirements.lock
+
+clean:
+	rm -rf $(VENV) .local

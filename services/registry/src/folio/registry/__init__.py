@@ -1,0 +1,1 @@
+"""Folio registry: buildings, units, Beds24 occupancy, bookings, renewals, mortgages, KPIs."""

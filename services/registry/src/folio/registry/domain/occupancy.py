@@ -1,0 +1,113 @@
+"""Occupancy source selection (seed 003 §2, revised) and daily status resolution.
+
+The rule, exactly as the seed states it:
+
+* unit mapped with ``source_of_truth = BEDS24``: fresh Beds24 data → use it;
+  no fresh Beds24 data → ``UNKNOWN``. Never fall back to local bookings, because
+  stale or conflicting local data must not be treated as authoritative.
+* unit mapped with ``source_of_truth = LOCAL`` → local bookings.
+* unit without a mapping → local bookings.
+"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from enum import StrEnum
+
+from folio.registry.domain.units import BookingStatus, SourceOfTruth, UnitStatus
+
+#: How old a Beds24 observation may be and still count as "available" data.
+DEFAULT_BEDS24_MAX_AGE = timedelta(hours=6)
+
+
+class OccupancyState(StrEnum):
+    OCCUPIED = "OCCUPIED"
+    VACANT = "VACANT"
+    UNKNOWN = "UNKNOWN"
+
+
+class DailyStatus(StrEnum):
+    """What one ``unit_daily_status`` row records for a unit on a date."""
+
+    OCCUPIED = "OCCUPIED"
+    VACANT = "VACANT"
+    UNKNOWN = "UNKNOWN"
+    BLOCKED = "BLOCKED"
+    MAINTENANCE = "MAINTENANCE"
+
+
+@dataclass(frozen=True)
+class Beds24Observation:
+    """What Beds24 said about one unit on one night, and when we asked."""
+
+    stay_date: date
+    occupied: bool
+    observed_at: datetime
+
+
+@dataclass(frozen=True)
+class LocalStay:
+    """A local booking's span: occupies nights ``start_date <= d < end_date``."""
+
+    start_date: date
+    end_date: date
+    status: BookingStatus = BookingStatus.CONFIRMED
+
+    def occupies(self, night: date) -> bool:
+        return self.status == BookingStatus.CONFIRMED and self.start_date <= night < self.end_date
+
+
+@dataclass(frozen=True)
+class OccupancyReading:
+    """The computed occupancy of a unit on a night and the source it came from."""
+
+    source: SourceOfTruth
+    state: OccupancyState
+
+
+def is_fresh(observation: Beds24Observation, *, now: datetime, max_age: timedelta) -> bool:
+    """An observation counts only if it was taken within ``max_age`` of ``now``.
+
+    An observation from the future (clock skew) is treated as fresh; its age is 0.
+    """
+    return now - observation.observed_at <= max_age
+
+
+def select_occupancy(
+    *,
+    source_of_truth: SourceOfTruth | None,
+    night: date,
+    beds24_observation: Beds24Observation | None,
+    local_stays: Iterable[LocalStay],
+    now: datetime,
+    max_age: timedelta = DEFAULT_BEDS24_MAX_AGE,
+) -> OccupancyReading:
+    """Occupancy of one unit on ``night``; ``source_of_truth`` is None when unmapped."""
+    if source_of_truth == SourceOfTruth.BEDS24:
+        usable = (
+            beds24_observation is not None
+            and beds24_observation.stay_date == night
+            and is_fresh(beds24_observation, now=now, max_age=max_age)
+        )
+        if not usable:
+            return OccupancyReading(SourceOfTruth.BEDS24, OccupancyState.UNKNOWN)
+        assert beds24_observation is not None
+        state = OccupancyState.OCCUPIED if beds24_observation.occupied else OccupancyState.VACANT
+        return OccupancyReading(SourceOfTruth.BEDS24, state)
+    occupied = any(stay.occupies(night) for stay in local_stays)
+    return OccupancyReading(
+        SourceOfTruth.LOCAL, OccupancyState.OCCUPIED if occupied else OccupancyState.VACANT
+    )
+
+
+def daily_status(unit_status: UnitStatus, reading: OccupancyReading) -> DailyStatus:
+    """A BLOCKED or MAINTENANCE unit is recorded as such; others by their occupancy.
+
+    This keeps the KPI numerator (occupied) inside its denominator (units not
+    blocked and not in maintenance).
+    """
+    if unit_status == UnitStatus.BLOCKED:
+        return DailyStatus.BLOCKED
+    if unit_status == UnitStatus.MAINTENANCE:
+        return DailyStatus.MAINTENANCE
+    return DailyStatus(reading.state.value)

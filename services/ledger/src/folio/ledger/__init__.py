@@ -1,0 +1,1 @@
+"""Ledger service: receivables and the double-entry journal."""

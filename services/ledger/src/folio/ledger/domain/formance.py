@@ -1,0 +1,201 @@
+"""Formance Ledger v2 wire shapes (request and response bodies).
+
+Field names and aliases mirror ``formance_sdk_python.models.ledger`` (V2Transaction,
+V2Posting, V2Account, V2Volume, V2VolumesWithBalance, V2ErrorResponse, the cursor
+responses) so that the official SDK parses our answers unchanged. Responses are
+serialised with ``by_alias=True, exclude_none=True`` like the SDK's own models.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Generic, TypeVar
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+T = TypeVar("T")
+
+
+class _Wire(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    def wire(self) -> dict:
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+class V2ErrorsEnum(StrEnum):
+    INTERNAL = "INTERNAL"
+    INSUFFICIENT_FUND = "INSUFFICIENT_FUND"
+    VALIDATION = "VALIDATION"
+    CONFLICT = "CONFLICT"
+    COMPILATION_FAILED = "COMPILATION_FAILED"
+    METADATA_OVERRIDE = "METADATA_OVERRIDE"
+    NOT_FOUND = "NOT_FOUND"
+    REVERT_OCCURRING = "REVERT_OCCURRING"
+    ALREADY_REVERT = "ALREADY_REVERT"
+    NO_POSTINGS = "NO_POSTINGS"
+    LEDGER_NOT_FOUND = "LEDGER_NOT_FOUND"
+    IMPORT = "IMPORT"
+    TIMEOUT = "TIMEOUT"
+    BULK_SIZE_EXCEEDED = "BULK_SIZE_EXCEEDED"
+    INTERPRETER_PARSE = "INTERPRETER_PARSE"
+    INTERPRETER_RUNTIME = "INTERPRETER_RUNTIME"
+    LEDGER_ALREADY_EXISTS = "LEDGER_ALREADY_EXISTS"
+
+
+#: HTTP status Formance answers for each error code.
+ERROR_STATUS: dict[V2ErrorsEnum, int] = {
+    V2ErrorsEnum.INTERNAL: 500,
+    V2ErrorsEnum.INSUFFICIENT_FUND: 400,
+    V2ErrorsEnum.VALIDATION: 400,
+    V2ErrorsEnum.CONFLICT: 409,
+    V2ErrorsEnum.COMPILATION_FAILED: 400,
+    V2ErrorsEnum.METADATA_OVERRIDE: 400,
+    V2ErrorsEnum.NOT_FOUND: 404,
+    V2ErrorsEnum.REVERT_OCCURRING: 400,
+    V2ErrorsEnum.ALREADY_REVERT: 400,
+    V2ErrorsEnum.NO_POSTINGS: 400,
+    V2ErrorsEnum.LEDGER_NOT_FOUND: 404,
+    V2ErrorsEnum.IMPORT: 400,
+    V2ErrorsEnum.TIMEOUT: 500,
+    V2ErrorsEnum.BULK_SIZE_EXCEEDED: 400,
+    V2ErrorsEnum.INTERPRETER_PARSE: 400,
+    V2ErrorsEnum.INTERPRETER_RUNTIME: 400,
+    V2ErrorsEnum.LEDGER_ALREADY_EXISTS: 400,
+}
+
+
+class V2ErrorResponse(_Wire):
+    error_code: V2ErrorsEnum = Field(alias="errorCode")
+    error_message: str = Field(alias="errorMessage")
+    details: str | None = None
+
+
+class V2Posting(_Wire):
+    model_config = ConfigDict(populate_by_name=True, extra="forbid")
+
+    amount: int = Field(ge=0)
+    asset: str
+    destination: str
+    source: str
+
+
+class V2Volume(_Wire):
+    input: int
+    output: int
+    balance: int | None = None
+
+
+class V2Transaction(_Wire):
+    id: int
+    metadata: dict[str, str]
+    postings: list[V2Posting]
+    reverted: bool
+    timestamp: datetime
+    inserted_at: datetime | None = Field(default=None, alias="insertedAt")
+    post_commit_volumes: dict[str, dict[str, V2Volume]] | None = Field(
+        default=None, alias="postCommitVolumes"
+    )
+    pre_commit_volumes: dict[str, dict[str, V2Volume]] | None = Field(
+        default=None, alias="preCommitVolumes"
+    )
+    post_commit_effective_volumes: dict[str, dict[str, V2Volume]] | None = Field(
+        default=None, alias="postCommitEffectiveVolumes"
+    )
+    pre_commit_effective_volumes: dict[str, dict[str, V2Volume]] | None = Field(
+        default=None, alias="preCommitEffectiveVolumes"
+    )
+    reference: str | None = None
+    reverted_at: datetime | None = Field(default=None, alias="revertedAt")
+    updated_at: datetime | None = Field(default=None, alias="updatedAt")
+
+
+class V2Account(_Wire):
+    address: str
+    metadata: dict[str, str]
+    volumes: dict[str, V2Volume] | None = None
+    effective_volumes: dict[str, V2Volume] | None = Field(default=None, alias="effectiveVolumes")
+    first_usage: datetime | None = Field(default=None, alias="firstUsage")
+    insertion_date: datetime | None = Field(default=None, alias="insertionDate")
+    updated_at: datetime | None = Field(default=None, alias="updatedAt")
+
+
+class V2VolumesWithBalance(_Wire):
+    account: str
+    asset: str
+    balance: int
+    input: int
+    output: int
+
+
+class V2Ledger(_Wire):
+    name: str
+    bucket: str
+    added_at: datetime = Field(alias="addedAt")
+    id: int | None = None
+    metadata: dict[str, str] | None = None
+    features: dict[str, str] | None = None
+
+
+class Cursor(_Wire, Generic[T]):
+    page_size: int = Field(alias="pageSize")
+    has_more: bool = Field(alias="hasMore")
+    previous: str | None = None
+    next: str | None = None
+    data: list[T]
+
+
+class CursorResponse(_Wire, Generic[T]):
+    """``{"cursor": {"pageSize", "hasMore", "previous", "next", "data"}}``."""
+
+    cursor: Cursor[T]
+
+
+class DataResponse(_Wire, Generic[T]):
+    """``{"data": ...}`` wrapper of single-object answers."""
+
+    data: T
+
+
+# --- requests -----------------------------------------------------------------
+
+
+class V2PostTransactionScript(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    plain: str | None = None
+    template: str | None = None
+    vars: dict[str, str] | None = None
+
+
+class V2PostTransaction(BaseModel):
+    """Body of ``POST /v2/{ledger}/transactions``. Unknown fields are refused so a
+    typo never silently drops part of a financial instruction."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    metadata: dict[str, str] = Field(default_factory=dict)
+    postings: list[V2Posting] | None = None
+    script: V2PostTransactionScript | None = None
+    reference: str | None = Field(default=None, min_length=1, max_length=512)
+    timestamp: AwareDatetime | None = None
+    account_metadata: dict[str, dict[str, str]] | None = Field(
+        default=None, alias="accountMetadata"
+    )
+    force: bool | None = None
+    runtime: str | None = None
+
+
+class V2RevertTransactionRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    metadata: dict[str, str] | None = None
+
+
+class V2CreateLedgerRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    bucket: str | None = None
+    features: dict[str, str] | None = None
+    metadata: dict[str, str] | None = None

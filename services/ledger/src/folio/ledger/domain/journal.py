@@ -1,0 +1,296 @@
+"""Double-entry journal with Formance Ledger v2 semantics. Pure: no I/O.
+
+Addresses and assets follow Formance's own patterns (formancehq/ledger
+``pkg/accounts`` and ``pkg/assets``), so anything accepted here is accepted by
+Formance and vice versa.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from fnmatch import fnmatchcase
+
+ACCOUNT_SEGMENT = r"[a-zA-Z0-9_-]+"
+ACCOUNT_RE = re.compile(rf"^{ACCOUNT_SEGMENT}(:{ACCOUNT_SEGMENT})*$")
+ASSET_RE = re.compile(r"^[A-Z][A-Z0-9]{0,16}(_[A-Z]{1,16})?(/\d{1,6})?$")
+WORLD = "world"
+MAX_ADDRESS_LENGTH = 512
+GENESIS_HASH = "0" * 64
+
+
+class JournalError(Exception):
+    """Base of journal rule violations; ``error_code`` is Formance's V2ErrorsEnum value."""
+
+    error_code = "VALIDATION"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidPosting(JournalError):
+    error_code = "VALIDATION"
+
+
+class NoPostings(JournalError):
+    error_code = "NO_POSTINGS"
+
+
+class InsufficientFunds(JournalError):
+    error_code = "INSUFFICIENT_FUND"
+
+
+class AlreadyReverted(JournalError):
+    error_code = "ALREADY_REVERT"
+
+
+def is_valid_address(address: str) -> bool:
+    return len(address) <= MAX_ADDRESS_LENGTH and ACCOUNT_RE.fullmatch(address) is not None
+
+
+def is_valid_asset(asset: str) -> bool:
+    return ASSET_RE.fullmatch(asset) is not None
+
+
+def asset_for(currency: str, exponent: int) -> str:
+    """Formance asset notation with precision, e.g. ``SAR/2``."""
+    asset = f"{currency}/{exponent}"
+    if not is_valid_asset(asset):
+        raise InvalidPosting(f"invalid asset {asset!r}")
+    return asset
+
+
+@dataclass(frozen=True)
+class Posting:
+    source: str
+    destination: str
+    amount: int
+    asset: str
+
+    def validate(self) -> None:
+        if isinstance(self.amount, bool) or not isinstance(self.amount, int):
+            raise InvalidPosting("posting amount must be an integer")
+        if self.amount < 0:
+            raise InvalidPosting("negative amount")
+        if not is_valid_address(self.source):
+            raise InvalidPosting(f"invalid source address {self.source!r}")
+        if not is_valid_address(self.destination):
+            raise InvalidPosting(f"invalid destination address {self.destination!r}")
+        if not is_valid_asset(self.asset):
+            raise InvalidPosting(f"invalid asset {self.asset!r}")
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "source": self.source,
+            "destination": self.destination,
+            "amount": self.amount,
+            "asset": self.asset,
+        }
+
+
+def validate_postings(postings: Sequence[Posting]) -> None:
+    if not postings:
+        raise NoPostings("transaction has no postings")
+    for posting in postings:
+        posting.validate()
+
+
+@dataclass
+class Volumes:
+    """Cumulative inputs and outputs of one account in one asset; balance = input - output."""
+
+    input: int = 0
+    output: int = 0
+
+    @property
+    def balance(self) -> int:
+        return self.input - self.output
+
+    def copy(self) -> Volumes:
+        return Volumes(self.input, self.output)
+
+
+VolumeKey = tuple[str, str]  # (account address, asset)
+
+
+@dataclass(frozen=True)
+class OverdraftPolicy:
+    """Which accounts may go negative: ``world`` always, plus configured glob patterns
+    (e.g. ``rotessa:clearing``, ``platform:*``)."""
+
+    allowed_patterns: tuple[str, ...] = ()
+
+    def allows(self, address: str) -> bool:
+        if address == WORLD:
+            return True
+        return any(fnmatchcase(address, pattern) for pattern in self.allowed_patterns)
+
+
+def touched_keys(postings: Iterable[Posting]) -> list[VolumeKey]:
+    """Every (account, asset) a set of postings touches, sorted: the lock order that
+    keeps concurrent writers deadlock-free."""
+    keys = {(p.source, p.asset) for p in postings} | {(p.destination, p.asset) for p in postings}
+    return sorted(keys)
+
+
+def apply_postings(
+    volumes: Mapping[VolumeKey, Volumes],
+    postings: Sequence[Posting],
+    policy: OverdraftPolicy,
+    *,
+    force: bool = False,
+) -> dict[VolumeKey, Volumes]:
+    """New volumes after ``postings`` are applied in order.
+
+    Like Formance, each posting is checked when it is applied: its source must
+    hold enough of the asset unless overdraft is allowed for it or ``force`` is set.
+    Returns only the touched keys; ``volumes`` is not modified.
+    """
+    validate_postings(postings)
+    after: dict[VolumeKey, Volumes] = {}
+    for key in touched_keys(postings):
+        after[key] = volumes.get(key, Volumes()).copy()
+    for posting in postings:
+        source = after[(posting.source, posting.asset)]
+        if not force and not policy.allows(posting.source) and source.balance - posting.amount < 0:
+            raise InsufficientFunds(
+                f"account {posting.source!r} has {source.balance} {posting.asset}, "
+                f"needs {posting.amount}"
+            )
+        source.output += posting.amount
+        after[(posting.destination, posting.asset)].input += posting.amount
+    return after
+
+
+def reverse_postings(postings: Sequence[Posting]) -> list[Posting]:
+    """The postings that undo ``postings``: swapped and in reverse order (Formance revert)."""
+    return [
+        Posting(source=p.destination, destination=p.source, amount=p.amount, asset=p.asset)
+        for p in reversed(postings)
+    ]
+
+
+def check_revertible(already_reverted: bool) -> None:
+    if already_reverted:
+        raise AlreadyReverted("transaction already reverted")
+
+
+def invariant_violations(
+    volumes: Mapping[VolumeKey, Volumes], policy: OverdraftPolicy
+) -> list[str]:
+    """Problems with a set of account volumes (the ledger's invariant checker):
+    per asset, total inputs must equal total outputs (postings sum to zero), and
+    no account that forbids overdraft may be negative."""
+    problems: list[str] = []
+    per_asset: dict[str, int] = {}
+    for (account, asset), vol in sorted(volumes.items()):
+        per_asset[asset] = per_asset.get(asset, 0) + vol.input - vol.output
+        if vol.balance < 0 and not policy.allows(account):
+            problems.append(f"{account} is negative in {asset}: {vol.balance}")
+    for asset, net in sorted(per_asset.items()):
+        if net != 0:
+            problems.append(f"postings in {asset} do not sum to zero: {net}")
+    return problems
+
+
+def balances_from_postings(postings: Iterable[Posting]) -> dict[VolumeKey, Volumes]:
+    """Volumes recomputed from raw postings (point-in-time queries, invariant checks)."""
+    volumes: dict[VolumeKey, Volumes] = {}
+    for p in postings:
+        volumes.setdefault((p.source, p.asset), Volumes()).output += p.amount
+        volumes.setdefault((p.destination, p.asset), Volumes()).input += p.amount
+    return volumes
+
+
+@dataclass(frozen=True)
+class Transaction:
+    """A committed journal transaction as the hash chain sees it."""
+
+    ledger: str
+    transaction_id: int
+    postings: tuple[Posting, ...]
+    timestamp: datetime
+    inserted_at: datetime
+    reference: str | None = None
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    reverts_transaction_id: int | None = None
+
+
+def _iso(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        raise ValueError("naive datetime in the journal")
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def content_hash(tx: Transaction) -> str:
+    """SHA-256 over a canonical JSON form of everything that makes the transaction."""
+    canonical = {
+        "ledger": tx.ledger,
+        "id": tx.transaction_id,
+        "reference": tx.reference,
+        "timestamp": _iso(tx.timestamp),
+        "inserted_at": _iso(tx.inserted_at),
+        "postings": [p.as_dict() for p in tx.postings],
+        "metadata": dict(sorted(tx.metadata.items())),
+        "reverts": tx.reverts_transaction_id,
+    }
+    encoded = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(encoded.encode()).hexdigest()
+
+
+def chain_hash(previous_chain_hash: str, transaction_content_hash: str) -> str:
+    """Next link of the tamper-evidence chain: H(previous link ‖ row hash)."""
+    return hashlib.sha256(f"{previous_chain_hash}:{transaction_content_hash}".encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class SealRecord:
+    """One link as stored: position in the chain, the transaction it seals, the
+    row hash recorded at sealing time and the resulting chain hash."""
+
+    seal_seq: int
+    transaction_id: int
+    row_hash: str
+    chain_hash: str
+
+
+@dataclass(frozen=True)
+class ChainProblem:
+    seal_seq: int | None
+    transaction_id: int | None
+    problem: str
+
+
+def verify_chain(
+    seals: Sequence[SealRecord], current_row_hashes: Mapping[int, str]
+) -> list[ChainProblem]:
+    """Compare the stored chain with the rows as they are now.
+
+    A modified row shows as a row-hash mismatch at its transaction id; a deleted
+    row as a seal without a row; an edited or removed seal as a chain break at
+    that position. Returns nothing when the journal is intact.
+    """
+    problems: list[ChainProblem] = []
+    previous = GENESIS_HASH
+    expected_seq = 1
+    for seal in seals:
+        if seal.seal_seq != expected_seq:
+            problems.append(
+                ChainProblem(seal.seal_seq, seal.transaction_id, f"seal {expected_seq} missing")
+            )
+            expected_seq = seal.seal_seq
+        if chain_hash(previous, seal.row_hash) != seal.chain_hash:
+            problems.append(ChainProblem(seal.seal_seq, seal.transaction_id, "chain hash broken"))
+        row_hash = current_row_hashes.get(seal.transaction_id)
+        if row_hash is None:
+            problems.append(ChainProblem(seal.seal_seq, seal.transaction_id, "row missing"))
+        elif row_hash != seal.row_hash:
+            problems.append(ChainProblem(seal.seal_seq, seal.transaction_id, "row modified"))
+        previous = seal.chain_hash
+        expected_seq += 1
+    return problems

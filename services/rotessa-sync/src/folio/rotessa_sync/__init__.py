@@ -1,0 +1,1 @@
+"""Rotessa-sync: links Rotessa schedules to mortgages and backfills/syncs their payments."""

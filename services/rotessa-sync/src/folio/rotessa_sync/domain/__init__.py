@@ -1,0 +1,1 @@
+"""Pure rules of Rotessa-sync: no I/O, no framework imports."""

@@ -1,0 +1,3 @@
+"""Root pytest configuration: infrastructure fixtures for every test tree."""
+
+pytest_plugins = ["folio.devstack.testing"]

@@ -1,0 +1,132 @@
+"""pytest plugin: real Postgres and a real Kafka-protocol broker for integration tests.
+
+Resolution order for each: ``DATABASE_URL`` / ``KAFKA_BOOTSTRAP_SERVERS`` when
+set; testcontainers when a Docker engine answers; otherwise the embedded pair
+(one throw-away PostgreSQL and one Tansu broker per test session).
+"""
+
+import asyncio
+import os
+import subprocess
+import tempfile
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+from folio.devstack.embedded import EmbeddedKafka, EmbeddedPostgres, free_port, remove_tree
+from folio.devstack.services import service
+from folio.shared.messaging import ensure_topics
+from folio.shared.migrations import ensure_service_role, role_url, upgrade_async
+
+TEST_ROLE_PASSWORD = "folio-test"
+
+
+@dataclass
+class Infra:
+    admin_database_url: str
+    kafka_bootstrap_servers: str
+    _service_urls: dict[str, str] = field(default_factory=dict)
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    async def service_database_url(self, name: str) -> str:
+        """Create the service's role and schema and migrate it (once per session)."""
+        async with self._lock:
+            if name not in self._service_urls:
+                spec = service(name)
+                await ensure_service_role(
+                    self.admin_database_url, spec.schema, spec.role, TEST_ROLE_PASSWORD
+                )
+                url = role_url(self.admin_database_url, spec.role, TEST_ROLE_PASSWORD)
+                await upgrade_async(spec.migrations, url, spec.schema)
+                self._service_urls[name] = url
+            return self._service_urls[name]
+
+
+def docker_available() -> bool:
+    try:
+        return (
+            subprocess.run(["docker", "info"], capture_output=True, timeout=5).returncode == 0
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+@pytest.fixture(scope="session")
+def infra() -> Infra:
+    database_url = os.environ.get("DATABASE_URL")
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    stops: list[Callable[[], None]] = []
+    workdir = Path(tempfile.mkdtemp(prefix="folio-test-"))
+    use_docker = (not database_url or not bootstrap) and docker_available()
+    try:
+        if not database_url:
+            if use_docker:
+                from testcontainers.postgres import PostgresContainer
+
+                pg_container = PostgresContainer("postgres:16-alpine", driver=None)
+                pg_container.start()
+                stops.append(pg_container.stop)
+                database_url = pg_container.get_connection_url()
+            else:
+                pg = EmbeddedPostgres(workdir / "pg", free_port(), durable=False)
+                pg.start(log_file=open(workdir / "postgres.log", "ab"))
+                stops.append(pg.stop)
+                pg.create_database("folio_test")
+                database_url = pg.admin_url.rsplit("/", 1)[0] + "/folio_test"
+        if not bootstrap:
+            if use_docker:
+                from testcontainers.kafka import KafkaContainer
+
+                kafka_container = KafkaContainer().with_kraft()
+                kafka_container.start()
+                stops.append(kafka_container.stop)
+                bootstrap = kafka_container.get_bootstrap_server()
+            else:
+                kafka = EmbeddedKafka(free_port())
+                kafka.start(log_file=open(workdir / "tansu.log", "ab"))
+                stops.append(kafka.stop)
+                bootstrap = kafka.bootstrap_servers
+        asyncio.run(ensure_topics(bootstrap))
+        yield Infra(admin_database_url=database_url, kafka_bootstrap_servers=bootstrap)
+    finally:
+        for stop in reversed(stops):
+            stop()
+        remove_tree(workdir)
+
+
+@asynccontextmanager
+async def running_app(app) -> AsyncIterator[httpx.AsyncClient]:
+    """Run an app's lifespan (consumers, relay) and talk to it in-process over ASGI."""
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            yield client
+
+
+def admin_headers(settings, roles=("admin",), subject="test-admin") -> dict[str, str]:
+    from folio.shared.auth import mint_token
+
+    token = mint_token(subject, list(roles), settings.jwt_secret.get_secret_value())
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def eventually(check: Callable, timeout: float = 20.0, interval: float = 0.1):  # noqa: ASYNC109
+    """Await ``check()`` until it returns a truthy value (or raise its last assertion)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        try:
+            result = check()
+            if asyncio.iscoroutine(result):
+                result = await result
+            if result:
+                return result
+        except AssertionError:
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        await asyncio.sleep(interval)

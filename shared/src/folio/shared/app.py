@@ -1,0 +1,321 @@
+"""Service bootstrap: engine, broker, relay and the FastAPI app around them.
+
+A service's ``app.py`` builds a :class:`Runtime` from its settings, registers its
+consumers on ``runtime.broker``, and calls :func:`create_service_app` with its
+routers. The lifespan starts the FastStream broker (consumers) and the outbox
+relay, and stops them on shutdown; nothing is built at import time.
+"""
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from faststream.kafka import KafkaBroker
+from faststream.specification import AsyncAPI
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from folio.shared.db import create_engine, create_sessionmaker
+from folio.shared.messaging import OutboxRelay, create_broker
+from folio.shared.observability import (
+    CORRELATION_HEADER,
+    HTTP_LATENCY,
+    HTTP_REQUESTS,
+    configure_logging,
+    parse_correlation_id,
+    set_correlation_id,
+)
+from folio.shared.problems import PROBLEM_MEDIA_TYPE, Problem
+from folio.shared.settings import ServiceSettings
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class Runtime:
+    """Everything a service process holds open: database, broker, relay, background tasks."""
+
+    settings: ServiceSettings
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker
+    broker: KafkaBroker
+    relay: OutboxRelay
+    background: list[Callable[[], Any]] = field(default_factory=list)
+    _tasks: list[asyncio.Task] = field(default_factory=list)
+
+    @classmethod
+    def create(cls, settings: ServiceSettings) -> "Runtime":
+        engine = create_engine(settings.database_url, settings.db_schema)
+        return cls(
+            settings=settings,
+            engine=engine,
+            sessionmaker=create_sessionmaker(engine),
+            broker=create_broker(settings.kafka_bootstrap_servers, client_id=settings.service_name),
+            relay=OutboxRelay(
+                database_url=settings.database_url,
+                schema=settings.db_schema,
+                bootstrap_servers=settings.kafka_bootstrap_servers,
+                service_name=settings.service_name,
+            ),
+        )
+
+    def add_background(self, factory: Callable[[], Any]) -> None:
+        """Run a coroutine factory (a periodic job) for the process lifetime."""
+        self.background.append(factory)
+
+    async def start(self) -> None:
+        if self.settings.run_messaging:
+            await _start_broker_with_retry(self.broker)
+            self.relay.start()
+            for factory in self.background:
+                self._tasks.append(asyncio.create_task(factory()))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            try:
+                await task
+            except (asyncio.CancelledError, Exception):  # noqa: S110 - shutting down
+                pass
+        if self.settings.run_messaging:
+            await self.relay.stop()
+            await self.broker.stop()
+        await self.engine.dispose()
+
+
+async def _start_broker_with_retry(broker: KafkaBroker, attempts: int = 30) -> None:
+    for attempt in range(1, attempts + 1):
+        try:
+            await broker.start()
+            return
+        except Exception as exc:
+            if attempt == attempts:
+                raise
+            log.warning("broker.start_retry", attempt=attempt, error=repr(exc))
+            await asyncio.sleep(min(0.5 * attempt, 5))
+
+
+def create_service_app(
+    *,
+    runtime: Runtime,
+    title: str,
+    routers: Sequence[APIRouter],
+    description: str = "",
+    version: str = "0.1.0",
+    extra_state: dict[str, Any] | None = None,
+) -> FastAPI:
+    settings = runtime.settings
+    prefix = f"/api/{settings.service_name}"
+    configure_logging(settings.service_name, settings.log_level, settings.log_json)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await runtime.start()
+        log.info("service.started", service=settings.service_name)
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    app = FastAPI(
+        title=title,
+        description=description,
+        version=version,
+        lifespan=lifespan,
+        openapi_url=f"{prefix}/openapi.json",
+        docs_url=f"{prefix}/docs",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.runtime = runtime
+    for key, value in (extra_state or {}).items():
+        setattr(app.state, key, value)
+
+    install_problem_handlers(app)
+    app.add_middleware(RequestContextMiddleware, service=settings.service_name)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+
+    ops = APIRouter(prefix=prefix, tags=["operations"])
+
+    @ops.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @ops.get("/readyz")
+    async def readyz() -> JSONResponse:
+        checks: dict[str, str] = {}
+        try:
+            async with runtime.engine.connect() as conn:
+                await asyncio.wait_for(conn.execute(text("SELECT 1")), 2)
+            checks["database"] = "ok"
+        except Exception as exc:
+            checks["database"] = f"error: {exc.__class__.__name__}"
+        if settings.run_messaging:
+            try:
+                ok = await runtime.broker.ping(timeout=2)
+                checks["broker"] = "ok" if ok else "unreachable"
+            except Exception as exc:
+                checks["broker"] = f"error: {exc.__class__.__name__}"
+        ready = all(v == "ok" for v in checks.values())
+        return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
+
+    @ops.get("/metrics")
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    @ops.get("/asyncapi.json")
+    async def asyncapi() -> Response:
+        spec = AsyncAPI(runtime.broker, title=f"{title} events", version=version)
+        return Response(spec.to_specification().to_json(), media_type="application/json")
+
+    app.include_router(ops)
+    for router in routers:
+        app.include_router(router)
+    return app
+
+
+def problem_response(problem: Problem, request: Request | None = None) -> JSONResponse:
+    return JSONResponse(
+        problem.to_body(str(request.url.path) if request else None),
+        status_code=problem.status,
+        media_type=PROBLEM_MEDIA_TYPE,
+    )
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    @app.exception_handler(Problem)
+    async def on_problem(request: Request, exc: Problem) -> JSONResponse:
+        return problem_response(exc, request)
+
+    @app.exception_handler(RequestValidationError)
+    async def on_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")}
+            for e in exc.errors()
+        ]
+        return problem_response(
+            Problem(422, "validation-error", "Unprocessable request", "invalid request", errors=errors),
+            request,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        kinds = {401: "unauthenticated", 403: "forbidden", 404: "not-found", 405: "method-not-allowed"}
+        response = problem_response(
+            Problem(exc.status_code, kinds.get(exc.status_code, "http-error"), str(exc.detail)),
+            request,
+        )
+        if exc.headers:
+            response.headers.update(exc.headers)
+        return response
+
+    @app.exception_handler(Exception)
+    async def on_error(request: Request, exc: Exception) -> JSONResponse:
+        from folio.shared.messaging.consumer import is_infrastructure_error
+
+        if is_infrastructure_error(exc):
+            log.error("request.unavailable", error=repr(exc))
+            return problem_response(
+                Problem(503, "unavailable", "Service unavailable", "a dependency is unreachable"),
+                request,
+            )
+        log.exception("request.failed")
+        return problem_response(Problem(500, "internal-error", "Internal error"), request)
+
+
+class BodySizeLimitMiddleware:
+    """413 before any parsing or crypto: by Content-Length, or while streaming."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length":
+                try:
+                    too_big = int(value) > self.max_bytes
+                except ValueError:
+                    too_big = True
+                if too_big:
+                    await self._reject(scope, receive, send)
+                    return
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise _BodyTooLarge
+            return message
+
+        try:
+            await self.app(scope, limited_receive, send)
+        except _BodyTooLarge:
+            await self._reject(scope, receive, send)
+
+    async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
+        body = Problem(
+            413, "payload-too-large", "Payload too large", f"the limit is {self.max_bytes} bytes"
+        ).to_body(scope.get("path"))
+        response = JSONResponse(body, status_code=413, media_type=PROBLEM_MEDIA_TYPE)
+        await response(scope, receive, send)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+class RequestContextMiddleware:
+    """Correlation id in and out, request metrics."""
+
+    def __init__(self, app: ASGIApp, service: str) -> None:
+        self.app = app
+        self.service = service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers", ()))
+        correlation_id = parse_correlation_id(headers.get(CORRELATION_HEADER.lower().encode()))
+        set_correlation_id(correlation_id)
+        started = time.perf_counter()
+        status = 500
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [
+                    *message["headers"],
+                    (CORRELATION_HEADER.lower().encode(), correlation_id.encode()),
+                ]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            route = scope.get("route")
+            path = getattr(route, "path", "unmatched")
+            HTTP_REQUESTS.labels(self.service, scope["method"], path, str(status)).inc()
+            HTTP_LATENCY.labels(self.service, scope["method"], path).observe(
+                time.perf_counter() - started
+            )

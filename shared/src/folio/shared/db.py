@@ -1,0 +1,170 @@
+"""Database plumbing shared by every service: engines and the messaging tables.
+
+Each service owns one Postgres schema. Engines set ``search_path`` to it, so
+table definitions stay unqualified and the same code runs in any schema.
+"""
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import BYTEA, JSONB, UUID
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+
+from folio.shared.settings import to_asyncpg_url
+
+
+def create_engine(database_url: str, schema: str, *, pool_size: int = 10) -> AsyncEngine:
+    return create_async_engine(
+        to_asyncpg_url(database_url),
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        connect_args={"server_settings": {"search_path": schema, "timezone": "UTC"}},
+    )
+
+
+def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker:
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+#: Tables every service schema has (created by ``MESSAGING_DDL`` in its first migration).
+messaging_metadata = sa.MetaData()
+
+outbox = sa.Table(
+    "outbox",
+    messaging_metadata,
+    sa.Column("id", sa.BigInteger, primary_key=True),
+    sa.Column("event_id", UUID(as_uuid=True), nullable=False, unique=True),
+    sa.Column("topic", sa.Text, nullable=False),
+    sa.Column("key", sa.Text, nullable=True),
+    sa.Column("value", BYTEA, nullable=False),
+    sa.Column("headers", JSONB, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("published_at", sa.DateTime(timezone=True)),
+    sa.Column("partition", sa.Integer),
+    sa.Column("offset", sa.BigInteger),
+)
+
+processed_messages = sa.Table(
+    "processed_messages",
+    messaging_metadata,
+    sa.Column("consumer", sa.Text, primary_key=True),
+    sa.Column("event_id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("processed_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+dead_letters = sa.Table(
+    "dead_letters",
+    messaging_metadata,
+    sa.Column("id", sa.BigInteger, primary_key=True),
+    sa.Column("consumer", sa.Text, nullable=False),
+    sa.Column("topic", sa.Text, nullable=False),
+    sa.Column("partition", sa.Integer, nullable=False),
+    sa.Column("offset", sa.BigInteger, nullable=False),
+    sa.Column("key", BYTEA),
+    sa.Column("value", BYTEA),
+    sa.Column("headers", JSONB, nullable=False),
+    sa.Column("event_id", UUID(as_uuid=True)),
+    sa.Column("event_type", sa.Text),
+    sa.Column("error", sa.Text, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("redriven_at", sa.DateTime(timezone=True)),
+    sa.Column("redrive_count", sa.Integer, nullable=False),
+)
+
+audit_log = sa.Table(
+    "audit_log",
+    messaging_metadata,
+    sa.Column("id", sa.BigInteger, primary_key=True),
+    sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("actor", sa.Text, nullable=False),
+    sa.Column("action", sa.Text, nullable=False),
+    sa.Column("subject_type", sa.Text, nullable=False),
+    sa.Column("subject_id", sa.Text, nullable=False),
+    sa.Column("details", JSONB, nullable=False),
+    sa.Column("correlation_id", sa.Text),
+)
+
+#: DDL for the tables above, run by each service's first migration in its schema.
+MESSAGING_DDL: tuple[str, ...] = (
+    """
+    CREATE TABLE outbox (
+        id bigserial PRIMARY KEY,
+        event_id uuid NOT NULL UNIQUE,
+        topic text NOT NULL,
+        key text,
+        value bytea NOT NULL,
+        headers jsonb NOT NULL DEFAULT '{}'::jsonb,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        published_at timestamptz,
+        partition integer,
+        "offset" bigint
+    )
+    """,
+    "CREATE INDEX outbox_unpublished ON outbox (id) WHERE published_at IS NULL",
+    'CREATE INDEX outbox_published_position ON outbox (topic, partition, "offset")'
+    " WHERE published_at IS NOT NULL",
+    """
+    CREATE FUNCTION outbox_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        PERFORM pg_notify(TG_TABLE_SCHEMA || '_outbox', '');
+        RETURN NULL;
+    END $$
+    """,
+    """
+    CREATE TRIGGER outbox_notify AFTER INSERT ON outbox
+        FOR EACH STATEMENT EXECUTE FUNCTION outbox_notify()
+    """,
+    """
+    CREATE TABLE processed_messages (
+        consumer text NOT NULL,
+        event_id uuid NOT NULL,
+        processed_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (consumer, event_id)
+    )
+    """,
+    """
+    CREATE TABLE dead_letters (
+        id bigserial PRIMARY KEY,
+        consumer text NOT NULL,
+        topic text NOT NULL,
+        partition integer NOT NULL,
+        "offset" bigint NOT NULL,
+        key bytea,
+        value bytea,
+        headers jsonb NOT NULL DEFAULT '{}'::jsonb,
+        event_id uuid,
+        event_type text,
+        error text NOT NULL,
+        attempts integer NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        redriven_at timestamptz,
+        redrive_count integer NOT NULL DEFAULT 0,
+        UNIQUE (consumer, topic, partition, "offset")
+    )
+    """,
+    "CREATE INDEX dead_letters_open ON dead_letters (created_at) WHERE redriven_at IS NULL",
+    """
+    CREATE TABLE audit_log (
+        id bigserial PRIMARY KEY,
+        occurred_at timestamptz NOT NULL DEFAULT now(),
+        actor text NOT NULL,
+        action text NOT NULL,
+        subject_type text NOT NULL,
+        subject_id text NOT NULL,
+        details jsonb NOT NULL DEFAULT '{}'::jsonb,
+        correlation_id text
+    )
+    """,
+    "CREATE INDEX audit_log_subject ON audit_log (subject_type, subject_id, id)",
+    """
+    CREATE FUNCTION refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        RAISE EXCEPTION '% on %.% is not allowed: rows are append-only',
+            TG_OP, TG_TABLE_SCHEMA, TG_TABLE_NAME USING ERRCODE = 'insufficient_privilege';
+    END $$
+    """,
+    """
+    CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log
+        FOR EACH ROW EXECUTE FUNCTION refuse_change()
+    """,
+)

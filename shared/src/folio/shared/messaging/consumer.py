@@ -1,0 +1,265 @@
+"""Idempotent, batch-capable Kafka consumers with bounded retries and a DLQ.
+
+For each batch of records the wrapper:
+
+1. decodes every envelope; one that is not valid JSON, has an unknown event type
+   or an invalid payload is dead-lettered at once (retrying cannot fix it);
+2. runs the whole batch in ONE unit of work: the inbox keeps only first
+   deliveries, batch handlers get their events set-wise, event handlers one by
+   one, then one commit; offsets are committed only after that (FastStream
+   ``NACK_ON_ERROR``: ack after success, rewind on error);
+3. if the batch fails, falls back to one unit of work per event with bounded
+   retries and exponential backoff; an event that keeps failing is written to
+   ``dead_letters`` and copied to ``<topic>.dlq`` through the outbox, and the
+   partition keeps flowing;
+4. infrastructure failures (database unreachable) are raised instead: nothing is
+   acked, the records are redelivered once the database is back.
+"""
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+from aiokafka import ConsumerRecord
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker, KafkaMessage
+from pydantic import ValidationError
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+from folio.shared.contracts import Envelope, decode_envelope
+from folio.shared.db import dead_letters
+from folio.shared.messaging.broker import dlq_topic
+from folio.shared.observability import (
+    DEAD_LETTERS,
+    EVENTS_CONSUMED,
+    parse_correlation_id,
+    set_correlation_id,
+)
+from folio.shared.uow import UnitOfWork
+
+log = structlog.get_logger(__name__)
+
+EventHandler = Callable[[Envelope, Any], Awaitable[None]]
+BatchHandler = Callable[[list[Envelope], Any], Awaitable[None]]
+
+
+class PoisonMessage(Exception):
+    """The record can never be processed as it is (bad bytes, unknown type)."""
+
+
+def is_infrastructure_error(exc: BaseException) -> bool:
+    """True when the database (or network) is unreachable, not when the data is wrong."""
+    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    if isinstance(exc, sa_exc.InterfaceError | sa_exc.DisconnectionError):
+        return True
+    if isinstance(exc, sa_exc.OperationalError):
+        return True
+    return isinstance(exc, OSError | ConnectionError | TimeoutError)
+
+
+@dataclass
+class Consumer:
+    """One consumer group's processing logic, independent of FastStream (testable)."""
+
+    name: str
+    uow_factory: Callable[[], UnitOfWork]
+    handlers: dict[str, EventHandler]
+    batch_handlers: dict[str, BatchHandler]
+    service_name: str = "folio"
+    max_attempts: int = 5
+    backoff_seconds: float = 0.2
+
+    @property
+    def event_types(self) -> set[str]:
+        return set(self.handlers) | set(self.batch_handlers)
+
+    async def process(self, records: Sequence[ConsumerRecord]) -> None:
+        decoded: list[tuple[ConsumerRecord, Envelope]] = []
+        for record in records:
+            try:
+                decoded.append((record, self._decode(record)))
+            except PoisonMessage as exc:
+                await self.dead_letter(record, None, str(exc), attempts=1)
+        if not decoded:
+            return
+        try:
+            await self._apply([env for _, env in decoded])
+            return
+        except Exception as exc:
+            if is_infrastructure_error(exc):
+                raise
+            if len(decoded) > 1:
+                log.warning("consumer.batch_failed", consumer=self.name, error=repr(exc))
+            else:
+                await asyncio.sleep(self.backoff_seconds)
+        for record, envelope in decoded:
+            await self._apply_with_retries(record, envelope)
+
+    def _decode(self, record: ConsumerRecord) -> Envelope:
+        try:
+            envelope = decode_envelope(record.value or b"")
+        except (ValidationError, ValueError) as exc:
+            raise PoisonMessage(f"undecodable envelope: {exc}") from None
+        if envelope.event_type not in self.event_types:
+            raise PoisonMessage(f"no handler for event type {envelope.event_type!r}")
+        try:
+            envelope.payload()
+        except (ValidationError, ValueError) as exc:
+            raise PoisonMessage(f"invalid {envelope.event_type} payload: {exc}") from None
+        return envelope
+
+    async def _apply(self, envelopes: list[Envelope]) -> None:
+        async with self.uow_factory() as uow:
+            fresh = await uow.first_deliveries(self.name, [e.event_id for e in envelopes])
+            todo = []
+            for envelope in envelopes:  # a batch may hold the same event twice
+                if envelope.event_id in fresh:
+                    fresh.discard(envelope.event_id)
+                    todo.append(envelope)
+            processed = {e.event_id for e in todo}
+            # keep arrival order; batch handlers take a run of their type at once
+            by_type: dict[str, list[Envelope]] = {}
+            for envelope in todo:
+                by_type.setdefault(envelope.event_type, []).append(envelope)
+            for envelope in todo:
+                set_correlation_id(
+                    str(envelope.correlation_id) if envelope.correlation_id else None
+                )
+                if envelope.event_type in self.batch_handlers:
+                    group = by_type.pop(envelope.event_type, None)
+                    if group:
+                        await self.batch_handlers[envelope.event_type](group, uow)
+                else:
+                    await self.handlers[envelope.event_type](envelope, uow)
+            await uow.commit()
+        for envelope in envelopes:
+            outcome = "processed" if envelope.event_id in processed else "duplicate"
+            EVENTS_CONSUMED.labels(self.service_name, self.name, envelope.event_type, outcome).inc()
+
+    async def _apply_with_retries(self, record: ConsumerRecord, envelope: Envelope) -> None:
+        last_error: Exception | None = None
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                await self._apply([envelope])
+                return
+            except Exception as exc:
+                if is_infrastructure_error(exc):
+                    raise
+                last_error = exc
+                log.warning(
+                    "consumer.retry",
+                    consumer=self.name,
+                    event_id=str(envelope.event_id),
+                    attempt=attempt,
+                    error=repr(exc),
+                )
+                if attempt < self.max_attempts:
+                    await asyncio.sleep(self.backoff_seconds * 2 ** (attempt - 1))
+        await self.dead_letter(record, envelope, repr(last_error), attempts=self.max_attempts)
+
+    async def dead_letter(
+        self,
+        record: ConsumerRecord,
+        envelope: Envelope | None,
+        error: str,
+        *,
+        attempts: int,
+    ) -> None:
+        """Keep the record for admins and copy it to ``<topic>.dlq``, in one transaction."""
+        headers = {k: v.decode(errors="replace") for k, v in (record.headers or ())}
+        async with self.uow_factory() as uow:
+            result = await uow.session.execute(
+                pg_insert(dead_letters)
+                .values(
+                    consumer=self.name,
+                    topic=record.topic,
+                    partition=record.partition,
+                    offset=record.offset,
+                    key=record.key,
+                    value=record.value,
+                    headers=headers,
+                    event_id=envelope.event_id if envelope else None,
+                    event_type=envelope.event_type if envelope else None,
+                    error=error[:4000],
+                    attempts=attempts,
+                    created_at=datetime.now(UTC),
+                    redrive_count=0,
+                )
+                .on_conflict_do_nothing()
+                .returning(dead_letters.c.id)
+            )
+            if result.scalar_one_or_none() is None:
+                return  # already dead-lettered on an earlier delivery
+            uow.emit_raw(
+                topic=dlq_topic(record.topic),
+                key=record.key.decode(errors="replace") if record.key else None,
+                value=record.value or b"",
+                headers={**headers, "x-error": error[:1000], "x-consumer": self.name},
+            )
+            await uow.commit()
+        DEAD_LETTERS.labels(self.service_name, record.topic).inc()
+        log.error(
+            "consumer.dead_lettered",
+            consumer=self.name,
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            error=error,
+        )
+
+
+async def _records_only(message: Any) -> None:
+    """FastStream decoder: the wrapper reads raw records itself, so skip body decoding."""
+    return None
+
+
+def subscribe(
+    broker: KafkaBroker,
+    *,
+    group_id: str,
+    uow_factory: Callable[[], UnitOfWork],
+    handlers: dict[str, EventHandler] | None = None,
+    batch_handlers: dict[str, BatchHandler] | None = None,
+    service_name: str = "folio",
+    max_records: int = 500,
+    max_attempts: int = 5,
+    backoff_seconds: float = 0.2,
+    batch_timeout_ms: int = 50,
+) -> Consumer:
+    """Register one consumer group on ``broker`` for the topics its handlers name."""
+    consumer = Consumer(
+        name=group_id,
+        uow_factory=uow_factory,
+        handlers=handlers or {},
+        batch_handlers=batch_handlers or {},
+        service_name=service_name,
+        max_attempts=max_attempts,
+        backoff_seconds=backoff_seconds,
+    )
+    topics = sorted(consumer.event_types)
+
+    @broker.subscriber(
+        *topics,
+        group_id=group_id,
+        batch=True,
+        max_records=max_records,
+        batch_timeout_ms=batch_timeout_ms,
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        decoder=_records_only,
+        title=f"{group_id}:{','.join(topics)}",
+    )
+    async def consume(message: KafkaMessage) -> None:
+        records = message.raw_message
+        if not isinstance(records, tuple):
+            records = (records,)
+        first_headers = dict(records[0].headers or ()) if records else {}
+        set_correlation_id(parse_correlation_id(first_headers.get("correlation_id")))
+        await consumer.process(records)
+
+    return consumer

@@ -1,0 +1,80 @@
+"""Settings shared by every service (pydantic-settings, read from the environment)."""
+
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: Only for local development and tests; refused when FOLIO_ENV=production.
+LOCAL_DEV_JWT_SECRET = "folio-local-development-only-secret-change-me"
+
+Environment = Literal["local", "test", "production"]
+
+
+class ServiceSettings(BaseSettings):
+    """Base settings; each service subclasses it and sets ``service_name``/``db_schema``.
+
+    ``DATABASE_URL`` and ``KAFKA_BOOTSTRAP_SERVERS`` are shared names so that one
+    environment can point every service (and the tests) at real infrastructure.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="FOLIO_", extra="ignore", populate_by_name=True)
+
+    service_name: str = "folio"
+    db_schema: str = "public"
+    environment: Environment = Field(
+        default="local", validation_alias=AliasChoices("FOLIO_ENV", "environment")
+    )
+    database_url: str = Field(
+        default="postgresql+asyncpg://postgres@127.0.0.1:5432/folio",
+        validation_alias=AliasChoices("DATABASE_URL", "database_url"),
+    )
+    kafka_bootstrap_servers: str = Field(
+        default="127.0.0.1:9092",
+        validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "kafka_bootstrap_servers"),
+    )
+    jwt_secret: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("FOLIO_JWT_SECRET", "jwt_secret")
+    )
+    jwt_issuer: str = "folio"
+    http_host: str = "127.0.0.1"
+    http_port: int = 8100
+    max_body_bytes: int = 1_048_576
+    log_level: str = "INFO"
+    log_json: bool = True
+    #: Consumers: retries of a failing message before it goes to the DLQ.
+    consumer_max_attempts: int = 5
+    consumer_backoff_seconds: float = 0.2
+    consumer_batch_size: int = 500
+    #: Start Kafka consumers and the outbox relay with the HTTP app.
+    run_messaging: bool = True
+
+    @model_validator(mode="after")
+    def _secrets_have_no_default_in_production(self) -> "ServiceSettings":
+        if self.jwt_secret is None:
+            if self.environment == "production":
+                raise ValueError("FOLIO_JWT_SECRET must be set when FOLIO_ENV=production")
+            self.jwt_secret = SecretStr(LOCAL_DEV_JWT_SECRET)
+        elif (
+            self.environment == "production"
+            and self.jwt_secret.get_secret_value() == LOCAL_DEV_JWT_SECRET
+        ):
+            raise ValueError("the local development JWT secret cannot be used in production")
+        return self
+
+    @property
+    def async_database_url(self) -> str:
+        """The URL with the asyncpg driver, whatever scheme the environment gave."""
+        return to_asyncpg_url(self.database_url)
+
+
+def to_asyncpg_url(url: str) -> str:
+    for prefix in ("postgresql+asyncpg://", "postgresql+psycopg://", "postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix) :]
+    return url
+
+
+def to_plain_url(url: str) -> str:
+    """The libpq form (``postgresql://``) that asyncpg.connect accepts."""
+    return "postgresql://" + to_asyncpg_url(url)[len("postgresql+asyncpg://") :]

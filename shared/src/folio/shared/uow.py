@@ -1,0 +1,155 @@
+"""Unit of work: one database transaction for state, outgoing events and the inbox.
+
+``async with uow:`` opens a transaction; only ``await uow.commit()`` persists the
+state change, the outbox rows it emitted and the inbox record together.
+Services subclass it and attach repositories in ``_open``.
+"""
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any, Self
+
+from sqlalchemy import insert, literal_column, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from folio.shared.contracts import Envelope, EventPayload, new_envelope
+from folio.shared.db import audit_log, outbox, processed_messages
+from folio.shared.observability import get_correlation_id
+
+
+class UnitOfWork:
+    def __init__(self, sessionmaker: async_sessionmaker, *, producer: str) -> None:
+        self._sessionmaker = sessionmaker
+        self.producer = producer
+        self.session: AsyncSession
+        self._outbox_rows: list[dict[str, Any]] = []
+        self.emitted: list[Envelope] = []
+        self.committed = False
+
+    async def __aenter__(self) -> Self:
+        self.session = self._sessionmaker()
+        await self.session.begin()
+        self._outbox_rows = []
+        self.emitted = []
+        self.committed = False
+        await self._open()
+        return self
+
+    async def _open(self) -> None:
+        """Hook for subclasses: build repositories on ``self.session``."""
+
+    async def __aexit__(self, exc_type, exc, tb) -> None:
+        try:
+            if not self.committed:
+                await self.session.rollback()
+        finally:
+            await self.session.close()
+
+    def emit(
+        self,
+        payload: EventPayload,
+        *,
+        key: str | None = None,
+        correlation_id: str | uuid.UUID | None = None,
+        event_id: uuid.UUID | None = None,
+    ) -> Envelope:
+        """Queue an event; it is written to the outbox at commit, in the same transaction."""
+        correlation = correlation_id or get_correlation_id()
+        envelope = new_envelope(
+            payload,
+            producer=self.producer,
+            correlation_id=uuid.UUID(str(correlation)) if correlation else None,
+            event_id=event_id,
+        )
+        self.emit_raw(
+            topic=envelope.event_type,
+            key=key if key is not None else payload.aggregate_key(),
+            value=envelope.model_dump_json().encode(),
+            event_id=envelope.event_id,
+            headers={"correlation_id": str(envelope.correlation_id or "")},
+        )
+        self.emitted.append(envelope)
+        return envelope
+
+    def emit_raw(
+        self,
+        *,
+        topic: str,
+        key: str | None,
+        value: bytes,
+        event_id: uuid.UUID | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        """Queue exact bytes for a topic (DLQ copies and redrives keep the original bytes)."""
+        self._outbox_rows.append(
+            {
+                "event_id": event_id or uuid.uuid4(),
+                "topic": topic,
+                "key": key,
+                "value": value,
+                "headers": headers or {},
+                "created_at": datetime.now(UTC),
+            }
+        )
+
+    async def first_delivery(self, consumer: str, event_id: uuid.UUID) -> bool:
+        """Record the event in the inbox; False when this consumer already processed it."""
+        return event_id in await self.first_deliveries(consumer, [event_id])
+
+    async def first_deliveries(
+        self, consumer: str, event_ids: list[uuid.UUID]
+    ) -> set[uuid.UUID]:
+        """Set-based inbox: records all ids, returns those not processed before."""
+        if not event_ids:
+            return set()
+        now = datetime.now(UTC)
+        stmt = (
+            pg_insert(processed_messages)
+            .values([{"consumer": consumer, "event_id": e, "processed_at": now} for e in event_ids])
+            .on_conflict_do_nothing()
+            .returning(processed_messages.c.event_id)
+        )
+        result = await self.session.execute(stmt)
+        return set(result.scalars().all())
+
+    async def audit(
+        self,
+        actor: str,
+        action: str,
+        subject_type: str,
+        subject_id: str,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        """Append an audit record (the table refuses updates and deletes)."""
+        await self.session.execute(
+            insert(audit_log).values(
+                occurred_at=datetime.now(UTC),
+                actor=actor,
+                action=action,
+                subject_type=subject_type,
+                subject_id=str(subject_id),
+                details=details or {},
+                correlation_id=get_correlation_id(),
+            )
+        )
+
+    async def audit_trail(self, subject_type: str, subject_id: str) -> list[dict[str, Any]]:
+        rows = await self.session.execute(
+            select(audit_log)
+            .where(audit_log.c.subject_type == subject_type)
+            .where(audit_log.c.subject_id == str(subject_id))
+            .order_by(audit_log.c.id)
+        )
+        return [dict(r._mapping) for r in rows]
+
+    async def commit(self) -> None:
+        if self._outbox_rows:
+            await self.session.execute(insert(outbox), self._outbox_rows)
+            self._outbox_rows = []
+        await self.session.commit()
+        self.committed = True
+
+    async def now(self) -> datetime:
+        """The database's transaction time (one clock for every service)."""
+        return (await self.session.execute(select(literal_column("now()")))).scalar_one()

@@ -1,0 +1,1 @@
+"""Local development stack and test harness for Folio (never imported by services)."""

@@ -1,0 +1,30 @@
+"""python -m folio.devstack run | token [--subject S] [--roles admin,finance] | wait-ready"""
+
+import argparse
+import sys
+
+from folio.devstack import stack
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="folio.devstack")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("run", help="start the whole local system")
+    token = sub.add_parser("token", help="mint a local admin bearer token")
+    token.add_argument("--subject", default="local-admin")
+    token.add_argument("--roles", default="admin", help="comma-separated: admin,finance,viewer")
+    token.add_argument("--ttl", type=int, default=12 * 3600, help="seconds")
+    ready = sub.add_parser("wait-ready", help="wait until every service's /readyz is 200")
+    ready.add_argument("--timeout", type=float, default=120)
+    args = parser.parse_args(argv)
+    if args.command == "run":
+        stack.run()
+    elif args.command == "token":
+        print(stack.local_token(args.subject, args.roles.split(","), args.ttl))
+    elif args.command == "wait-ready":
+        return 0 if stack.wait_ready(args.timeout) else 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

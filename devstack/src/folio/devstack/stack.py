@@ -1,0 +1,210 @@
+"""`make run`: the whole system on one machine, no Docker.
+
+Starts embedded PostgreSQL (data under .local/pgdata, survives restarts) and the
+Tansu broker (memory storage), creates one role + schema per service, migrates,
+creates topics, then runs the four services and the provider simulators as
+supervised processes (restarted with backoff if they die). Ctrl-C stops all.
+"""
+
+import asyncio
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+
+from folio.devstack.embedded import EmbeddedKafka, EmbeddedPostgres, wait_for_port
+from folio.devstack.services import REPO_ROOT, SERVICES, SIMULATORS
+from folio.shared.auth import mint_token
+from folio.shared.messaging import ensure_topics
+from folio.shared.migrations import ensure_service_role, role_url, upgrade
+from folio.shared.settings import LOCAL_DEV_JWT_SECRET
+
+STATE_DIR = REPO_ROOT / ".local"
+PG_PORT = int(os.environ.get("FOLIO_PG_PORT", "15432"))
+KAFKA_PORT = int(os.environ.get("FOLIO_KAFKA_PORT", "19092"))
+DATABASE = "folio"
+
+
+@dataclass
+class Supervised:
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    port: int
+    process: subprocess.Popen | None = None
+    restarts: int = 0
+    started_at: float = 0.0
+    pump: threading.Thread | None = field(default=None, repr=False)
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            self.argv,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            cwd=REPO_ROOT,
+            start_new_session=True,
+        )
+        self.started_at = time.monotonic()
+        self.pump = threading.Thread(target=self._pump, daemon=True)
+        self.pump.start()
+
+    def _pump(self) -> None:
+        assert self.process and self.process.stdout
+        width = 13
+        for line in self.process.stdout:
+            sys.stdout.write(f"{self.name:<{width}}| {line.decode(errors='replace')}")
+            sys.stdout.flush()
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+def secret_file(name: str) -> str:
+    """A per-checkout random secret kept under .local (never a shared default)."""
+    path = STATE_DIR / "secrets" / name
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(24))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def prepare_database(pg: EmbeddedPostgres) -> dict[str, str]:
+    pg.create_database(DATABASE)
+    admin_url = f"postgresql://postgres@127.0.0.1:{pg.port}/{DATABASE}"
+    urls = {}
+    for spec in SERVICES:
+        password = secret_file(f"db-{spec.role}")
+        asyncio.run(ensure_service_role(admin_url, spec.schema, spec.role, password))
+        url = role_url(admin_url, spec.role, password)
+        if spec.migrations.exists():
+            upgrade(spec.migrations, url, spec.schema)
+            print(f"migrated      | {spec.name} (schema {spec.schema}, role {spec.role})")
+        urls[spec.name] = url
+    return urls
+
+
+def base_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        FOLIO_ENV="local",
+        KAFKA_BOOTSTRAP_SERVERS=f"127.0.0.1:{KAFKA_PORT}",
+        FOLIO_LOG_JSON="false",
+        FOLIO_ROTESSA_BASE_URL="http://127.0.0.1:8201/v1",
+        FOLIO_BEDS24_BASE_URL="http://127.0.0.1:8202/v2",
+        FOLIO_WEBHOOKS_URL="http://127.0.0.1:8104",
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+def uvicorn_argv(app: str, port: int) -> list[str]:
+    return [sys.executable, "-m", "uvicorn", "--factory", app, "--host", "127.0.0.1",
+            "--port", str(port), "--no-access-log", "--log-level", "warning"]
+
+
+def run() -> None:
+    STATE_DIR.mkdir(exist_ok=True)
+    logs = STATE_DIR / "logs"
+    logs.mkdir(exist_ok=True)
+    pg = EmbeddedPostgres(STATE_DIR / "pgdata", PG_PORT)
+    kafka = EmbeddedKafka(KAFKA_PORT)
+    children: list[Supervised] = []
+    stopping = False
+
+    def shutdown(*_):
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, shutdown)
+    signal.signal(signal.SIGTERM, shutdown)
+    try:
+        print(f"postgres      | starting on 127.0.0.1:{PG_PORT} (data in {pg.data_dir})")
+        pg.start(log_file=open(logs / "postgres.log", "ab"))
+        print(f"kafka         | starting Tansu on 127.0.0.1:{KAFKA_PORT} (memory storage)")
+        kafka.start(log_file=open(logs / "tansu.log", "ab"))
+        urls = prepare_database(pg)
+        asyncio.run(ensure_topics(kafka.bootstrap_servers))
+        env = base_env()
+        for sim in SIMULATORS:
+            children.append(Supervised(sim.name, uvicorn_argv(sim.app, sim.port), env, sim.port))
+        for spec in SERVICES:
+            service_env = {**env, "DATABASE_URL": urls[spec.name],
+                           "FOLIO_HTTP_PORT": str(spec.port)}
+            children.append(
+                Supervised(spec.name, uvicorn_argv(spec.app, spec.port), service_env, spec.port)
+            )
+        for child in children:
+            child.start()
+        for child in children:
+            wait_for_port(child.port, 60)
+        print_banner()
+        while not stopping:
+            time.sleep(0.5)
+            if kafka.process and kafka.process.poll() is not None:
+                print("kafka         | broker exited; restarting it (memory storage starts empty)")
+                kafka.start(log_file=open(logs / "tansu.log", "ab"))
+                asyncio.run(ensure_topics(kafka.bootstrap_servers))
+            for child in children:
+                if child.process and child.process.poll() is not None and not stopping:
+                    delay = min(2 ** child.restarts, 30)
+                    print(f"{child.name:<13}| exited with {child.process.returncode}; "
+                          f"restarting in {delay}s")
+                    time.sleep(delay)
+                    child.restarts += 1
+                    child.start()
+    finally:
+        print("\nstopping …")
+        for child in reversed(children):
+            child.stop()
+        kafka.stop()
+        pg.stop()
+        print("stopped.")
+
+
+def local_token(subject: str = "local-admin", roles: list[str] | None = None,
+                ttl_seconds: int = 12 * 3600) -> str:
+    secret = os.environ.get("FOLIO_JWT_SECRET", LOCAL_DEV_JWT_SECRET)
+    return mint_token(subject, roles or ["admin"], secret, ttl_seconds=ttl_seconds)
+
+
+def print_banner() -> None:
+    print("\nFolio is up.\n")
+    for spec in SERVICES:
+        base = f"http://127.0.0.1:{spec.port}/api/{spec.name}"
+        print(f"  {spec.name:<10} {base}/docs   ready: {base}/readyz")
+    for sim in SIMULATORS:
+        print(f"  {sim.name:<10} http://127.0.0.1:{sim.port}/")
+    print(f"\n  Postgres   postgresql://postgres@127.0.0.1:{PG_PORT}/{DATABASE}")
+    print(f"  Kafka      127.0.0.1:{KAFKA_PORT}")
+    print(f"\n  Admin token (12 h; `make token` mints another):\n  {local_token()}\n")
+    print("  Ctrl-C stops everything.\n")
+
+
+def wait_ready(timeout: float = 120) -> bool:
+    """Used by scripts: poll every /readyz until all answer 200."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    pending = {s.name: f"http://127.0.0.1:{s.port}/api/{s.name}/readyz" for s in SERVICES}
+    while pending and time.monotonic() < deadline:
+        for name, url in list(pending.items()):
+            try:
+                if httpx.get(url, timeout=2).status_code == 200:
+                    pending.pop(name)
+            except httpx.HTTPError:
+                pass
+        time.sleep(0.5)
+    return not pending
+
+

@@ -1,0 +1,107 @@
+"""HTTP face of the payment simulators (port 8203 in the dev stack).
+
+``POST /pay`` pays an invoice through a chosen provider: it builds that
+provider's real-format deliveries and posts them to Folio's webhook intake.
+"""
+
+from typing import Literal
+
+import httpx
+from fastapi import FastAPI, HTTPException
+from pydantic import BaseModel, ConfigDict, Field
+
+from folio.simulators.payments.config import SimulatorSettings
+from folio.simulators.payments.scenarios import arrange, deliver_all
+
+
+class PayRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    provider: Literal["moyasar", "tabby", "tamara"]
+    invoice_number: str = Field(min_length=1, max_length=64)
+    amount: str = Field(pattern=r"^\d+(\.\d{1,3})?$", description="Major units, e.g. 100.00")
+    currency: str = Field(default="SAR", pattern=r"^[A-Z]{3}$")
+    method: Literal["mada_card", "credit_card", "apple_pay", "google_pay"] = "mada_card"
+    duplicate: int = Field(default=1, ge=1, le=20)
+    reorder_seed: int | None = None
+    auth: Literal["valid", "wrong", "missing"] = "valid"
+
+
+class RefundRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    provider: Literal["moyasar", "tabby", "tamara"]
+    payment_id: str
+    amount: str | None = Field(default=None, pattern=r"^\d+(\.\d{1,3})?$")
+
+
+def create_app(
+    settings: SimulatorSettings | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> FastAPI:
+    """The simulator API; ``transport`` lets tests route posts to an in-process intake."""
+    settings = settings or SimulatorSettings.from_env()
+    providers = settings.providers()
+    app = FastAPI(title="Folio payment-provider simulators (Moyasar, Tabby, Tamara)")
+
+    async def post(deliveries: list) -> list[dict]:
+        async with httpx.AsyncClient(timeout=10.0, transport=transport) as client:
+            results = await deliver_all(
+                client,
+                settings.intake_url,
+                deliveries,
+                attempts=settings.attempts,
+                backoff_seconds=settings.backoff_seconds,
+            )
+        return [
+            {
+                "description": r.description,
+                "status_codes": list(r.status_codes),
+                "delivered": r.delivered,
+            }
+            for r in results
+        ]
+
+    @app.get("/healthz")
+    async def healthz() -> dict:
+        return {"status": "ok", "intake_url": settings.intake_url}
+
+    @app.post("/pay")
+    async def pay(request: PayRequest) -> dict:
+        try:
+            story = providers.pay(
+                request.provider,
+                request.invoice_number,
+                request.amount,
+                request.currency,
+                request.method,
+            )
+        except (KeyError, ValueError) as exc:
+            raise HTTPException(422, str(exc)) from None
+        deliveries = [providers.with_auth(d, request.auth) for d in story.deliveries]
+        deliveries = arrange(
+            deliveries, duplicate=request.duplicate, reorder_seed=request.reorder_seed
+        )
+        return {
+            "provider": story.provider,
+            "payment_id": story.payment_id,
+            "invoice_number": story.invoice_number,
+            "deliveries": await post(deliveries),
+        }
+
+    @app.post("/refund")
+    async def refund(request: RefundRequest) -> dict:
+        try:
+            story = providers.refund(request.provider, request.payment_id, request.amount)
+        except KeyError:
+            raise HTTPException(404, f"unknown {request.provider} payment") from None
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from None
+        return {
+            "provider": story.provider,
+            "payment_id": story.payment_id,
+            "invoice_number": story.invoice_number,
+            "deliveries": await post(story.deliveries),
+        }
+
+    return app

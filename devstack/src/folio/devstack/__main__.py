@@ -1,4 +1,4 @@
-"""python -m folio.devstack run | token [--subject S] [--roles admin,finance] | wait-ready"""
+"""python -m folio.devstack run | init | token [--subject S] [--roles admin,finance] | wait-ready"""
 
 import argparse
 import sys
@@ -14,6 +14,7 @@ def main(argv: list[str] | None = None) -> int:
     token.add_argument("--subject", default="local-admin")
     token.add_argument("--roles", default="admin", help="comma-separated: admin,finance,viewer")
     token.add_argument("--ttl", type=int, default=12 * 3600, help="seconds")
+    sub.add_parser("init", help="one-shot: roles, schemas, migrations, topics (DATABASE_URL=admin)")
     ready = sub.add_parser("wait-ready", help="wait until every service's /readyz is 200")
     ready.add_argument("--timeout", type=float, default=120)
     args = parser.parse_args(argv)
@@ -21,6 +22,8 @@ def main(argv: list[str] | None = None) -> int:
         stack.run()
     elif args.command == "token":
         print(stack.local_token(args.subject, args.roles.split(","), args.ttl))
+    elif args.command == "init":
+        stack.init_from_environment()
     elif args.command == "wait-ready":
         return 0 if stack.wait_ready(args.timeout) else 1
     return 0

@@ -94,6 +94,19 @@ def prepare_database(pg: EmbeddedPostgres) -> dict[str, str]:
     return urls
 
 
+def init_from_environment() -> None:
+    """Production one-shot (docker-compose `init`): the admin DATABASE_URL creates each
+    service's role with its password from FOLIO_DB_PASSWORD_<SCHEMA>, migrates, makes topics."""
+    admin_url = os.environ["DATABASE_URL"]
+    for spec in SERVICES:
+        password = os.environ[f"FOLIO_DB_PASSWORD_{spec.schema.upper()}"]
+        asyncio.run(ensure_service_role(admin_url, spec.schema, spec.role, password))
+        upgrade(spec.migrations, role_url(admin_url, spec.role, password), spec.schema)
+        print(f"migrated {spec.name}")
+    asyncio.run(ensure_topics(os.environ["KAFKA_BOOTSTRAP_SERVERS"]))
+    print("topics ready")
+
+
 def base_env() -> dict[str, str]:
     env = dict(os.environ)
     env.update(

@@ -1,0 +1,306 @@
+"""Receivable entries, invoice counters, payments and rejections (set-based SQL)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import asdict
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from folio.ledger.domain.receivables import Entry, EntryStatus, EntryType, format_invoice_number
+
+_ENTRY_SELECT = """
+    SELECT e.*, COALESCE((
+        SELECT sum(c.amount_minor) FROM entries c
+        WHERE c.parent_entry_id = e.id AND c.entry_type = 'REFUND'), 0) AS refunded_minor
+    FROM entries e
+"""
+
+
+def row_to_entry(row: Any) -> Entry:
+    metadata = row.metadata if isinstance(row.metadata, dict) else json.loads(row.metadata)
+    return Entry(
+        entry_id=str(row.id),
+        invoice_number=row.invoice_number,
+        entry_type=EntryType(row.entry_type),
+        status=EntryStatus(row.status),
+        amount_minor=row.amount_minor,
+        currency=row.currency,
+        due_date=row.due_date,
+        building_id=row.building_id,
+        unit_id=row.unit_id,
+        booking_id=row.booking_id,
+        extension_id=row.extension_id,
+        parent_entry_id=str(row.parent_entry_id) if row.parent_entry_id else None,
+        description=row.description,
+        paid_minor=row.paid_minor,
+        refunded_minor=int(row.refunded_minor),
+        overpaid_minor=row.overpaid_minor,
+        paid_at=row.paid_at,
+        version=row.version,
+        metadata=metadata,
+    )
+
+
+class EntriesRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def next_invoice_number(self, year: int) -> str:
+        """Gap-free per year: the counter row stays locked until this transaction ends,
+        and a rollback returns the number."""
+        result = await self.session.execute(
+            text(
+                "INSERT INTO invoice_counters (year, last_value) VALUES (:year, 1) "
+                "ON CONFLICT (year) DO UPDATE SET last_value = invoice_counters.last_value + 1 "
+                "RETURNING last_value"
+            ),
+            {"year": year},
+        )
+        return format_invoice_number(year, result.scalar_one())
+
+    async def insert(self, entry: Entry, *, external_ref: str | None = None) -> None:
+        """Insert a new entry. A duplicate extension or external reference raises
+        (IntegrityError) so the whole transaction, invoice number included, rolls back."""
+        values = asdict(entry)
+        values.pop("refunded_minor")
+        values["id"] = uuid.UUID(values.pop("entry_id"))
+        values["parent_entry_id"] = (
+            uuid.UUID(values["parent_entry_id"]) if values["parent_entry_id"] else None
+        )
+        values["metadata"] = json.dumps(values["metadata"])
+        values["entry_type"] = entry.entry_type.value
+        values["status"] = entry.status.value
+        values["external_ref"] = external_ref
+        columns = list(values)
+        placeholders = ["CAST(:metadata AS jsonb)" if c == "metadata" else f":{c}" for c in columns]
+        await self.session.execute(
+            text(f"INSERT INTO entries ({', '.join(columns)}) VALUES ({', '.join(placeholders)})"),
+            values,
+        )
+
+    async def external_ref_exists(self, external_ref: str) -> bool:
+        result = await self.session.execute(
+            text("SELECT 1 FROM entries WHERE external_ref = :r"), {"r": external_ref}
+        )
+        return result.first() is not None
+
+    async def get(self, entry_id: str, *, for_update: bool = False) -> Entry | None:
+        try:
+            ident = uuid.UUID(entry_id)
+        except ValueError:
+            return None
+        lock = " FOR UPDATE OF e" if for_update else ""
+        result = await self.session.execute(
+            text(_ENTRY_SELECT + " WHERE e.id = :id" + lock), {"id": ident}
+        )
+        row = result.first()
+        return row_to_entry(row) if row else None
+
+    async def by_extension(self, extension_id: str) -> Entry | None:
+        result = await self.session.execute(
+            text(_ENTRY_SELECT + " WHERE e.extension_id = :x"), {"x": extension_id}
+        )
+        row = result.first()
+        return row_to_entry(row) if row else None
+
+    async def lock_by_invoice_numbers(self, invoice_numbers: Sequence[str]) -> dict[str, Entry]:
+        """Entries for the invoice numbers, locked in invoice-number order (deadlock-free)."""
+        numbers = sorted(set(invoice_numbers))
+        if not numbers:
+            return {}
+        await self.session.execute(
+            text(
+                "SELECT id FROM entries WHERE invoice_number = ANY(CAST(:n AS text[])) "
+                "ORDER BY invoice_number FOR UPDATE"
+            ),
+            {"n": numbers},
+        )
+        result = await self.session.execute(
+            text(_ENTRY_SELECT + " WHERE e.invoice_number = ANY(CAST(:n AS text[]))"),
+            {"n": numbers},
+        )
+        return {row.invoice_number: row_to_entry(row) for row in result}
+
+    async def save_states(self, entries: Sequence[Entry], now: datetime) -> None:
+        """Write mutable state (status, paid, overpaid, version) of several entries at once."""
+        if not entries:
+            return
+        ordered = sorted(entries, key=lambda e: e.invoice_number)
+        await self.session.execute(
+            text(
+                "UPDATE entries e SET status = k.status, paid_minor = k.paid, "
+                "overpaid_minor = k.over, paid_at = k.paid_at, version = k.version, "
+                "updated_at = :now "
+                "FROM unnest(CAST(:ids AS uuid[]), CAST(:statuses AS text[]), "
+                "CAST(:paids AS bigint[]), CAST(:overs AS bigint[]), "
+                "CAST(:paid_ats AS timestamptz[]), CAST(:versions AS integer[])) "
+                "AS k(id, status, paid, over, paid_at, version) WHERE e.id = k.id"
+            ),
+            {
+                "now": now,
+                "ids": [uuid.UUID(e.entry_id) for e in ordered],
+                "statuses": [e.status.value for e in ordered],
+                "paids": [e.paid_minor for e in ordered],
+                "overs": [e.overpaid_minor for e in ordered],
+                "paid_ats": [e.paid_at for e in ordered],
+                "versions": [e.version for e in ordered],
+            },
+        )
+
+    async def update_fields(self, entry: Entry, now: datetime) -> None:
+        """Admin edit of an open entry's descriptive fields and amount."""
+        await self.session.execute(
+            text(
+                "UPDATE entries SET amount_minor = :amount, due_date = :due_date, "
+                "description = :description, building_id = :building_id, unit_id = :unit_id, "
+                "booking_id = :booking_id, version = :version, updated_at = :now WHERE id = :id"
+            ),
+            {
+                "id": uuid.UUID(entry.entry_id),
+                "amount": entry.amount_minor,
+                "due_date": entry.due_date,
+                "description": entry.description,
+                "building_id": entry.building_id,
+                "unit_id": entry.unit_id,
+                "booking_id": entry.booking_id,
+                "version": entry.version,
+                "now": now,
+            },
+        )
+
+    async def list(
+        self,
+        *,
+        limit: int,
+        after_seq: int | None = None,
+        status: str | None = None,
+        entry_type: str | None = None,
+        building_id: str | None = None,
+        unit_id: str | None = None,
+        booking_id: str | None = None,
+        invoice_number: str | None = None,
+        due_from: date | None = None,
+        due_to: date | None = None,
+        overdue_on: date | None = None,
+        parent_entry_id: str | None = None,
+    ) -> list[tuple[int, Entry]]:
+        clauses = ["TRUE"]
+        params: dict[str, Any] = {"limit": limit}
+        simple = {
+            "status": status,
+            "entry_type": entry_type,
+            "building_id": building_id,
+            "unit_id": unit_id,
+            "booking_id": booking_id,
+            "invoice_number": invoice_number,
+        }
+        for column, value in simple.items():
+            if value is not None:
+                clauses.append(f"e.{column} = :{column}")
+                params[column] = value
+        if parent_entry_id is not None:
+            clauses.append("e.parent_entry_id = :parent")
+            params["parent"] = uuid.UUID(parent_entry_id)
+        if after_seq is not None:
+            clauses.append("e.seq > :after_seq")
+            params["after_seq"] = after_seq
+        if due_from is not None:
+            clauses.append("e.due_date >= :due_from")
+            params["due_from"] = due_from
+        if due_to is not None:
+            clauses.append("e.due_date <= :due_to")
+            params["due_to"] = due_to
+        if overdue_on is not None:
+            clauses.append("e.status = 'DUE' AND e.due_date < :overdue_on")
+            params["overdue_on"] = overdue_on
+        result = await self.session.execute(
+            text(
+                _ENTRY_SELECT + " WHERE " + " AND ".join(clauses) + " ORDER BY e.seq LIMIT :limit"
+            ),
+            params,
+        )
+        return [(row.seq, row_to_entry(row)) for row in result]
+
+    # --- payments and rejections -------------------------------------------------
+
+    async def existing_payment_keys(
+        self, keys: Sequence[tuple[str, str, str]]
+    ) -> set[tuple[str, str, str]]:
+        if not keys:
+            return set()
+        result = await self.session.execute(
+            text(
+                "SELECT p.provider, p.provider_payment_id, p.capture_key FROM payments p "
+                "JOIN unnest(CAST(:a AS text[]), CAST(:b AS text[]), CAST(:c AS text[])) "
+                "AS k(a, b, c) ON p.provider = k.a AND p.provider_payment_id = k.b "
+                "AND p.capture_key = k.c"
+            ),
+            {"a": [k[0] for k in keys], "b": [k[1] for k in keys], "c": [k[2] for k in keys]},
+        )
+        return {(r.provider, r.provider_payment_id, r.capture_key) for r in result}
+
+    async def insert_payments(self, rows: Sequence[dict[str, Any]]) -> None:
+        if not rows:
+            return
+        columns = [
+            "provider", "provider_payment_id", "capture_key", "provider_event_id",
+            "source_event_id", "invoice_number", "entry_id", "amount_minor", "currency",
+            "applied", "overpaid_minor", "reason_code", "reason", "method", "verified_at",
+        ]  # fmt: skip
+        types = {
+            "source_event_id": "uuid[]", "entry_id": "uuid[]", "amount_minor": "bigint[]",
+            "overpaid_minor": "bigint[]", "applied": "boolean[]", "verified_at": "timestamptz[]",
+        }  # fmt: skip
+        selects = ", ".join(f"CAST(:{c} AS {types.get(c, 'text[]')})" for c in columns)
+        await self.session.execute(
+            text(f"INSERT INTO payments ({', '.join(columns)}) SELECT * FROM unnest({selects})"),
+            {c: [r[c] for r in rows] for c in columns},
+        )
+
+    async def list_payments(self, invoice_number: str | None, limit: int) -> list[Any]:
+        result = await self.session.execute(
+            text(
+                "SELECT * FROM payments WHERE (CAST(:n AS text) IS NULL OR invoice_number = :n) "
+                "ORDER BY id DESC LIMIT :limit"
+            ),
+            {"n": invoice_number, "limit": limit},
+        )
+        return list(result)
+
+    async def insert_rejections(self, rows: Sequence[dict[str, Any]]) -> None:
+        if not rows:
+            return
+        await self.session.execute(
+            text(
+                "INSERT INTO command_rejections (source_event_id, source_event_type, reference, "
+                "invoice_number, code, reason, duplicate, payload) "
+                "SELECT ev, et, ref, inv, code, reason, dup, CAST(p AS jsonb) FROM unnest("
+                "CAST(:ev AS uuid[]), CAST(:et AS text[]), CAST(:ref AS text[]), "
+                "CAST(:inv AS text[]), CAST(:code AS text[]), CAST(:reason AS text[]), "
+                "CAST(:dup AS boolean[]), CAST(:p AS text[])) AS k(ev, et, ref, inv, code, "
+                "reason, dup, p)"
+            ),
+            {
+                "ev": [r["source_event_id"] for r in rows],
+                "et": [r["source_event_type"] for r in rows],
+                "ref": [r.get("reference") for r in rows],
+                "inv": [r.get("invoice_number") for r in rows],
+                "code": [r["code"] for r in rows],
+                "reason": [r["reason"] for r in rows],
+                "dup": [r.get("duplicate", False) for r in rows],
+                "p": [json.dumps(r.get("payload", {}), default=str) for r in rows],
+            },
+        )
+
+    async def list_rejections(self, limit: int) -> list[Any]:
+        result = await self.session.execute(
+            text("SELECT * FROM command_rejections ORDER BY id DESC LIMIT :limit"),
+            {"limit": limit},
+        )
+        return list(result)

@@ -1,0 +1,514 @@
+"""Journal persistence: set-based SQL over ``transactions``, ``moves``, ``volumes``.
+
+Every write of a batch is one statement per table (``unnest`` of arrays), and
+volume rows are locked in (address, asset) order so concurrent writers cannot
+deadlock on each other; a deadlock that still happens is retried by the caller.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from folio.ledger.domain.journal import (
+    Posting,
+    SealRecord,
+    Transaction,
+    VolumeKey,
+    Volumes,
+)
+
+
+@dataclass(frozen=True)
+class StoredTransaction:
+    ledger: str
+    id: int
+    postings: tuple[Posting, ...]
+    timestamp: datetime
+    inserted_at: datetime
+    reference: str | None
+    metadata: dict[str, str]
+    reverts_id: int | None
+    reverted_at: datetime | None = None
+    source_event_id: str | None = None
+    post_commit_volumes: dict[VolumeKey, Volumes] = field(default_factory=dict)
+    pre_commit_volumes: dict[VolumeKey, Volumes] = field(default_factory=dict)
+
+    @property
+    def reverted(self) -> bool:
+        return self.reverted_at is not None
+
+    def as_chain_transaction(self) -> Transaction:
+        return Transaction(
+            ledger=self.ledger,
+            transaction_id=self.id,
+            postings=self.postings,
+            timestamp=self.timestamp,
+            inserted_at=self.inserted_at,
+            reference=self.reference,
+            metadata=self.metadata,
+            reverts_transaction_id=self.reverts_id,
+        )
+
+
+def _postings_from_json(raw: Any) -> tuple[Posting, ...]:
+    items = json.loads(raw) if isinstance(raw, str) else raw
+    return tuple(
+        Posting(p["source"], p["destination"], int(p["amount"]), p["asset"]) for p in items
+    )
+
+
+def _row_to_tx(row: Any) -> StoredTransaction:
+    metadata = row.metadata if isinstance(row.metadata, dict) else json.loads(row.metadata)
+    return StoredTransaction(
+        ledger=row.ledger,
+        id=row.id,
+        postings=_postings_from_json(row.postings),
+        timestamp=row.timestamp,
+        inserted_at=row.inserted_at,
+        reference=row.reference,
+        metadata=metadata,
+        reverts_id=row.reverts_id,
+        reverted_at=row.reverted_at,
+        source_event_id=str(row.source_event_id) if row.source_event_id else None,
+    )
+
+
+_TX_SELECT = """
+    SELECT t.ledger, t.id, t.reference, t.timestamp, t.inserted_at, t.postings, t.metadata,
+           t.reverts_id, t.source_event_id, r.reverted_at
+    FROM transactions t
+    LEFT JOIN reversions r ON r.ledger = t.ledger AND r.reverted_id = t.id
+"""
+
+
+class JournalRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    # --- ledgers ---------------------------------------------------------------
+
+    async def ledger_exists(self, name: str) -> bool:
+        found = await self.session.execute(
+            text("SELECT 1 FROM ledgers WHERE name = :name"), {"name": name}
+        )
+        return found.first() is not None
+
+    async def create_ledger(
+        self, name: str, bucket: str, metadata: dict[str, str], features: dict[str, str]
+    ) -> bool:
+        """False when the ledger already exists."""
+        result = await self.session.execute(
+            text(
+                "INSERT INTO ledgers (name, bucket, metadata, features) "
+                "VALUES (:name, :bucket, CAST(:metadata AS jsonb), CAST(:features AS jsonb)) "
+                "ON CONFLICT (name) DO NOTHING RETURNING name"
+            ),
+            {
+                "name": name,
+                "bucket": bucket,
+                "metadata": json.dumps(metadata),
+                "features": json.dumps(features),
+            },
+        )
+        return result.first() is not None
+
+    async def get_ledger(self, name: str) -> Any | None:
+        result = await self.session.execute(
+            text(
+                "SELECT id, name, bucket, metadata, features, added_at FROM ledgers WHERE name = :n"
+            ),
+            {"n": name},
+        )
+        return result.first()
+
+    async def list_ledgers(self) -> list[Any]:
+        result = await self.session.execute(
+            text("SELECT id, name, bucket, metadata, features, added_at FROM ledgers ORDER BY id")
+        )
+        return list(result)
+
+    # --- write path ------------------------------------------------------------
+
+    async def allocate_ids(self, count: int) -> list[int]:
+        result = await self.session.execute(
+            text("SELECT nextval('transaction_ids') FROM generate_series(1, :n)"), {"n": count}
+        )
+        return sorted(result.scalars().all())
+
+    async def lock_volumes(
+        self, ledger: str, keys: Sequence[VolumeKey]
+    ) -> dict[VolumeKey, Volumes]:
+        """Current volumes of ``keys``, rows locked FOR UPDATE in sorted key order."""
+        if not keys:
+            return {}
+        ordered = sorted(set(keys))
+        addresses = [k[0] for k in ordered]
+        assets = [k[1] for k in ordered]
+        await self.session.execute(
+            text(
+                "INSERT INTO volumes (ledger, address, asset) "
+                "SELECT :ledger, a, s FROM unnest(CAST(:addresses AS text[]), "
+                "CAST(:assets AS text[])) AS k(a, s) ORDER BY a, s "
+                "ON CONFLICT DO NOTHING"
+            ),
+            {"ledger": ledger, "addresses": addresses, "assets": assets},
+        )
+        result = await self.session.execute(
+            text(
+                "SELECT v.address, v.asset, v.input, v.output FROM volumes v "
+                "JOIN unnest(CAST(:addresses AS text[]), CAST(:assets AS text[])) AS k(a, s) "
+                "ON v.address = k.a AND v.asset = k.s "
+                "WHERE v.ledger = :ledger ORDER BY v.address, v.asset FOR UPDATE OF v"
+            ),
+            {"ledger": ledger, "addresses": addresses, "assets": assets},
+        )
+        return {(r.address, r.asset): Volumes(r.input, r.output) for r in result}
+
+    async def insert_transactions(self, ledger: str, rows: Sequence[dict[str, Any]]) -> None:
+        """Insert transactions and their moves; one statement per table."""
+        if not rows:
+            return
+        await self.session.execute(
+            text(
+                "INSERT INTO transactions (ledger, id, reference, timestamp, inserted_at, "
+                "postings, metadata, reverts_id, source_event_id) "
+                "SELECT :ledger, id, ref, ts, ins, CAST(p AS jsonb), CAST(m AS jsonb), rv, ev "
+                "FROM unnest(CAST(:ids AS bigint[]), CAST(:refs AS text[]), "
+                "CAST(:tss AS timestamptz[]), CAST(:inss AS timestamptz[]), "
+                "CAST(:ps AS text[]), CAST(:ms AS text[]), CAST(:rvs AS bigint[]), "
+                "CAST(:evs AS uuid[])) AS t(id, ref, ts, ins, p, m, rv, ev)"
+            ),
+            {
+                "ledger": ledger,
+                "ids": [r["id"] for r in rows],
+                "refs": [r["reference"] for r in rows],
+                "tss": [r["timestamp"] for r in rows],
+                "inss": [r["inserted_at"] for r in rows],
+                "ps": [json.dumps([p.as_dict() for p in r["postings"]]) for r in rows],
+                "ms": [json.dumps(r["metadata"]) for r in rows],
+                "rvs": [r["reverts_id"] for r in rows],
+                "evs": [r["source_event_id"] for r in rows],
+            },
+        )
+        move_cols: dict[str, list[Any]] = {
+            k: [] for k in ("tx", "addr", "asset", "i", "o", "eff", "ins")
+        }
+        for r in rows:
+            for p in r["postings"]:
+                for address, i, o in ((p.source, 0, p.amount), (p.destination, p.amount, 0)):
+                    move_cols["tx"].append(r["id"])
+                    move_cols["addr"].append(address)
+                    move_cols["asset"].append(p.asset)
+                    move_cols["i"].append(i)
+                    move_cols["o"].append(o)
+                    move_cols["eff"].append(r["timestamp"])
+                    move_cols["ins"].append(r["inserted_at"])
+        await self.session.execute(
+            text(
+                "INSERT INTO moves (ledger, transaction_id, address, asset, input, output, "
+                "effective_at, inserted_at) "
+                "SELECT :ledger, * FROM unnest(CAST(:tx AS bigint[]), CAST(:addr AS text[]), "
+                "CAST(:asset AS text[]), CAST(:i AS bigint[]), CAST(:o AS bigint[]), "
+                "CAST(:eff AS timestamptz[]), CAST(:ins AS timestamptz[]))"
+            ),
+            {"ledger": ledger, **move_cols},
+        )
+        first_use: dict[str, datetime] = {}
+        for r in rows:
+            for p in r["postings"]:
+                for address in (p.source, p.destination):
+                    seen = first_use.get(address)
+                    if seen is None or r["timestamp"] < seen:
+                        first_use[address] = r["timestamp"]
+        ordered = sorted(first_use)
+        await self.session.execute(
+            text(
+                "INSERT INTO accounts (ledger, address, first_usage, insertion_date) "
+                "SELECT :ledger, a, f, :now FROM unnest(CAST(:addrs AS text[]), "
+                "CAST(:firsts AS timestamptz[])) AS k(a, f) "
+                "ON CONFLICT (ledger, address) DO UPDATE SET first_usage = EXCLUDED.first_usage "
+                "WHERE accounts.first_usage > EXCLUDED.first_usage"
+            ),
+            {
+                "ledger": ledger,
+                "addrs": ordered,
+                "firsts": [first_use[a] for a in ordered],
+                "now": rows[0]["inserted_at"],
+            },
+        )
+
+    async def save_volumes(self, ledger: str, volumes: dict[VolumeKey, Volumes]) -> None:
+        if not volumes:
+            return
+        ordered = sorted(volumes)
+        await self.session.execute(
+            text(
+                "UPDATE volumes v SET input = k.i, output = k.o "
+                "FROM unnest(CAST(:addrs AS text[]), CAST(:assets AS text[]), "
+                "CAST(:ins AS bigint[]), CAST(:outs AS bigint[])) AS k(a, s, i, o) "
+                "WHERE v.ledger = :ledger AND v.address = k.a AND v.asset = k.s"
+            ),
+            {
+                "ledger": ledger,
+                "addrs": [k[0] for k in ordered],
+                "assets": [k[1] for k in ordered],
+                "ins": [volumes[k].input for k in ordered],
+                "outs": [volumes[k].output for k in ordered],
+            },
+        )
+
+    async def lock_for_revert(self, ledger: str, tx_id: int) -> None:
+        """Serialise reverts of one transaction (transaction-scoped advisory lock)."""
+        await self.session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"),
+            {"k": f"ledger.revert:{ledger}:{tx_id}"},
+        )
+
+    async def record_reversion(
+        self, ledger: str, reverted_id: int, reverting_id: int, at: datetime
+    ) -> bool:
+        """False when the transaction was already reverted (the primary key decides)."""
+        result = await self.session.execute(
+            text(
+                "INSERT INTO reversions (ledger, reverted_id, reverting_id, reverted_at) "
+                "VALUES (:ledger, :rid, :nid, :at) ON CONFLICT DO NOTHING RETURNING reverted_id"
+            ),
+            {"ledger": ledger, "rid": reverted_id, "nid": reverting_id, "at": at},
+        )
+        return result.first() is not None
+
+    # --- reads ---------------------------------------------------------------
+
+    async def by_references(
+        self, ledger: str, references: Iterable[str]
+    ) -> dict[str, StoredTransaction]:
+        refs = sorted(set(references))
+        if not refs:
+            return {}
+        result = await self.session.execute(
+            text(
+                _TX_SELECT
+                + " WHERE t.ledger = :ledger AND t.reference = ANY(CAST(:refs AS text[]))"
+            ),
+            {"ledger": ledger, "refs": refs},
+        )
+        return {row.reference: _row_to_tx(row) for row in result}
+
+    async def get(
+        self, ledger: str, tx_id: int, *, for_update: bool = False
+    ) -> StoredTransaction | None:
+        result = await self.session.execute(
+            text(_TX_SELECT + " WHERE t.ledger = :ledger AND t.id = :id"),
+            {"ledger": ledger, "id": tx_id},
+        )
+        row = result.first()
+        return _row_to_tx(row) if row else None
+
+    async def list(
+        self,
+        ledger: str,
+        *,
+        limit: int,
+        after_id: int | None = None,
+        reference: str | None = None,
+        account: str | None = None,
+        start_time: datetime | None = None,
+        end_time: datetime | None = None,
+        pit: datetime | None = None,
+    ) -> list[StoredTransaction]:
+        """Newest first (Formance's default order), keyset-paginated on id."""
+        clauses = ["t.ledger = :ledger"]
+        params: dict[str, Any] = {"ledger": ledger, "limit": limit}
+        if after_id is not None:
+            clauses.append("t.id < :after_id")
+            params["after_id"] = after_id
+        if reference is not None:
+            clauses.append("t.reference = :reference")
+            params["reference"] = reference
+        if account is not None:
+            clauses.append(
+                "EXISTS (SELECT 1 FROM moves m WHERE m.ledger = t.ledger "
+                "AND m.transaction_id = t.id AND m.address = :account)"
+            )
+            params["account"] = account
+        if start_time is not None:
+            clauses.append("t.timestamp >= :start_time")
+            params["start_time"] = start_time
+        if end_time is not None:
+            clauses.append("t.timestamp < :end_time")
+            params["end_time"] = end_time
+        if pit is not None:
+            clauses.append("t.timestamp <= :pit")
+            params["pit"] = pit
+        result = await self.session.execute(
+            text(
+                _TX_SELECT + " WHERE " + " AND ".join(clauses) + " ORDER BY t.id DESC LIMIT :limit"
+            ),
+            params,
+        )
+        return [_row_to_tx(r) for r in result]
+
+    async def account(self, ledger: str, address: str) -> Any | None:
+        result = await self.session.execute(
+            text(
+                "SELECT address, metadata, first_usage, insertion_date FROM accounts "
+                "WHERE ledger = :ledger AND address = :address"
+            ),
+            {"ledger": ledger, "address": address},
+        )
+        return result.first()
+
+    async def list_accounts(
+        self, ledger: str, *, limit: int, after_address: str | None = None
+    ) -> list[Any]:
+        result = await self.session.execute(
+            text(
+                "SELECT address, metadata, first_usage, insertion_date FROM accounts "
+                "WHERE ledger = :ledger AND (CAST(:after AS text) IS NULL OR address > :after) "
+                "ORDER BY address LIMIT :limit"
+            ),
+            {"ledger": ledger, "after": after_address, "limit": limit},
+        )
+        return list(result)
+
+    async def volumes_of(
+        self,
+        ledger: str,
+        addresses: Sequence[str] | None = None,
+        *,
+        pit: datetime | None = None,
+        use_insertion_date: bool = False,
+        start_time: datetime | None = None,
+        address_prefix: str | None = None,
+    ) -> dict[VolumeKey, Volumes]:
+        """Volumes now (from the aggregate) or at a point in time (from moves)."""
+        params: dict[str, Any] = {"ledger": ledger}
+        filters = ""
+        if addresses is not None:
+            filters += " AND address = ANY(CAST(:addrs AS text[]))"
+            params["addrs"] = list(addresses)
+        if address_prefix is not None:
+            filters += " AND (address = :prefix OR address LIKE :like)"
+            params["prefix"] = address_prefix
+            params["like"] = address_prefix.replace("_", r"\_").replace("%", r"\%") + ":%"
+        if pit is None and start_time is None:
+            sql = (
+                "SELECT address, asset, input, output FROM volumes WHERE ledger = :ledger" + filters
+            )
+        else:
+            column = "inserted_at" if use_insertion_date else "effective_at"
+            if pit is not None:
+                filters += f" AND {column} <= :pit"
+                params["pit"] = pit
+            if start_time is not None:
+                filters += f" AND {column} >= :start"
+                params["start"] = start_time
+            sql = (
+                "SELECT address, asset, sum(input) AS input, sum(output) AS output FROM moves "
+                "WHERE ledger = :ledger" + filters + " GROUP BY address, asset"
+            )
+        result = await self.session.execute(text(sql + " ORDER BY 1, 2"), params)
+        return {(r.address, r.asset): Volumes(int(r.input), int(r.output)) for r in result}
+
+    # --- idempotency -------------------------------------------------------------
+
+    async def idempotency_hit(self, ledger: str, key: str) -> Any | None:
+        result = await self.session.execute(
+            text(
+                "SELECT request_hash, status_code, response FROM idempotency_keys "
+                "WHERE ledger = :ledger AND key = :key"
+            ),
+            {"ledger": ledger, "key": key},
+        )
+        return result.first()
+
+    async def remember_idempotent(
+        self, ledger: str, key: str, request_hash: str, status_code: int, response: dict
+    ) -> None:
+        await self.session.execute(
+            text(
+                "INSERT INTO idempotency_keys (ledger, key, request_hash, status_code, response) "
+                "VALUES (:ledger, :key, :hash, :status, CAST(:response AS jsonb))"
+            ),
+            {
+                "ledger": ledger,
+                "key": key,
+                "hash": request_hash,
+                "status": status_code,
+                "response": json.dumps(response),
+            },
+        )
+
+    # --- tamper evidence -----------------------------------------------------------
+
+    async def try_sealer_lock(self) -> bool:
+        result = await self.session.execute(
+            text("SELECT pg_try_advisory_xact_lock(hashtext('ledger.journal_sealer'))")
+        )
+        return bool(result.scalar_one())
+
+    async def last_seal(self) -> SealRecord | None:
+        result = await self.session.execute(
+            text(
+                "SELECT seal_seq, transaction_id, row_hash, chain_hash FROM journal_seals "
+                "ORDER BY seal_seq DESC LIMIT 1"
+            )
+        )
+        row = result.first()
+        return (
+            SealRecord(row.seal_seq, row.transaction_id, row.row_hash, row.chain_hash)
+            if row
+            else None
+        )
+
+    async def unsealed(self, limit: int) -> list[StoredTransaction]:
+        result = await self.session.execute(
+            text(
+                _TX_SELECT + " WHERE NOT EXISTS (SELECT 1 FROM journal_seals s "
+                "WHERE s.ledger = t.ledger AND s.transaction_id = t.id) "
+                "ORDER BY t.id LIMIT :limit"
+            ),
+            {"limit": limit},
+        )
+        return [_row_to_tx(r) for r in result]
+
+    async def insert_seals(self, ledgers: list[str], seals: list[SealRecord]) -> None:
+        if not seals:
+            return
+        await self.session.execute(
+            text(
+                "INSERT INTO journal_seals (seal_seq, ledger, transaction_id, row_hash, chain_hash) "
+                "SELECT * FROM unnest(CAST(:seq AS bigint[]), CAST(:ledger AS text[]), "
+                "CAST(:tx AS bigint[]), CAST(:rh AS text[]), CAST(:ch AS text[]))"
+            ),
+            {
+                "seq": [s.seal_seq for s in seals],
+                "ledger": ledgers,
+                "tx": [s.transaction_id for s in seals],
+                "rh": [s.row_hash for s in seals],
+                "ch": [s.chain_hash for s in seals],
+            },
+        )
+
+    async def seals(self) -> list[tuple[str, SealRecord]]:
+        result = await self.session.execute(
+            text(
+                "SELECT ledger, seal_seq, transaction_id, row_hash, chain_hash FROM journal_seals "
+                "ORDER BY seal_seq"
+            )
+        )
+        return [
+            (r.ledger, SealRecord(r.seal_seq, r.transaction_id, r.row_hash, r.chain_hash))
+            for r in result
+        ]
+
+    async def all_transactions(self) -> list[StoredTransaction]:
+        result = await self.session.execute(text(_TX_SELECT + " ORDER BY t.id"))
+        return [_row_to_tx(r) for r in result]

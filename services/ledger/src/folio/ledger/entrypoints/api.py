@@ -1,0 +1,424 @@
+"""Admin HTTP API under /api/ledger/: receivable entries, payments, rejections, journal checks.
+
+Routes are thin: validate the request model, call a handler in a unit of work,
+map rule violations to problem+json.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Awaitable, Callable
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, Literal, TypeVar
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StringConstraints
+from sqlalchemy import exc as sa_exc
+
+from folio.ledger.domain.journal import OverdraftPolicy, invariant_violations
+from folio.ledger.domain.receivables import (
+    CurrencyMismatch,
+    Entry,
+    EntryImmutable,
+    EntryNotPayable,
+    EntryStatus,
+    EntryType,
+    InvalidEntry,
+    ReceivableError,
+    RefundExceedsPaid,
+    TransitionForbidden,
+    TransitionNotAllowed,
+)
+from folio.ledger.service import journal as journal_service
+from folio.ledger.service import receivables
+from folio.ledger.service.receivables import EntryNotFound, JournalConfig, VersionConflict
+from folio.shared.auth import READ_ROLES, WRITE_ROLES, Principal, require_roles
+from folio.shared.contracts.money import CURRENCY_EXPONENTS
+from folio.shared.problems import Problem
+
+router = APIRouter(prefix="/api/ledger", tags=["receivables"])
+
+Reader = Annotated[Principal, Depends(require_roles(*READ_ROLES))]
+Writer = Annotated[Principal, Depends(require_roles(*WRITE_ROLES))]
+T = TypeVar("T")
+FAR_FUTURE = datetime(9999, 12, 31, tzinfo=UTC)
+
+
+def _supported_currency(value: str) -> str:
+    if value not in CURRENCY_EXPONENTS:
+        raise ValueError(f"unsupported currency {value!r}")
+    return value
+
+
+SupportedCurrency = Annotated[str, AfterValidator(_supported_currency)]
+ShortText = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+ChargeType = Literal[
+    "RENT", "RENEWAL_RENT", "PROTECTION_FEE", "DEPOSIT", "CLEANING", "PENALTY"
+]  # fmt: skip
+AdminStatus = Literal["DUE", "PENDING", "PAID", "FAILED", "REFUNDED", "VOID"]
+
+
+class _Request(BaseModel):
+    # Unknown and read-only fields (status, invoice_number, paid_minor ...) → 422.
+    model_config = ConfigDict(extra="forbid")
+
+
+class EntryCreate(_Request):
+    entry_type: ChargeType
+    amount_minor: StrictInt = Field(gt=0, le=10**15)
+    currency: SupportedCurrency
+    due_date: date | None = None
+    building_id: ShortText | None = None
+    unit_id: ShortText | None = None
+    booking_id: ShortText | None = None
+    description: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    metadata: dict[ShortText, Annotated[str, StringConstraints(max_length=2000)]] = Field(
+        default_factory=dict, max_length=50
+    )
+
+
+class EntryEdit(_Request):
+    amount_minor: StrictInt | None = Field(default=None, le=10**15)
+    due_date: date | None = None
+    description: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    building_id: ShortText | None = None
+    unit_id: ShortText | None = None
+    booking_id: ShortText | None = None
+    expected_version: StrictInt | None = None
+
+
+class StatusChange(_Request):
+    status: AdminStatus
+    reason: Annotated[str, StringConstraints(max_length=2000)] | None = None
+
+
+class AdjustmentCreate(_Request):
+    amount_minor: StrictInt = Field(ge=-(10**15), le=10**15)
+    reason: Annotated[str, StringConstraints(max_length=2000)] | None = None
+
+
+class RefundCreate(_Request):
+    amount_minor: StrictInt = Field(gt=0, le=10**15)
+    reason: Annotated[str, StringConstraints(max_length=2000)] | None = None
+
+
+def entry_body(entry: Entry, today: date | None = None) -> dict[str, Any]:
+    return {
+        "entry_id": entry.entry_id,
+        "invoice_number": entry.invoice_number,
+        "entry_type": entry.entry_type.value,
+        "status": entry.status.value,
+        "amount_minor": entry.amount_minor,
+        "currency": entry.currency,
+        "paid_minor": entry.paid_minor,
+        "refunded_minor": entry.refunded_minor,
+        "overpaid_minor": entry.overpaid_minor,
+        "overpaid": entry.overpaid_minor > 0,
+        "outstanding_minor": entry.outstanding_minor,
+        "due_date": entry.due_date,
+        "overdue": entry.is_overdue(today) if today else None,
+        "building_id": entry.building_id,
+        "unit_id": entry.unit_id,
+        "booking_id": entry.booking_id,
+        "extension_id": entry.extension_id,
+        "parent_entry_id": entry.parent_entry_id,
+        "description": entry.description,
+        "paid_at": entry.paid_at,
+        "immutable": entry.is_immutable,
+        "version": entry.version,
+        "metadata": entry.metadata,
+    }
+
+
+_STATUS_OF: dict[type[ReceivableError], tuple[int, str]] = {
+    TransitionForbidden: (403, "transition-forbidden"),
+    TransitionNotAllowed: (409, "transition-not-allowed"),
+    EntryImmutable: (409, "entry-immutable"),
+    VersionConflict: (409, "version-conflict"),
+    RefundExceedsPaid: (409, "refund-exceeds-paid"),
+    EntryNotPayable: (409, "entry-not-payable"),
+    EntryNotFound: (404, "not-found"),
+    InvalidEntry: (422, "invalid-entry"),
+    CurrencyMismatch: (422, "currency-mismatch"),
+}
+
+
+def problem_for(exc: ReceivableError) -> Problem:
+    status, kind = _STATUS_OF.get(type(exc), (409, "rule-violation"))
+    titles = {403: "Forbidden", 404: "Not found", 409: "Conflict", 422: "Unprocessable request"}
+    return Problem(status, kind, titles[status], exc.message, code=exc.code)
+
+
+_RETRYABLE_SQLSTATES = {"40001", "40P01"}  # serialization failure, deadlock
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    orig = getattr(exc, "orig", None)
+    return getattr(orig, "sqlstate", None) or getattr(
+        getattr(orig, "__cause__", None), "sqlstate", None
+    )
+
+
+async def in_unit_of_work(request: Request, work: Callable[[Any], Awaitable[T]]) -> T:
+    """Run ``work(uow)`` and commit; retry deadlocks; map refusals to problems.
+    A refused request rolls back, so it changes nothing."""
+    for attempt in range(3):
+        uow = request.app.state.uow_factory()
+        try:
+            async with uow:
+                result = await work(uow)
+                await uow.commit()
+                return result
+        except ReceivableError as exc:
+            raise problem_for(exc) from None
+        except sa_exc.DBAPIError as exc:
+            state = _sqlstate(exc)
+            if state in _RETRYABLE_SQLSTATES and attempt < 2:
+                continue
+            if state == "42501":  # the database's immutability guard
+                raise Problem(
+                    409, "entry-immutable", "Conflict", "the database refused the change"
+                ) from None
+            if state == "23514":
+                raise Problem(
+                    409, "transition-not-allowed", "Conflict", "the database refused the transition"
+                ) from None
+            raise
+    raise AssertionError("unreachable")
+
+
+def _journal(request: Request) -> JournalConfig:
+    return request.app.state.journal_config
+
+
+# --- entries ------------------------------------------------------------------------
+
+
+@router.post("/entries", status_code=201)
+async def create_entry(body: EntryCreate, request: Request, principal: Writer) -> dict[str, Any]:
+    cmd = receivables.CreateEntry(
+        entry_type=EntryType(body.entry_type),
+        amount_minor=body.amount_minor,
+        currency=body.currency,
+        due_date=body.due_date,
+        building_id=body.building_id,
+        unit_id=body.unit_id,
+        booking_id=body.booking_id,
+        description=body.description,
+        metadata=body.metadata,
+    )
+    entry = await in_unit_of_work(
+        request, lambda uow: receivables.create_entry(cmd, uow, principal.subject)
+    )
+    return entry_body(entry)
+
+
+@router.get("/entries/{entry_id}")
+async def get_entry(entry_id: str, request: Request, principal: Reader) -> dict[str, Any]:
+    async def work(uow):
+        found = await uow.entries.get(entry_id)
+        return found, (await uow.now()).date()
+
+    entry, today = await in_unit_of_work(request, work)
+    if entry is None:
+        raise Problem(404, "not-found", "Not found", f"no entry {entry_id}")
+    return entry_body(entry, today)
+
+
+def _encode_cursor(seq: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"after": seq}).encode()).decode()
+
+
+def _decode_cursor(cursor: str) -> int:
+    try:
+        value = json.loads(base64.urlsafe_b64decode(cursor.encode()))["after"]
+    except (binascii.Error, ValueError, KeyError, TypeError):
+        raise Problem(
+            422, "invalid-cursor", "Unprocessable request", "cursor is not valid"
+        ) from None
+    if not isinstance(value, int):
+        raise Problem(422, "invalid-cursor", "Unprocessable request", "cursor is not valid")
+    return value
+
+
+@router.get("/entries")
+async def list_entries(
+    request: Request,
+    principal: Reader,
+    status: EntryStatus | None = None,
+    entry_type: EntryType | None = None,
+    building_id: str | None = None,
+    unit_id: str | None = None,
+    booking_id: str | None = None,
+    invoice_number: str | None = None,
+    parent_entry_id: str | None = None,
+    due_from: date | None = None,
+    due_to: date | None = None,
+    overdue: bool | None = None,
+    cursor: str | None = None,
+    page_size: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> dict[str, Any]:
+    after = _decode_cursor(cursor) if cursor else None
+
+    async def work(uow):
+        today = (await uow.now()).date()
+        rows = await uow.entries.list(
+            limit=page_size + 1,
+            after_seq=after,
+            status=status.value if status else None,
+            entry_type=entry_type.value if entry_type else None,
+            building_id=building_id,
+            unit_id=unit_id,
+            booking_id=booking_id,
+            invoice_number=invoice_number,
+            parent_entry_id=parent_entry_id,
+            due_from=due_from,
+            due_to=due_to,
+            overdue_on=today if overdue else None,
+        )
+        return rows, today
+
+    rows, today = await in_unit_of_work(request, work)
+    if overdue is False:
+        rows = [(seq, e) for seq, e in rows if not e.is_overdue(today)]
+    page = rows[:page_size]
+    has_more = len(rows) > page_size
+    return {
+        "data": [entry_body(e, today) for _, e in page],
+        "has_more": has_more,
+        "next_cursor": _encode_cursor(page[-1][0]) if has_more and page else None,
+    }
+
+
+@router.patch("/entries/{entry_id}")
+async def edit_entry(
+    entry_id: str, body: EntryEdit, request: Request, principal: Writer
+) -> dict[str, Any]:
+    cmd = receivables.EditEntry(**body.model_dump(), fields_set=frozenset(body.model_fields_set))
+    entry = await in_unit_of_work(
+        request, lambda uow: receivables.edit_entry(uow, entry_id, cmd, principal.subject)
+    )
+    return entry_body(entry)
+
+
+@router.post("/entries/{entry_id}/status")
+async def change_status(
+    entry_id: str, body: StatusChange, request: Request, principal: Writer
+) -> dict[str, Any]:
+    entry = await in_unit_of_work(
+        request,
+        lambda uow: receivables.set_status_by_admin(
+            uow, entry_id, EntryStatus(body.status), principal.subject, body.reason
+        ),
+    )
+    return entry_body(entry)
+
+
+@router.post("/entries/{entry_id}/adjustments", status_code=201)
+async def create_adjustment(
+    entry_id: str, body: AdjustmentCreate, request: Request, principal: Writer
+) -> dict[str, Any]:
+    child = await in_unit_of_work(
+        request,
+        lambda uow: receivables.create_adjustment(
+            uow, entry_id, body.amount_minor, principal.subject, body.reason
+        ),
+    )
+    return entry_body(child)
+
+
+@router.post("/entries/{entry_id}/refunds", status_code=201)
+async def create_refund(
+    entry_id: str, body: RefundCreate, request: Request, principal: Writer
+) -> dict[str, Any]:
+    result = await in_unit_of_work(
+        request,
+        lambda uow: receivables.refund_by_admin(
+            uow, entry_id, body.amount_minor, principal.subject, _journal(request), body.reason
+        ),
+    )
+    return {"refund": entry_body(result.refund), "parent": entry_body(result.parent)}
+
+
+@router.get("/entries/{entry_id}/audit")
+async def entry_audit(entry_id: str, request: Request, principal: Reader) -> dict[str, Any]:
+    rows = await in_unit_of_work(request, lambda uow: uow.audit_trail("entry", entry_id))
+    return {"data": rows}
+
+
+# --- payments, rejections -------------------------------------------------------------
+
+
+def _row(row: Any) -> dict[str, Any]:
+    return {
+        k: (str(v) if k.endswith("event_id") or k == "entry_id" else v)
+        for k, v in row._mapping.items()
+    }
+
+
+@router.get("/payments")
+async def list_payments(
+    request: Request,
+    principal: Reader,
+    invoice_number: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> dict[str, Any]:
+    rows = await in_unit_of_work(
+        request, lambda uow: uow.entries.list_payments(invoice_number, limit)
+    )
+    return {"data": [_row(r) for r in rows]}
+
+
+@router.get("/rejections")
+async def list_rejections(
+    request: Request, principal: Reader, limit: Annotated[int, Query(ge=1, le=500)] = 100
+) -> dict[str, Any]:
+    rows = await in_unit_of_work(request, lambda uow: uow.entries.list_rejections(limit))
+    return {"data": [_row(r) for r in rows]}
+
+
+# --- journal checks ------------------------------------------------------------------
+
+
+@router.post("/journal/verify", tags=["journal"])
+async def verify_journal(request: Request, principal: Reader) -> dict[str, Any]:
+    """Seal what is pending, then recompute the hash chain and every row's hash."""
+
+    async def work(uow):
+        while await journal_service.seal_pending(uow):
+            pass
+        return await journal_service.verify_journal(uow)
+
+    sealed, unsealed, problems = await in_unit_of_work(request, work)
+    return {
+        "intact": not problems,
+        "sealed": sealed,
+        "unsealed": unsealed,
+        "problems": [
+            {"seal_seq": p.seal_seq, "transaction_id": p.transaction_id, "problem": p.problem}
+            for p in problems
+        ],
+    }
+
+
+@router.get("/journal/invariants", tags=["journal"])
+async def journal_invariants(request: Request, principal: Reader) -> dict[str, Any]:
+    """Postings sum to zero per asset, stored volumes equal the moves, no forbidden overdraft."""
+    config = _journal(request)
+    policy: OverdraftPolicy = config.policy
+
+    async def work(uow):
+        problems: list[str] = []
+        for ledger in await uow.journal.list_ledgers():
+            stored = await uow.journal.volumes_of(ledger.name)
+            recomputed = await uow.journal.volumes_of(ledger.name, pit=FAR_FUTURE)
+            problems += [f"{ledger.name}: {p}" for p in invariant_violations(stored, policy)]
+            nonzero = {k: v for k, v in stored.items() if v.input or v.output}
+            if nonzero != recomputed:
+                problems.append(f"{ledger.name}: stored volumes differ from the moves")
+        return problems
+
+    problems = await in_unit_of_work(request, work)
+    return {"ok": not problems, "problems": problems}

@@ -1,0 +1,615 @@
+"""Formance Ledger v2 compatible HTTP API under /api/ledger/v2 (a subset).
+
+Same paths, JSON shapes, status codes and error envelope (``errorCode``,
+``errorMessage``) as Formance, so ``formance-sdk-python`` works unchanged.
+Bodies are validated here (not by FastAPI) so that every refusal uses the
+Formance envelope rather than a 422.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import exc as sa_exc
+
+from folio.ledger.adapters.journal_repository import StoredTransaction
+from folio.ledger.domain.formance import (
+    ERROR_STATUS,
+    Cursor,
+    CursorResponse,
+    DataResponse,
+    V2Account,
+    V2CreateLedgerRequest,
+    V2ErrorResponse,
+    V2ErrorsEnum,
+    V2Ledger,
+    V2Posting,
+    V2PostTransaction,
+    V2RevertTransactionRequest,
+    V2Transaction,
+    V2Volume,
+    V2VolumesWithBalance,
+)
+from folio.ledger.domain.journal import (
+    JournalError,
+    Posting,
+    VolumeKey,
+    Volumes,
+    is_valid_address,
+)
+from folio.ledger.service import journal as journal_service
+from folio.ledger.service.journal import NewTransaction
+from folio.shared.auth import READ_ROLES, WRITE_ROLES, Principal, require_roles
+
+router = APIRouter(prefix="/api/ledger/v2", tags=["formance ledger v2"])
+Reader = Annotated[Principal, Depends(require_roles(*READ_ROLES))]
+Writer = Annotated[Principal, Depends(require_roles(*WRITE_ROLES))]
+MAX_PAGE_SIZE = 1000
+DEFAULT_PAGE_SIZE = 15
+
+
+class FormanceError(Exception):
+    def __init__(self, code: V2ErrorsEnum, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status or ERROR_STATUS[code]
+
+    def response(self) -> JSONResponse:
+        body = V2ErrorResponse(error_code=self.code, error_message=self.message).wire()
+        return JSONResponse(body, status_code=self.status)
+
+
+def from_journal_error(exc: JournalError) -> FormanceError:
+    return FormanceError(V2ErrorsEnum(exc.error_code), exc.message)
+
+
+def install_formance_errors(app) -> None:
+    @app.exception_handler(FormanceError)
+    async def on_formance_error(request: Request, exc: FormanceError) -> JSONResponse:
+        return exc.response()
+
+
+async def _json_body(request: Request, *, required: bool) -> Any:
+    raw = await request.body()
+    if not raw.strip():
+        if required:
+            raise FormanceError(V2ErrorsEnum.VALIDATION, "a JSON body is required")
+        return {}
+    try:
+        return json.loads(raw)
+    except ValueError:
+        raise FormanceError(V2ErrorsEnum.VALIDATION, "body is not valid JSON") from None
+
+
+def _parse(model: type[BaseModel], data: Any) -> Any:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        raise FormanceError(V2ErrorsEnum.VALIDATION, f"{where}: {first.get('msg')}") from None
+
+
+def _bool(value: str | None) -> bool:
+    return value is not None and value.lower() in {"1", "true", "yes"}
+
+
+def _time(value: str | None, name: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise FormanceError(V2ErrorsEnum.VALIDATION, f"{name} is not an RFC 3339 time") from None
+    if moment.tzinfo is None:
+        raise FormanceError(V2ErrorsEnum.VALIDATION, f"{name} needs a timezone")
+    return moment
+
+
+def _page_size(value: str | None) -> int:
+    if value is None:
+        return DEFAULT_PAGE_SIZE
+    try:
+        size = int(value)
+    except ValueError:
+        raise FormanceError(V2ErrorsEnum.VALIDATION, "pageSize must be an integer") from None
+    if not 1 <= size <= MAX_PAGE_SIZE:
+        raise FormanceError(V2ErrorsEnum.VALIDATION, f"pageSize must be 1..{MAX_PAGE_SIZE}")
+    return size
+
+
+def _encode_cursor(state: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(state, sort_keys=True).encode()).decode()
+
+
+def _decode_cursor(cursor: str) -> dict[str, Any]:
+    try:
+        state = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except (binascii.Error, ValueError):
+        raise FormanceError(V2ErrorsEnum.VALIDATION, "invalid cursor") from None
+    if not isinstance(state, dict):
+        raise FormanceError(V2ErrorsEnum.VALIDATION, "invalid cursor")
+    return state
+
+
+def _volumes_wire(volumes: dict[VolumeKey, Volumes]) -> dict[str, dict[str, V2Volume]]:
+    out: dict[str, dict[str, V2Volume]] = {}
+    for (address, asset), v in sorted(volumes.items()):
+        out.setdefault(address, {})[asset] = V2Volume(
+            input=v.input, output=v.output, balance=v.balance
+        )
+    return out
+
+
+def transaction_wire(tx: StoredTransaction) -> V2Transaction:
+    return V2Transaction(
+        id=tx.id,
+        metadata=dict(tx.metadata),
+        postings=[
+            V2Posting(amount=p.amount, asset=p.asset, source=p.source, destination=p.destination)
+            for p in tx.postings
+        ],
+        reverted=tx.reverted,
+        reverted_at=tx.reverted_at,
+        timestamp=tx.timestamp,
+        inserted_at=tx.inserted_at,
+        reference=tx.reference,
+        post_commit_volumes=_volumes_wire(tx.post_commit_volumes)
+        if tx.post_commit_volumes
+        else None,
+        pre_commit_volumes=_volumes_wire(tx.pre_commit_volumes) if tx.pre_commit_volumes else None,
+    )
+
+
+async def _run(request: Request, work):
+    """One unit of work; journal rule violations become Formance errors (and roll back)."""
+    for attempt in range(3):
+        uow = request.app.state.uow_factory()
+        try:
+            async with uow:
+                result = await work(uow)
+                await uow.commit()
+                return result
+        except JournalError as exc:
+            raise from_journal_error(exc) from None
+        except sa_exc.DBAPIError as exc:
+            state = getattr(getattr(exc, "orig", None), "sqlstate", None)
+            if state in {"40001", "40P01"} and attempt < 2:
+                continue
+            constraint = getattr(getattr(exc, "orig", None), "constraint_name", None) or str(exc)
+            if "transactions_ledger_reference_key" in constraint:
+                raise FormanceError(V2ErrorsEnum.CONFLICT, "reference already exists") from None
+            raise
+    raise AssertionError("unreachable")
+
+
+async def _require_ledger(uow, ledger: str) -> None:
+    if not await uow.journal.ledger_exists(ledger):
+        raise FormanceError(V2ErrorsEnum.LEDGER_NOT_FOUND, f"ledger {ledger} not found")
+
+
+# --- ledgers -------------------------------------------------------------------------
+
+
+def _ledger_wire(row: Any) -> V2Ledger:
+    return V2Ledger(
+        id=row.id,
+        name=row.name,
+        bucket=row.bucket,
+        added_at=row.added_at,
+        metadata=row.metadata,
+        features=row.features,
+    )
+
+
+@router.get("")
+async def list_ledgers(request: Request, principal: Reader) -> dict:
+    rows = await _run(request, lambda uow: uow.journal.list_ledgers())
+    return CursorResponse[V2Ledger](
+        cursor=Cursor[V2Ledger](
+            page_size=max(len(rows), 1), has_more=False, data=[_ledger_wire(r) for r in rows]
+        )
+    ).wire()
+
+
+@router.post("/{ledger}", status_code=204)
+async def create_ledger(ledger: str, request: Request, principal: Writer) -> Response:
+    body = _parse(V2CreateLedgerRequest, await _json_body(request, required=False))
+    if not (1 <= len(ledger) <= 63) or not ledger.replace("_", "a").replace("-", "a").isalnum():
+        raise FormanceError(V2ErrorsEnum.VALIDATION, "invalid ledger name")
+
+    async def work(uow):
+        created = await uow.journal.create_ledger(
+            ledger, body.bucket or "_default", body.metadata or {}, body.features or {}
+        )
+        if not created:
+            raise FormanceError(
+                V2ErrorsEnum.LEDGER_ALREADY_EXISTS, f"ledger {ledger} already exists"
+            )
+
+    await _run(request, work)
+    return Response(status_code=204)
+
+
+@router.get("/{ledger}")
+async def get_ledger(ledger: str, request: Request, principal: Reader) -> dict:
+    row = await _run(request, lambda uow: uow.journal.get_ledger(ledger))
+    if row is None:
+        raise FormanceError(V2ErrorsEnum.NOT_FOUND, f"ledger {ledger} not found")
+    return DataResponse[V2Ledger](data=_ledger_wire(row)).wire()
+
+
+# --- transactions --------------------------------------------------------------------
+
+
+def _request_hash(body: Any, query: dict[str, str]) -> str:
+    canonical = json.dumps({"body": body, "query": query}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+async def _idempotent(request: Request, ledger: str, status_code: int, produce) -> JSONResponse:
+    """Apply ``Idempotency-Key``: same key + same request → the stored answer with
+    ``Idempotency-Hit: true``; same key + different request → 400. The key is stored
+    in the transaction of the effect, so a failed request does not use it up."""
+    key = request.headers.get("Idempotency-Key")
+    raw = await _json_body(request, required=False)
+    if not key:
+        body = await _run(request, lambda uow: produce(uow))
+        return JSONResponse(body, status_code=status_code)
+    request_hash = _request_hash(raw, dict(sorted(request.query_params.items())))
+
+    async def replay(uow):
+        return await uow.journal.idempotency_hit(ledger, key)
+
+    for _ in range(2):
+        hit = await _run(request, replay)
+        if hit is not None:
+            if hit.request_hash != request_hash:
+                raise FormanceError(
+                    V2ErrorsEnum.VALIDATION,
+                    "Idempotency-Key already used with a different request",
+                )
+            return JSONResponse(
+                hit.response, status_code=hit.status_code, headers={"Idempotency-Hit": "true"}
+            )
+
+        async def work(uow):
+            body = await produce(uow)
+            await uow.journal.remember_idempotent(ledger, key, request_hash, status_code, body)
+            return body
+
+        try:
+            body = await _run(request, work)
+        except sa_exc.IntegrityError:
+            continue  # a concurrent request with the same key won; answer with its result
+        return JSONResponse(body, status_code=status_code)
+    raise FormanceError(V2ErrorsEnum.CONFLICT, "concurrent request with the same Idempotency-Key")
+
+
+@router.post("/{ledger}/transactions")
+async def create_transaction(ledger: str, request: Request, principal: Writer) -> JSONResponse:
+    raw = await _json_body(request, required=True)
+    body: V2PostTransaction = _parse(V2PostTransaction, raw)
+    if body.script is not None and (body.script.plain or body.script.template):
+        raise FormanceError(
+            V2ErrorsEnum.COMPILATION_FAILED,
+            "Numscript is not supported by this ledger: send 'postings' instead of 'script'",
+        )
+    if not body.postings:
+        raise FormanceError(V2ErrorsEnum.NO_POSTINGS, "the transaction needs postings")
+    force = _bool(request.query_params.get("force")) or bool(body.force)
+    dry_run = _bool(request.query_params.get("dryRun"))
+    candidate = NewTransaction(
+        postings=tuple(Posting(p.source, p.destination, p.amount, p.asset) for p in body.postings),
+        timestamp=body.timestamp,
+        reference=body.reference,
+        metadata=dict(body.metadata),
+        force=force,
+    )
+    policy = request.app.state.journal_config.policy
+
+    async def produce(uow):
+        await _require_ledger(uow, ledger)
+        [result] = await journal_service.post_transactions(uow, ledger, [candidate], policy)
+        if isinstance(result, journal_service.ReferenceConflict):
+            raise FormanceError(
+                V2ErrorsEnum.CONFLICT, f"transaction with reference {body.reference} already exists"
+            )
+        if isinstance(result, JournalError):
+            raise result
+        if body.account_metadata:
+            raise FormanceError(V2ErrorsEnum.VALIDATION, "accountMetadata is not supported")
+        if dry_run:
+            raise _DryRun(DataResponse[V2Transaction](data=transaction_wire(result)).wire())
+        return DataResponse[V2Transaction](data=transaction_wire(result)).wire()
+
+    try:
+        return await _idempotent(request, ledger, 200, produce)
+    except _DryRun as outcome:  # the unit of work rolled back: nothing was written
+        return JSONResponse(outcome.body, status_code=200)
+
+
+class _DryRun(Exception):
+    def __init__(self, body: dict) -> None:
+        super().__init__("dry run")
+        self.body = body
+
+
+@router.get("/{ledger}/transactions/{tx_id}")
+async def get_transaction(ledger: str, tx_id: int, request: Request, principal: Reader) -> dict:
+    async def work(uow):
+        await _require_ledger(uow, ledger)
+        return await uow.journal.get(ledger, tx_id)
+
+    tx = await _run(request, work)
+    if tx is None:
+        raise FormanceError(V2ErrorsEnum.NOT_FOUND, f"transaction {tx_id} not found")
+    return DataResponse[V2Transaction](data=transaction_wire(tx)).wire()
+
+
+def _transaction_filters(query: Any) -> dict[str, Any]:
+    """Formance's filter body: {"$match": {...}}, {"$and": [...]}, {"$lt"/"$lte"/"$gt"/"$gte": {"timestamp": ...}}."""
+    filters: dict[str, Any] = {}
+
+    def walk(node: Any) -> None:
+        if not node:
+            return
+        if not isinstance(node, dict) or len(node) != 1:
+            raise FormanceError(V2ErrorsEnum.VALIDATION, "unsupported filter")
+        op, arg = next(iter(node.items()))
+        if op == "$and" and isinstance(arg, list):
+            for child in arg:
+                walk(child)
+        elif op == "$match" and isinstance(arg, dict) and len(arg) == 1:
+            field, value = next(iter(arg.items()))
+            if field not in {"reference", "account"} or not isinstance(value, str):
+                raise FormanceError(V2ErrorsEnum.VALIDATION, f"unsupported $match on {field}")
+            filters[field] = value
+        elif (
+            op in {"$gte", "$gt", "$lt", "$lte"}
+            and isinstance(arg, dict)
+            and set(arg) == {"timestamp"}
+        ):
+            moment = _time(str(arg["timestamp"]), "timestamp")
+            filters["start_time" if op in {"$gte", "$gt"} else "end_time"] = moment
+        else:
+            raise FormanceError(V2ErrorsEnum.VALIDATION, f"unsupported filter {op}")
+
+    walk(query)
+    return filters
+
+
+@router.get("/{ledger}/transactions")
+async def list_transactions(ledger: str, request: Request, principal: Reader) -> dict:
+    params = request.query_params
+    if params.get("cursor"):
+        state = _decode_cursor(params["cursor"])
+        filters = {
+            k: (_time(v, k) if k in {"start_time", "end_time", "pit"} else v)
+            for k, v in state.get("filters", {}).items()
+        }
+        page_size = _page_size(str(state.get("page_size", DEFAULT_PAGE_SIZE)))
+        after_id = state.get("after_id")
+    else:
+        filters = _transaction_filters(await _json_body(request, required=False))
+        for name in ("reference", "account"):
+            if params.get(name):
+                filters[name] = params[name]
+        for name, key in (("startTime", "start_time"), ("endTime", "end_time"), ("pit", "pit")):
+            if params.get(name):
+                filters[key] = _time(params[name], name)
+        page_size = _page_size(params.get("pageSize"))
+        after_id = None
+
+    async def work(uow):
+        await _require_ledger(uow, ledger)
+        return await uow.journal.list(ledger, limit=page_size + 1, after_id=after_id, **filters)
+
+    rows = await _run(request, work)
+    page, has_more = rows[:page_size], len(rows) > page_size
+    next_cursor = None
+    if has_more:
+        next_cursor = _encode_cursor(
+            {
+                "after_id": page[-1].id,
+                "page_size": page_size,
+                "filters": {
+                    k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in filters.items()
+                },
+            }
+        )
+    return CursorResponse[V2Transaction](
+        cursor=Cursor[V2Transaction](
+            page_size=page_size,
+            has_more=has_more,
+            next=next_cursor,
+            data=[transaction_wire(tx) for tx in page],
+        )
+    ).wire()
+
+
+@router.post("/{ledger}/transactions/{tx_id}/revert")
+async def revert_transaction(
+    ledger: str, tx_id: int, request: Request, principal: Writer
+) -> JSONResponse:
+    body = _parse(V2RevertTransactionRequest, await _json_body(request, required=False))
+    force = _bool(request.query_params.get("force"))
+    at_effective_date = _bool(request.query_params.get("atEffectiveDate"))
+    policy = request.app.state.journal_config.policy
+
+    async def produce(uow):
+        await _require_ledger(uow, ledger)
+        tx = await journal_service.revert_transaction(
+            uow,
+            ledger,
+            tx_id,
+            policy,
+            force=force,
+            at_effective_date=at_effective_date,
+            metadata=body.metadata or {},
+        )
+        return DataResponse[V2Transaction](data=transaction_wire(tx)).wire()
+
+    return await _idempotent(request, ledger, 201, produce)
+
+
+# --- accounts, balances, volumes ----------------------------------------------------------
+
+
+def _account_wire(row: Any, volumes: dict[VolumeKey, Volumes] | None) -> V2Account:
+    by_asset = None
+    if volumes is not None:
+        by_asset = {
+            asset: V2Volume(input=v.input, output=v.output, balance=v.balance)
+            for (address, asset), v in sorted(volumes.items())
+            if address == row.address
+        }
+    return V2Account(
+        address=row.address,
+        metadata=row.metadata or {},
+        volumes=by_asset,
+        first_usage=row.first_usage,
+        insertion_date=row.insertion_date,
+    )
+
+
+@router.get("/{ledger}/accounts/{address}")
+async def get_account(ledger: str, address: str, request: Request, principal: Reader) -> dict:
+    if not is_valid_address(address):
+        raise FormanceError(V2ErrorsEnum.VALIDATION, f"invalid account address {address}")
+    pit = _time(request.query_params.get("pit"), "pit")
+
+    async def work(uow):
+        await _require_ledger(uow, ledger)
+        row = await uow.journal.account(ledger, address)
+        volumes = await uow.journal.volumes_of(ledger, [address], pit=pit) if row else None
+        return row, volumes
+
+    row, volumes = await _run(request, work)
+    if row is None:
+        raise FormanceError(V2ErrorsEnum.NOT_FOUND, f"account {address} not found")
+    return DataResponse[V2Account](data=_account_wire(row, volumes)).wire()
+
+
+@router.get("/{ledger}/accounts")
+async def list_accounts(ledger: str, request: Request, principal: Reader) -> dict:
+    params = request.query_params
+    after = None
+    page_size = _page_size(params.get("pageSize"))
+    if params.get("cursor"):
+        state = _decode_cursor(params["cursor"])
+        after, page_size = state.get("after"), _page_size(str(state.get("page_size", 15)))
+    expand = "volumes" in (params.get("expand") or "")
+
+    async def work(uow):
+        await _require_ledger(uow, ledger)
+        rows = await uow.journal.list_accounts(ledger, limit=page_size + 1, after_address=after)
+        volumes = (
+            await uow.journal.volumes_of(ledger, [r.address for r in rows[:page_size]])
+            if expand
+            else None
+        )
+        return rows, volumes
+
+    rows, volumes = await _run(request, work)
+    page, has_more = rows[:page_size], len(rows) > page_size
+    return CursorResponse[V2Account](
+        cursor=Cursor[V2Account](
+            page_size=page_size,
+            has_more=has_more,
+            next=_encode_cursor({"after": page[-1].address, "page_size": page_size})
+            if has_more
+            else None,
+            data=[_account_wire(r, volumes) for r in page],
+        )
+    ).wire()
+
+
+def _address_filter(query: Any) -> str | None:
+    if not query:
+        return None
+    match = query.get("$match") if isinstance(query, dict) else None
+    if (
+        not isinstance(match, dict)
+        or set(match) != {"address"}
+        or not isinstance(match["address"], str)
+    ):
+        raise FormanceError(
+            V2ErrorsEnum.VALIDATION, "only {'$match': {'address': ...}} is supported"
+        )
+    return match["address"]
+
+
+def _address_scope(address: str | None) -> dict[str, Any]:
+    """Exact address, or every account under a prefix ending with ':' (Formance partial match)."""
+    if address is None:
+        return {}
+    if address.endswith(":"):
+        return {"address_prefix": address[:-1]}
+    return {"addresses": [address]}
+
+
+@router.get("/{ledger}/aggregate/balances")
+async def aggregate_balances(ledger: str, request: Request, principal: Reader) -> dict:
+    pit = _time(request.query_params.get("pit"), "pit")
+    use_insertion_date = _bool(request.query_params.get("useInsertionDate"))
+    scope = _address_scope(_address_filter(await _json_body(request, required=False)))
+
+    async def work(uow):
+        await _require_ledger(uow, ledger)
+        return await uow.journal.volumes_of(
+            ledger, pit=pit, use_insertion_date=use_insertion_date, **scope
+        )
+
+    volumes = await _run(request, work)
+    totals: dict[str, int] = {}
+    for (_, asset), v in volumes.items():
+        totals[asset] = totals.get(asset, 0) + v.balance
+    return DataResponse[dict[str, int]](data=totals).wire()
+
+
+@router.get("/{ledger}/volumes")
+async def volumes_with_balances(ledger: str, request: Request, principal: Reader) -> dict:
+    params = request.query_params
+    end_time = _time(params.get("endTime"), "endTime")
+    start_time = _time(params.get("startTime"), "startTime")
+    insertion = _bool(params.get("insertionDate"))
+    page_size = _page_size(params.get("pageSize"))
+    offset = 0
+    if params.get("cursor"):
+        state = _decode_cursor(params["cursor"])
+        offset, page_size = int(state.get("offset", 0)), _page_size(str(state.get("page_size", 15)))
+    scope = _address_scope(_address_filter(await _json_body(request, required=False)))
+
+    async def work(uow):
+        await _require_ledger(uow, ledger)
+        return await uow.journal.volumes_of(
+            ledger, pit=end_time, start_time=start_time, use_insertion_date=insertion, **scope
+        )
+
+    volumes = await _run(request, work)
+    rows = [
+        V2VolumesWithBalance(account=a, asset=s, input=v.input, output=v.output, balance=v.balance)
+        for (a, s), v in sorted(volumes.items())
+    ]
+    page = rows[offset : offset + page_size]
+    has_more = offset + page_size < len(rows)
+    return CursorResponse[V2VolumesWithBalance](
+        cursor=Cursor[V2VolumesWithBalance](
+            page_size=page_size,
+            has_more=has_more,
+            next=_encode_cursor({"offset": offset + page_size, "page_size": page_size})
+            if has_more
+            else None,
+            data=page,
+        )
+    ).wire()

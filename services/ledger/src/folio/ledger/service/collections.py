@@ -1,0 +1,148 @@
+"""Rotessa collections into the journal: backdated, idempotent by reference (seed 000)."""
+
+from __future__ import annotations
+
+from folio.ledger.adapters.journal_repository import StoredTransaction
+from folio.ledger.domain import bookkeeping
+from folio.ledger.domain.journal import AlreadyReverted, JournalError
+from folio.ledger.service.journal import (
+    NewTransaction,
+    ReferenceConflict,
+    ensure_ledger,
+    post_transactions,
+    revert_transaction,
+    same_content,
+)
+from folio.ledger.service.receivables import JournalConfig, _rejection, record_rejections
+from folio.shared.contracts import Envelope, PaymentCollected, PaymentReversed
+
+
+async def when_payments_collected(envelopes: list[Envelope], uow, journal: JournalConfig) -> None:
+    """Post each collection with ``timestamp = effective_at`` and its reference.
+
+    Same reference and same postings → an acknowledged no-op (reported as a
+    duplicate so the backfill can count it as confirmed); same reference with
+    different postings → rejected and reported.
+    """
+    items: list[tuple[Envelope, PaymentCollected, NewTransaction]] = []
+    rejections: list[dict] = []
+    for env in envelopes:
+        p = env.payload()
+        assert isinstance(p, PaymentCollected)
+        try:
+            postings = bookkeeping.collection_postings(p.mortgage_id, p.amount_minor, p.currency)
+        except (JournalError, ValueError) as exc:
+            rejections.append(
+                _rejection(env, "payment.collected", "INVALID", str(exc), reference=p.reference)
+            )
+            continue
+        items.append(
+            (
+                env,
+                p,
+                NewTransaction(
+                    postings=postings,
+                    timestamp=p.effective_at,
+                    reference=p.reference,
+                    metadata={
+                        "mortgage_id": p.mortgage_id,
+                        "schedule_id": str(p.schedule_id),
+                        "rotessa_transaction_id": str(p.transaction_id),
+                        "process_date": p.process_date.isoformat(),
+                        "origin": p.origin,
+                    },
+                    source_event_id=env.event_id,
+                ),
+            )
+        )
+    if items:
+        await ensure_ledger(uow, journal.ledger)
+        results = await post_transactions(
+            uow, journal.ledger, [c for _, _, c in items], journal.policy
+        )
+        first_in_batch: dict[str, NewTransaction] = {}
+        for (env, p, candidate), result in zip(items, results, strict=True):
+            if isinstance(result, StoredTransaction):
+                first_in_batch[p.reference] = candidate
+                continue
+            if isinstance(result, ReferenceConflict):
+                earlier = first_in_batch.get(p.reference)
+                replay = (
+                    same_content(result.existing, candidate)
+                    if result.existing is not None
+                    else earlier is not None and earlier.postings == candidate.postings
+                )
+                if replay:
+                    rejections.append(
+                        _rejection(
+                            env,
+                            "payment.collected",
+                            "DUPLICATE",
+                            "already recorded with the same content",
+                            reference=p.reference,
+                            duplicate=True,
+                        )
+                    )
+                else:
+                    rejections.append(
+                        _rejection(
+                            env,
+                            "payment.collected",
+                            "REFERENCE_CONFLICT",
+                            "reference already recorded with different content",
+                            reference=p.reference,
+                        )
+                    )
+                continue
+            rejections.append(
+                _rejection(
+                    env,
+                    "payment.collected",
+                    result.error_code,
+                    result.message,
+                    reference=p.reference,
+                )
+            )
+    await record_rejections(uow, rejections)
+
+
+async def when_payment_reversed(envelope: Envelope, uow, journal: JournalConfig) -> None:
+    """A chargeback reverts the referenced collection (once)."""
+    p = envelope.payload()
+    assert isinstance(p, PaymentReversed)
+    await ensure_ledger(uow, journal.ledger)
+    found = await uow.journal.by_references(journal.ledger, [p.reference, p.reversal_reference])
+    original = found.get(p.reference)
+    if original is None:
+        code, reason, duplicate = "UNKNOWN_REFERENCE", f"no transaction {p.reference}", False
+    elif original.reverted or p.reversal_reference in found:
+        code, reason, duplicate = "DUPLICATE", "already reverted", True
+    else:
+        try:
+            await revert_transaction(
+                uow,
+                journal.ledger,
+                original.id,
+                journal.policy,
+                reference=p.reversal_reference,
+                metadata={"reason": p.reason or "chargeback", "mortgage_id": p.mortgage_id},
+                source_event_id=envelope.event_id,
+            )
+            return
+        except AlreadyReverted as exc:
+            code, reason, duplicate = "DUPLICATE", exc.message, True
+        except JournalError as exc:
+            code, reason, duplicate = exc.error_code, exc.message, False
+    await record_rejections(
+        uow,
+        [
+            _rejection(
+                envelope,
+                "payment.reversed",
+                code,
+                reason,
+                reference=p.reference,
+                duplicate=duplicate,
+            )
+        ],
+    )

@@ -1,0 +1,257 @@
+"""Journal use cases: post (batched), revert, seal and verify the hash chain."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from folio.ledger.adapters.journal_repository import StoredTransaction
+from folio.ledger.domain.journal import (
+    GENESIS_HASH,
+    AlreadyReverted,
+    ChainProblem,
+    JournalError,
+    OverdraftPolicy,
+    Posting,
+    SealRecord,
+    VolumeKey,
+    Volumes,
+    apply_postings,
+    chain_hash,
+    content_hash,
+    reverse_postings,
+    touched_keys,
+    validate_postings,
+    verify_chain,
+)
+from folio.shared.contracts import LedgerPosting, LedgerTransactionCommitted
+
+
+class LedgerNotFound(JournalError):
+    error_code = "LEDGER_NOT_FOUND"
+
+
+class TransactionNotFound(JournalError):
+    error_code = "NOT_FOUND"
+
+
+class ReferenceConflict(JournalError):
+    """The reference is taken; ``existing`` lets callers tell a replay from a conflict."""
+
+    error_code = "CONFLICT"
+
+    def __init__(self, message: str, existing: StoredTransaction | None) -> None:
+        super().__init__(message)
+        self.existing = existing
+
+
+@dataclass(frozen=True)
+class NewTransaction:
+    postings: tuple[Posting, ...]
+    timestamp: datetime | None = None
+    reference: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+    force: bool = False
+    source_event_id: uuid.UUID | None = None
+    reverts_id: int | None = None
+
+
+PostResult = StoredTransaction | JournalError
+
+
+def same_content(existing: StoredTransaction, candidate: NewTransaction) -> bool:
+    """A replay of the same instruction: same postings (accounts, amounts, assets)."""
+    return tuple(existing.postings) == tuple(candidate.postings)
+
+
+async def ensure_ledger(uow, ledger: str) -> None:
+    """Create the ledger if missing (the default ledger needs no setup step)."""
+    if not await uow.journal.ledger_exists(ledger):
+        await uow.journal.create_ledger(ledger, ledger, {}, {})
+
+
+async def post_transactions(
+    uow,
+    ledger: str,
+    candidates: Sequence[NewTransaction],
+    policy: OverdraftPolicy,
+) -> list[PostResult]:
+    """Post a batch in the unit of work's transaction, set-based.
+
+    Each candidate gets either its stored transaction or the rule it broke
+    (duplicate reference, insufficient funds, invalid posting); one bad
+    candidate does not sink the others. Committed ones are announced through
+    the outbox as ``ledger.transaction.committed``.
+    """
+    journal = uow.journal
+    if not await journal.ledger_exists(ledger):
+        return [LedgerNotFound(f"ledger {ledger!r} not found") for _ in candidates]
+    results: list[PostResult | None] = [None] * len(candidates)
+    valid: list[int] = []
+    for i, candidate in enumerate(candidates):
+        try:
+            validate_postings(candidate.postings)
+            valid.append(i)
+        except JournalError as exc:
+            results[i] = exc
+    existing = await journal.by_references(
+        ledger, [candidates[i].reference for i in valid if candidates[i].reference]
+    )
+    keys: list[VolumeKey] = []
+    for i in valid:
+        keys.extend(touched_keys(candidates[i].postings))
+    volumes = await journal.lock_volumes(ledger, keys)
+    now = await uow.now()
+    ids = iter(await journal.allocate_ids(len(valid))) if valid else iter(())
+    rows: list[dict] = []
+    changed: dict[VolumeKey, Volumes] = {}
+    batch_refs: set[str] = set()
+    for i in valid:
+        candidate = candidates[i]
+        if candidate.reference and (
+            candidate.reference in existing or candidate.reference in batch_refs
+        ):
+            results[i] = ReferenceConflict(
+                f"reference {candidate.reference!r} already used",
+                existing.get(candidate.reference),
+            )
+            continue
+        try:
+            after = apply_postings(volumes, candidate.postings, policy, force=candidate.force)
+        except JournalError as exc:
+            results[i] = exc
+            continue
+        pre = {k: volumes.get(k, Volumes()).copy() for k in after}
+        volumes.update(after)
+        changed.update(after)
+        if candidate.reference:
+            batch_refs.add(candidate.reference)
+        tx_id = next(ids)
+        row = {
+            "id": tx_id,
+            "reference": candidate.reference,
+            "timestamp": candidate.timestamp or now,
+            "inserted_at": now,
+            "postings": candidate.postings,
+            "metadata": dict(candidate.metadata),
+            "reverts_id": candidate.reverts_id,
+            "source_event_id": candidate.source_event_id,
+        }
+        rows.append(row)
+        results[i] = StoredTransaction(
+            ledger=ledger,
+            id=tx_id,
+            postings=candidate.postings,
+            timestamp=row["timestamp"],
+            inserted_at=now,
+            reference=candidate.reference,
+            metadata=row["metadata"],
+            reverts_id=candidate.reverts_id,
+            source_event_id=str(candidate.source_event_id) if candidate.source_event_id else None,
+            pre_commit_volumes=pre,
+            post_commit_volumes={k: v.copy() for k, v in after.items()},
+        )
+    await journal.insert_transactions(ledger, rows)
+    await journal.save_volumes(ledger, changed)
+    for result in results:
+        if isinstance(result, StoredTransaction):
+            uow.emit(committed_event(result))
+    return [r for r in results if r is not None]
+
+
+def committed_event(tx: StoredTransaction) -> LedgerTransactionCommitted:
+    return LedgerTransactionCommitted(
+        ledger=tx.ledger,
+        transaction_id=tx.id,
+        reference=tx.reference,
+        timestamp=tx.timestamp,
+        inserted_at=tx.inserted_at,
+        postings=[
+            LedgerPosting(
+                source=p.source, destination=p.destination, amount=p.amount, asset=p.asset
+            )
+            for p in tx.postings
+        ],
+        metadata=dict(tx.metadata),
+        reverts_transaction_id=tx.reverts_id,
+        source_event_id=tx.source_event_id,
+    )
+
+
+async def revert_transaction(
+    uow,
+    ledger: str,
+    tx_id: int,
+    policy: OverdraftPolicy,
+    *,
+    force: bool = False,
+    at_effective_date: bool = False,
+    reference: str | None = None,
+    metadata: dict[str, str] | None = None,
+    source_event_id: uuid.UUID | None = None,
+) -> StoredTransaction:
+    """Post the reversal of ``tx_id`` and mark the original reverted (once only)."""
+    journal = uow.journal
+    if not await journal.ledger_exists(ledger):
+        raise LedgerNotFound(f"ledger {ledger!r} not found")
+    await journal.lock_for_revert(ledger, tx_id)
+    original = await journal.get(ledger, tx_id)
+    if original is None:
+        raise TransactionNotFound(f"transaction {tx_id} not found")
+    if original.reverted:
+        raise AlreadyReverted(f"transaction {tx_id} already reverted")
+    candidate = NewTransaction(
+        postings=tuple(reverse_postings(original.postings)),
+        timestamp=original.timestamp if at_effective_date else None,
+        reference=reference,
+        metadata=metadata or {},
+        force=force,
+        source_event_id=source_event_id,
+        reverts_id=tx_id,
+    )
+    [result] = await post_transactions(uow, ledger, [candidate], policy)
+    if isinstance(result, JournalError):
+        raise result
+    if not await journal.record_reversion(ledger, tx_id, result.id, result.inserted_at):
+        # a concurrent revert won: the primary key on reversions decided
+        raise AlreadyReverted(f"transaction {tx_id} already reverted")
+    return result
+
+
+async def seal_pending(uow, limit: int = 5000) -> int:
+    """Append unsealed transactions to the hash chain; returns how many were sealed.
+
+    Only the sealer serialises (a transaction-scoped advisory lock); writers never
+    wait for it. The chain order is sealing order, so a transaction committed
+    late with a lower id is still sealed exactly once.
+    """
+    journal = uow.journal
+    if not await journal.try_sealer_lock():
+        return 0
+    pending = await journal.unsealed(limit)
+    if not pending:
+        return 0
+    last = await journal.last_seal()
+    previous, seq = (last.chain_hash, last.seal_seq) if last else (GENESIS_HASH, 0)
+    seals: list[SealRecord] = []
+    for tx in pending:
+        seq += 1
+        row_hash = content_hash(tx.as_chain_transaction())
+        previous = chain_hash(previous, row_hash)
+        seals.append(SealRecord(seq, tx.id, row_hash, previous))
+    await journal.insert_seals([tx.ledger for tx in pending], seals)
+    return len(seals)
+
+
+async def verify_journal(uow) -> tuple[int, int, list[ChainProblem]]:
+    """(sealed count, unsealed count, problems) for the whole journal."""
+    journal = uow.journal
+    seals = [seal for _, seal in await journal.seals()]
+    transactions = await journal.all_transactions()
+    current = {tx.id: content_hash(tx.as_chain_transaction()) for tx in transactions}
+    sealed_ids = {s.transaction_id for s in seals}
+    problems = verify_chain(seals, current)
+    unsealed = sum(1 for tx_id in current if tx_id not in sealed_ids)
+    return len(seals), unsealed, problems

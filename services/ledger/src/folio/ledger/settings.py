@@ -1,0 +1,15 @@
+"""Ledger settings (environment, prefix ``FOLIO_``)."""
+
+from folio.shared.settings import ServiceSettings
+
+
+class LedgerSettings(ServiceSettings):
+    service_name: str = "ledger"
+    db_schema: str = "ledger"
+    http_port: int = 8101
+    #: The journal ledger receivables and Rotessa collections are posted to.
+    default_ledger: str = "folio"
+    #: Accounts besides ``world`` that may go negative (glob patterns).
+    overdraft_accounts: tuple[str, ...] = ("rotessa:clearing",)
+    #: Seconds between hash-chain sealing runs.
+    seal_interval_seconds: float = 2.0

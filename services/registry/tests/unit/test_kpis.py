@@ -239,3 +239,25 @@ def test_portfolio_roll_up_recomputes_ratios_from_parts():
     assert portfolio.adr_minor == 3_509  # 200,000 / 57 = 3,508.77…
     assert portfolio.revpau_minor == 1_667  # 200,000 / (12 units x 10 days) = 1,666.67
     assert portfolio.ear_minor == first.ear_minor + second.ear_minor
+
+
+def test_read_model_contributions_match_collection_totals():
+    from folio.registry.domain.kpis import NO_DUE_DATE, contribution_of
+
+    cal = KpiCalendar.ending_on(AS_OF)
+    mtd = ytd = outstanding = overdue = 0
+    for entry in ENTRIES:
+        part = contribution_of(entry, "Asia/Riyadh")
+        if part.currency != "SAR":
+            continue
+        if part.collected_on and cal.in_year(part.collected_on):
+            ytd += part.collected_minor
+            mtd += part.collected_minor if cal.in_month(part.collected_on) else 0
+        if part.open_status:
+            outstanding += part.open_amount_minor
+            overdue += part.open_status == "DUE" and part.open_due_date < AS_OF
+    assert CollectionTotals(mtd, ytd, outstanding, overdue) == collection_totals(
+        ENTRIES, calendar=cal, timezone="Asia/Riyadh", currency="SAR"
+    )
+    no_due = contribution_of(EntryFacts("DUE", 5, "SAR"), "UTC")
+    assert (no_due.open_due_date, no_due.open_amount_minor) == (NO_DUE_DATE, 5)

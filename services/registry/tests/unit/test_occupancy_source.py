@@ -122,3 +122,33 @@ def test_unit_status_enum_has_exactly_the_seed_values_and_no_occupied():
     assert {s.value for s in UnitStatus} == {"AVAILABLE", "BLOCKED", "MAINTENANCE"}
     with pytest.raises(ValueError):
         UnitStatus("OCCUPIED")
+
+
+def test_freshness_reference_is_now_for_tonight_and_end_of_day_for_past_nights():
+    from folio.registry.domain.occupancy import freshness_reference
+
+    now = datetime(2026, 3, 12, 8, 0, tzinfo=UTC)
+    assert freshness_reference(date(2026, 3, 12), "Asia/Riyadh", now) == now
+    # 2026-03-11 ends at 2026-03-12 00:00 Riyadh = 2026-03-11 21:00 UTC.
+    assert freshness_reference(date(2026, 3, 11), "Asia/Riyadh", now) == datetime(
+        2026, 3, 11, 21, 0, tzinfo=UTC
+    )
+
+
+@pytest.mark.parametrize(
+    ("source", "beds24_occupied", "local_occupied", "expected"),
+    [
+        (SourceOfTruth.BEDS24, True, False, OccupancyState.OCCUPIED),
+        (SourceOfTruth.BEDS24, False, True, OccupancyState.VACANT),
+        (SourceOfTruth.BEDS24, None, True, OccupancyState.UNKNOWN),
+        (SourceOfTruth.LOCAL, None, True, OccupancyState.OCCUPIED),
+        (None, True, False, OccupancyState.VACANT),
+    ],
+)
+def test_selection_from_grouped_facts(source, beds24_occupied, local_occupied, expected):
+    from folio.registry.domain.occupancy import select_occupancy_from_facts
+
+    reading = select_occupancy_from_facts(
+        source_of_truth=source, beds24_occupied=beds24_occupied, local_occupied=local_occupied
+    )
+    assert reading.state == expected

@@ -290,3 +290,36 @@ def roll_up(currency: str, buildings: Iterable[BuildingKpis]) -> PortfolioKpis:
         adr_minor=adr_minor(mtd, occupied_days),
         revpau_minor=None if unit_days == 0 else round_half_even(Fraction(mtd, unit_days)),
     )
+
+
+#: Open receivables without a due date are aggregated under this sentinel date,
+#: which is never before any ``as_of`` (so they are outstanding, never overdue).
+NO_DUE_DATE = date(9999, 12, 31)
+
+
+@dataclass(frozen=True)
+class ReadModelContribution:
+    """What one entry adds to the pre-aggregated KPI tables."""
+
+    currency: str
+    collected_on: date | None
+    collected_minor: int
+    open_status: str | None
+    open_due_date: date
+    open_amount_minor: int
+
+
+def contribution_of(entry: EntryFacts, timezone: str) -> ReadModelContribution:
+    """The aggregate rows an entry counts in, by the same rules as collection_totals."""
+    collected_on = None
+    if entry.status == PAID and entry.paid_at is not None:
+        collected_on = local_date_of(entry.paid_at, timezone)
+    open_status = entry.status if entry.status in OUTSTANDING_STATUSES else None
+    return ReadModelContribution(
+        currency=entry.currency,
+        collected_on=collected_on,
+        collected_minor=entry.collected_minor if collected_on else 0,
+        open_status=open_status,
+        open_due_date=entry.due_date or NO_DUE_DATE,
+        open_amount_minor=entry.amount_minor if open_status else 0,
+    )

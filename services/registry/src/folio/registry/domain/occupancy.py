@@ -11,8 +11,9 @@ The rule, exactly as the seed states it:
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from enum import StrEnum
+from zoneinfo import ZoneInfo
 
 from folio.registry.domain.units import BookingStatus, SourceOfTruth, UnitStatus
 
@@ -83,21 +84,50 @@ def select_occupancy(
     max_age: timedelta = DEFAULT_BEDS24_MAX_AGE,
 ) -> OccupancyReading:
     """Occupancy of one unit on ``night``; ``source_of_truth`` is None when unmapped."""
-    if source_of_truth == SourceOfTruth.BEDS24:
-        usable = (
-            beds24_observation is not None
-            and beds24_observation.stay_date == night
-            and is_fresh(beds24_observation, now=now, max_age=max_age)
-        )
-        if not usable:
-            return OccupancyReading(SourceOfTruth.BEDS24, OccupancyState.UNKNOWN)
-        assert beds24_observation is not None
-        state = OccupancyState.OCCUPIED if beds24_observation.occupied else OccupancyState.VACANT
-        return OccupancyReading(SourceOfTruth.BEDS24, state)
-    occupied = any(stay.occupies(night) for stay in local_stays)
-    return OccupancyReading(
-        SourceOfTruth.LOCAL, OccupancyState.OCCUPIED if occupied else OccupancyState.VACANT
+    fresh_observation = (
+        beds24_observation is not None
+        and beds24_observation.stay_date == night
+        and is_fresh(beds24_observation, now=now, max_age=max_age)
     )
+    return select_occupancy_from_facts(
+        source_of_truth=source_of_truth,
+        beds24_occupied=beds24_observation.occupied
+        if fresh_observation and beds24_observation
+        else None,
+        local_occupied=any(stay.occupies(night) for stay in local_stays),
+    )
+
+
+def select_occupancy_from_facts(
+    *,
+    source_of_truth: SourceOfTruth | None,
+    beds24_occupied: bool | None,
+    local_occupied: bool,
+) -> OccupancyReading:
+    """The seed's rule on already-gathered facts.
+
+    ``beds24_occupied`` is None when there is no fresh Beds24 observation for the
+    night. Used set-wise by queries that group units by these facts.
+    """
+    if source_of_truth == SourceOfTruth.BEDS24:
+        if beds24_occupied is None:
+            return OccupancyReading(SourceOfTruth.BEDS24, OccupancyState.UNKNOWN)
+        state = OccupancyState.OCCUPIED if beds24_occupied else OccupancyState.VACANT
+        return OccupancyReading(SourceOfTruth.BEDS24, state)
+    return OccupancyReading(
+        SourceOfTruth.LOCAL, OccupancyState.OCCUPIED if local_occupied else OccupancyState.VACANT
+    )
+
+
+def freshness_reference(night: date, timezone: str, now: datetime) -> datetime:
+    """The moment an observation of ``night`` must be fresh at.
+
+    For tonight it is ``now``; for a past night it is the end of that local day,
+    so a snapshot job that runs after midnight still accepts observations taken
+    during the day it records (and any taken later).
+    """
+    end_of_night_day = datetime.combine(night + timedelta(days=1), time.min, ZoneInfo(timezone))
+    return min(now, end_of_night_day)
 
 
 def daily_status(unit_status: UnitStatus, reading: OccupancyReading) -> DailyStatus:

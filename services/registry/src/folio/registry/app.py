@@ -1,0 +1,65 @@
+"""Registry bootstrap: ``folio.registry.app:create_app(settings=None) -> FastAPI`` (port 8102)."""
+
+from collections.abc import Callable
+from datetime import datetime
+
+from fastapi import FastAPI
+
+from folio.registry.adapters.beds24 import Beds24ReadClient
+from folio.registry.entrypoints import api
+from folio.registry.entrypoints.consumers import register_consumers
+from folio.registry.entrypoints.jobs import beds24_sync_job, daily_snapshot_job
+from folio.registry.service.unit_of_work import RegistryUnitOfWork
+from folio.registry.settings import RegistrySettings
+from folio.shared.app import Runtime, create_service_app
+from folio.shared.dead_letters import dead_letter_router
+
+
+def create_app(
+    settings: RegistrySettings | None = None,
+    *,
+    beds24_client_factory: Callable[[], Beds24ReadClient] | None = None,
+    clock: Callable[[], datetime] | None = None,
+) -> FastAPI:
+    """Build the app; ``beds24_client_factory`` and ``clock`` let tests inject fakes."""
+    settings = settings or RegistrySettings()
+    runtime = Runtime.create(settings)
+
+    def uow_factory() -> RegistryUnitOfWork:
+        return RegistryUnitOfWork(runtime.sessionmaker, producer="registry")
+
+    register_consumers(
+        runtime.broker,
+        uow_factory,
+        max_attempts=settings.consumer_max_attempts,
+        backoff_seconds=settings.consumer_backoff_seconds,
+        max_records=settings.consumer_batch_size,
+    )
+
+    if beds24_client_factory is None and settings.beds24_sync_enabled:
+        base_url = settings.beds24_base_url or ""
+        refresh_token = settings.beds24_refresh_token.get_secret_value()  # type: ignore[union-attr]
+
+        def beds24_client_factory() -> Beds24ReadClient:
+            return Beds24ReadClient(
+                refresh_token=refresh_token,
+                base_url=base_url,
+                timeout_seconds=settings.beds24_timeout_seconds,
+            )
+
+    if settings.run_jobs:
+        runtime.add_background(daily_snapshot_job(settings, uow_factory))
+        if beds24_client_factory is not None:
+            runtime.add_background(beds24_sync_job(settings, uow_factory, beds24_client_factory))
+
+    return create_service_app(
+        runtime=runtime,
+        title="Folio registry",
+        description="Buildings, units, Beds24 occupancy, bookings, renewals, mortgages, KPIs",
+        routers=[api.router, dead_letter_router(api.PREFIX, api.get_uow)],
+        extra_state={
+            "uow_factory": uow_factory,
+            "beds24_client_factory": beds24_client_factory,
+            "clock": clock,
+        },
+    )

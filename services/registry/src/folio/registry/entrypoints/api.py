@@ -1,0 +1,475 @@
+"""Admin HTTP routes under ``/api/registry`` (thin: validate, call a use case, commit).
+
+Reads need a viewer/finance/admin token; writes need finance or admin. Every
+refusal is problem+json and changes nothing (the unit of work is not committed).
+"""
+
+import dataclasses
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+
+from folio.registry.adapters.repository import InvalidCursor
+from folio.registry.service import commands as c
+from folio.registry.service import kpis, occupancy, registry, renewals
+from folio.registry.service.errors import not_found, unprocessable
+from folio.registry.service.unit_of_work import RegistryUnitOfWork
+from folio.shared.auth import READ_ROLES, WRITE_ROLES, Principal, require_roles
+
+PREFIX = "/api/registry"
+router = APIRouter(prefix=PREFIX, tags=["registry"])
+
+Reader = Annotated[Principal, Depends(require_roles(*READ_ROLES))]
+Writer = Annotated[Principal, Depends(require_roles(*WRITE_ROLES))]
+Limit = Annotated[int, Query(ge=1, le=500)]
+Search = Annotated[str | None, Query(max_length=100)]
+
+
+def get_uow(request: Request) -> RegistryUnitOfWork:
+    return request.app.state.uow_factory()
+
+
+UoW = Annotated[RegistryUnitOfWork, Depends(get_uow)]
+
+
+def _clock(request: Request) -> datetime:
+    clock = getattr(request.app.state, "clock", None)
+    return clock() if clock else datetime.now(UTC)
+
+
+def _max_age(request: Request) -> timedelta:
+    return timedelta(seconds=request.app.state.settings.beds24_max_age_seconds)
+
+
+async def _page(coro) -> dict[str, Any]:
+    try:
+        rows, next_cursor = await coro
+    except InvalidCursor:
+        raise unprocessable("cursor is not valid", field="cursor") from None
+    return {"data": rows, "next_cursor": next_cursor}
+
+
+def _kpi_body(kpi) -> dict[str, Any]:
+    body = dataclasses.asdict(kpi)
+    rate = body.get("occupancy_rate_percent")
+    body["occupancy_rate_percent"] = None if rate is None else str(rate)
+    return body
+
+
+# --- buildings -----------------------------------------------------------------
+
+
+@router.post("/buildings", status_code=201)
+async def create_building(cmd: c.CreateBuilding, principal: Writer, uow: UoW):
+    async with uow:
+        building = await registry.create_building(uow, cmd, principal.subject)
+        await uow.commit()
+    return building
+
+
+@router.get("/buildings")
+async def list_buildings(
+    principal: Reader, uow: UoW, q: Search = None, cursor: str | None = None, limit: Limit = 50
+):
+    async with uow:
+        return await _page(uow.repo.list_buildings(q=q, cursor=cursor, limit=limit))
+
+
+@router.get("/buildings/{building_id}")
+async def get_building(building_id: uuid.UUID, principal: Reader, uow: UoW):
+    async with uow:
+        return await registry.require(
+            await uow.repo.get_building(building_id), "building", building_id
+        )
+
+
+@router.patch("/buildings/{building_id}")
+async def update_building(
+    building_id: uuid.UUID, cmd: c.UpdateBuilding, principal: Writer, uow: UoW
+):
+    async with uow:
+        building = await registry.update_building(uow, building_id, cmd, principal.subject)
+        await uow.commit()
+    return building
+
+
+# --- units ---------------------------------------------------------------------
+
+
+@router.post("/units", status_code=201)
+async def create_unit(cmd: c.CreateUnit, principal: Writer, uow: UoW):
+    async with uow:
+        unit = await registry.create_unit(uow, cmd, principal.subject)
+        await uow.commit()
+    return unit
+
+
+@router.get("/units")
+async def list_units(
+    principal: Reader,
+    uow: UoW,
+    building_id: uuid.UUID | None = None,
+    status: Literal["AVAILABLE", "BLOCKED", "MAINTENANCE"] | None = None,
+    q: Search = None,
+    cursor: str | None = None,
+    limit: Limit = 50,
+):
+    async with uow:
+        return await _page(
+            uow.repo.list_units(
+                building_id=building_id, status=status, q=q, cursor=cursor, limit=limit
+            )
+        )
+
+
+@router.get("/units/{unit_id}")
+async def get_unit(unit_id: uuid.UUID, principal: Reader, uow: UoW):
+    async with uow:
+        unit = await registry.require(await uow.repo.get_unit(unit_id), "unit", unit_id)
+        return unit | {"beds24_map": await uow.repo.get_mapping(unit_id)}
+
+
+@router.patch("/units/{unit_id}")
+async def update_unit(unit_id: uuid.UUID, cmd: c.UpdateUnit, principal: Writer, uow: UoW):
+    async with uow:
+        unit = await registry.update_unit(uow, unit_id, cmd, principal.subject)
+        await uow.commit()
+    return unit
+
+
+@router.put("/units/{unit_id}/beds24-map")
+async def set_beds24_map(unit_id: uuid.UUID, cmd: c.SetBeds24Mapping, principal: Writer, uow: UoW):
+    async with uow:
+        mapping = await registry.set_beds24_mapping(uow, unit_id, cmd, principal.subject)
+        await uow.commit()
+    return mapping
+
+
+@router.delete("/units/{unit_id}/beds24-map", status_code=204)
+async def remove_beds24_map(unit_id: uuid.UUID, principal: Writer, uow: UoW) -> Response:
+    async with uow:
+        await registry.remove_beds24_mapping(uow, unit_id, principal.subject)
+        await uow.commit()
+    return Response(status_code=204)
+
+
+@router.get("/units/{unit_id}/occupancy")
+async def get_unit_occupancy(
+    unit_id: uuid.UUID, request: Request, principal: Reader, uow: UoW, night: date | None = None
+):
+    async with uow:
+        unit = await registry.require(await uow.repo.get_unit(unit_id), "unit", unit_id)
+        building = await uow.repo.get_building(unit["building_id"])
+        return await occupancy.unit_occupancy(
+            uow,
+            unit,
+            building["timezone"],
+            now=_clock(request),
+            max_age=_max_age(request),
+            night=night,
+        )
+
+
+@router.get("/units/{unit_id}/daily-status")
+async def get_unit_daily_status(
+    unit_id: uuid.UUID, principal: Reader, uow: UoW, start_date: date, end_date: date
+):
+    if (end_date - start_date).days > 366 or end_date < start_date:
+        raise unprocessable("the range must be 1 to 367 days", field="end_date")
+    async with uow:
+        return {
+            "data": await uow.repo.daily_statuses(unit_id=unit_id, start=start_date, end=end_date)
+        }
+
+
+@router.get("/units/{unit_id}/finance-card")
+async def get_unit_finance_card(unit_id: uuid.UUID, request: Request, principal: Reader, uow: UoW):
+    async with uow:
+        return await kpis.unit_finance_card(
+            uow, unit_id, now=_clock(request), max_age=_max_age(request)
+        )
+
+
+# --- bookings and renewals -----------------------------------------------------
+
+
+@router.post("/bookings", status_code=201)
+async def create_booking(cmd: c.CreateBooking, principal: Writer, uow: UoW):
+    async with uow:
+        booking = await registry.create_booking(uow, cmd, principal.subject)
+        await uow.commit()
+    return booking
+
+
+@router.get("/bookings")
+async def list_bookings(
+    principal: Reader,
+    uow: UoW,
+    unit_id: uuid.UUID | None = None,
+    building_id: uuid.UUID | None = None,
+    status: Literal["CONFIRMED", "CANCELLED"] | None = None,
+    q: Search = None,
+    cursor: str | None = None,
+    limit: Limit = 50,
+):
+    async with uow:
+        return await _page(
+            uow.repo.list_bookings(
+                unit_id=unit_id,
+                building_id=building_id,
+                status=status,
+                q=q,
+                cursor=cursor,
+                limit=limit,
+            )
+        )
+
+
+@router.get("/bookings/{booking_id}")
+async def get_booking(booking_id: uuid.UUID, principal: Reader, uow: UoW):
+    async with uow:
+        return await registry.require(await uow.repo.get_booking(booking_id), "booking", booking_id)
+
+
+@router.post("/bookings/{booking_id}/cancel")
+async def cancel_booking(booking_id: uuid.UUID, principal: Writer, uow: UoW):
+    async with uow:
+        booking = await registry.cancel_booking(uow, booking_id, principal.subject)
+        await uow.commit()
+    return booking
+
+
+@router.get("/bookings/{booking_id}/renewal-eligibility")
+async def get_renewal_eligibility(booking_id: uuid.UUID, principal: Reader, uow: UoW):
+    async with uow:
+        _, result, today = await renewals.eligibility_of(uow, booking_id)
+    return {
+        "eligible": result.eligible,
+        "reasons": [r.value for r in result.reasons],
+        "window_opens_on": result.window_opens_on,
+        "today": today,
+    }
+
+
+@router.post("/bookings/{booking_id}/extensions", status_code=201)
+async def request_renewal(
+    booking_id: uuid.UUID, principal: Writer, uow: UoW, cmd: c.RequestRenewal | None = None
+):
+    async with uow:
+        extension = await renewals.request_renewal(
+            uow, booking_id, cmd or c.RequestRenewal(), principal.subject
+        )
+        await uow.commit()
+    return extension
+
+
+@router.get("/extensions")
+async def list_extensions(
+    principal: Reader,
+    uow: UoW,
+    booking_id: uuid.UUID | None = None,
+    status: Literal["PENDING_APPROVAL", "PAYMENT_PENDING", "ACTIVE", "REJECTED", "CANCELLED"]
+    | None = None,
+    cursor: str | None = None,
+    limit: Limit = 50,
+):
+    async with uow:
+        return await _page(
+            uow.repo.list_extensions(
+                booking_id=booking_id, status=status, cursor=cursor, limit=limit
+            )
+        )
+
+
+@router.get("/extensions/{extension_id}")
+async def get_extension(extension_id: uuid.UUID, principal: Reader, uow: UoW):
+    async with uow:
+        return await registry.require(
+            await uow.repo.get_extension(extension_id), "extension", extension_id
+        )
+
+
+@router.post("/extensions/{extension_id}/approve")
+async def approve_extension(
+    extension_id: uuid.UUID, cmd: c.ApproveExtension, principal: Writer, uow: UoW
+):
+    async with uow:
+        extension = await renewals.approve_extension(uow, extension_id, cmd, principal.subject)
+        await uow.commit()
+    return extension
+
+
+@router.post("/extensions/{extension_id}/reject")
+async def reject_extension(
+    extension_id: uuid.UUID, principal: Writer, uow: UoW, cmd: c.DecideExtension | None = None
+):
+    async with uow:
+        extension = await renewals.reject_extension(
+            uow, extension_id, cmd or c.DecideExtension(), principal.subject
+        )
+        await uow.commit()
+    return extension
+
+
+@router.post("/extensions/{extension_id}/cancel")
+async def cancel_extension(
+    extension_id: uuid.UUID, principal: Writer, uow: UoW, cmd: c.DecideExtension | None = None
+):
+    async with uow:
+        extension = await renewals.cancel_extension(
+            uow, extension_id, cmd or c.DecideExtension(), principal.subject
+        )
+        await uow.commit()
+    return extension
+
+
+# --- mortgages -----------------------------------------------------------------
+
+
+@router.post("/mortgages", status_code=201)
+async def create_mortgage(cmd: c.CreateMortgage, principal: Writer, uow: UoW):
+    async with uow:
+        mortgage = await registry.create_mortgage(uow, cmd, principal.subject)
+        await uow.commit()
+    return mortgage
+
+
+@router.get("/mortgages")
+async def list_mortgages(
+    principal: Reader,
+    uow: UoW,
+    q: Search = None,
+    status: Literal["ACTIVE", "PAID_OFF", "DEFAULTED", "CLOSED"] | None = None,
+    linked: bool | None = None,
+    cursor: str | None = None,
+    limit: Limit = 50,
+):
+    async with uow:
+        return await _page(
+            uow.repo.list_mortgages(q=q, status=status, linked=linked, cursor=cursor, limit=limit)
+        )
+
+
+@router.get("/mortgages/{mortgage_id}")
+async def get_mortgage(mortgage_id: uuid.UUID, principal: Reader, uow: UoW):
+    async with uow:
+        return await registry.require(
+            await uow.repo.get_mortgage(mortgage_id), "mortgage", mortgage_id
+        )
+
+
+@router.patch("/mortgages/{mortgage_id}")
+async def update_mortgage(
+    mortgage_id: uuid.UUID, cmd: c.UpdateMortgage, principal: Writer, uow: UoW
+):
+    async with uow:
+        mortgage = await registry.update_mortgage(uow, mortgage_id, cmd, principal.subject)
+        await uow.commit()
+    return mortgage
+
+
+# --- jobs on demand ------------------------------------------------------------
+
+
+@router.post("/occupancy/snapshots")
+async def take_snapshots(cmd: c.TakeSnapshots, request: Request, principal: Writer, uow: UoW):
+    """Run the daily snapshot job for a date range (rerunning changes nothing)."""
+    building_id = registry.parse_uuid(cmd.building_id, "building_id") if cmd.building_id else None
+    async with uow:
+        result = await occupancy.take_daily_snapshots(
+            uow,
+            start_date=cmd.start_date,
+            end_date=cmd.end_date,
+            building_id=building_id,
+            now=_clock(request),
+            max_age=_max_age(request),
+        )
+        await uow.audit(
+            principal.subject,
+            "snapshots.take",
+            "building",
+            str(building_id or "*"),
+            {
+                "start_date": cmd.start_date.isoformat(),
+                "end_date": cmd.end_date.isoformat(),
+                **result,
+            },
+        )
+        await uow.commit()
+    return result
+
+
+@router.post("/beds24/sync")
+async def sync_beds24(cmd: c.SyncBeds24, request: Request, principal: Writer):
+    """Read occupancy from Beds24 now (GET only) and record the observations."""
+    if cmd.end_date < cmd.start_date or (cmd.end_date - cmd.start_date).days > 90:
+        raise unprocessable("the range must be 1 to 91 days", field="end_date")
+    client_factory = getattr(request.app.state, "beds24_client_factory", None)
+    if client_factory is None:
+        raise not_found("Beds24 configuration", "registry")
+    async with client_factory() as client:
+        return await occupancy.sync_beds24_observations(
+            request.app.state.uow_factory,
+            client,
+            start_date=cmd.start_date,
+            end_date=cmd.end_date,
+            now=lambda: _clock(request),
+        )
+
+
+# --- KPIs ----------------------------------------------------------------------
+
+
+@router.get("/kpis/buildings/{building_id}")
+async def get_building_kpis(
+    building_id: uuid.UUID,
+    request: Request,
+    principal: Reader,
+    uow: UoW,
+    as_of: date | None = None,
+):
+    async with uow:
+        building, result = await kpis.building_kpis(
+            uow, building_id, as_of=as_of, now=_clock(request), max_age=_max_age(request)
+        )
+    return {
+        "building_id": building["id"],
+        "building_code": building["code"],
+        "timezone": building["timezone"],
+        **_kpi_body(result),
+    }
+
+
+@router.get("/kpis/portfolio")
+async def get_portfolio_kpis(
+    request: Request, principal: Reader, uow: UoW, as_of: date | None = None
+):
+    async with uow:
+        result = await kpis.portfolio_kpis(
+            uow, as_of=as_of, now=_clock(request), max_age=_max_age(request)
+        )
+    return {
+        "portfolio": [_kpi_body(p) for p in result["portfolio"]],
+        "buildings": [
+            {
+                "building_id": b["id"],
+                "building_code": b["code"],
+                "timezone": b["timezone"],
+                **_kpi_body(k),
+            }
+            for b, k in result["buildings"]
+        ],
+    }
+
+
+@router.get("/audit")
+async def get_audit_trail(
+    principal: Reader,
+    uow: UoW,
+    subject_type: Annotated[str, Query(max_length=50)],
+    subject_id: Annotated[str, Query(max_length=100)],
+):
+    async with uow:
+        return {"data": await uow.audit_trail(subject_type, subject_id)}

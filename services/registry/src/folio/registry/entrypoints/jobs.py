@@ -1,0 +1,65 @@
+"""Periodic jobs run inside the service process (Runtime background tasks)."""
+
+import asyncio
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import structlog
+
+from folio.registry.adapters.beds24 import Beds24ReadClient
+from folio.registry.service.occupancy import sync_beds24_observations, take_daily_snapshots
+from folio.registry.service.unit_of_work import RegistryUnitOfWork
+from folio.registry.settings import RegistrySettings
+
+log = structlog.get_logger(__name__)
+
+
+def daily_snapshot_job(settings: RegistrySettings, uow_factory: Callable[[], RegistryUnitOfWork]):
+    """Every interval, snapshot yesterday and today (UTC dates ± 1 cover every timezone)."""
+
+    async def run_forever() -> None:
+        max_age = timedelta(seconds=settings.beds24_max_age_seconds)
+        while True:
+            now = datetime.now(UTC)
+            try:
+                async with uow_factory() as uow:
+                    result = await take_daily_snapshots(
+                        uow,
+                        start_date=(now - timedelta(days=1)).date(),
+                        end_date=(now + timedelta(days=1)).date() - timedelta(days=1),
+                        building_id=None,
+                        now=now,
+                        max_age=max_age,
+                    )
+                    await uow.commit()
+                log.info("snapshots.taken", **result)
+            except Exception as exc:  # keep the job alive; next round retries
+                log.warning("snapshots.failed", error=repr(exc))
+            await asyncio.sleep(settings.snapshot_interval_seconds)
+
+    return run_forever
+
+
+def beds24_sync_job(
+    settings: RegistrySettings,
+    uow_factory: Callable[[], RegistryUnitOfWork],
+    client_factory: Callable[[], Beds24ReadClient],
+):
+    async def run_forever() -> None:
+        while True:
+            now = datetime.now(UTC)
+            try:
+                async with client_factory() as client:
+                    result = await sync_beds24_observations(
+                        uow_factory,
+                        client,
+                        start_date=(now - timedelta(days=1)).date(),
+                        end_date=(now + timedelta(days=settings.beds24_sync_days_ahead)).date(),
+                        now=lambda: datetime.now(UTC),
+                    )
+                log.info("beds24.synced", **result)
+            except Exception as exc:
+                log.warning("beds24.sync_round_failed", error=repr(exc))
+            await asyncio.sleep(settings.beds24_sync_interval_seconds)
+
+    return run_forever

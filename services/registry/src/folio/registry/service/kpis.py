@@ -1,0 +1,207 @@
+"""KPI read model (fed by ``ledger.entry.changed``) and the KPI queries."""
+
+import uuid
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from folio.registry.domain.kpis import (
+    BuildingKpis,
+    CollectionTotals,
+    EntryFacts,
+    KpiCalendar,
+    KpiInputs,
+    UnitCounts,
+    compute_kpis,
+    contribution_of,
+    local_date_of,
+    roll_up,
+)
+from folio.registry.domain.occupancy import DailyStatus
+from folio.registry.domain.units import DEFAULT_TIMEZONE
+from folio.registry.service.errors import not_found
+from folio.registry.service.occupancy import fresh_after, status_counts, unit_occupancy
+from folio.registry.service.unit_of_work import RegistryUnitOfWork
+from folio.shared.contracts import LedgerEntryChanged
+
+Row = dict[str, Any]
+
+
+def _facts(row: Row) -> EntryFacts:
+    return EntryFacts(
+        status=row["status"],
+        amount_minor=row["amount_minor"],
+        currency=row["currency"],
+        paid_minor=row["paid_minor"],
+        paid_at=row["paid_at"],
+        due_date=row["due_date"],
+    )
+
+
+async def when_entry_changed_update_read_model(
+    event: LedgerEntryChanged, uow: RegistryUnitOfWork
+) -> None:
+    """Keep the entry's latest version and move its contribution between aggregates.
+
+    Older or equal versions are ignored, so replays and out-of-order deliveries
+    leave the read model as the newest state made it.
+    """
+    old = await uow.repo.kpi_entry_for_update(event.entry_id)
+    if old is not None and old["version"] >= event.version:
+        return
+    building = None
+    if event.building_id:
+        building = await uow.repo.find_building_by_ref(event.building_id)
+    timezone = building["timezone"] if building else DEFAULT_TIMEZONE
+    new = {
+        "entry_id": event.entry_id,
+        "invoice_number": event.invoice_number,
+        "building_ref": event.building_id,
+        "building_id": building["id"] if building else None,
+        "unit_id": event.unit_id,
+        "booking_id": event.booking_id,
+        "extension_id": event.extension_id,
+        "entry_type": event.entry_type,
+        "status": event.status,
+        "amount_minor": event.amount_minor,
+        "paid_minor": event.paid_minor,
+        "currency": event.currency,
+        "due_date": event.due_date,
+        "paid_at": event.paid_at,
+        "paid_local_date": local_date_of(event.paid_at, timezone) if event.paid_at else None,
+        "version": event.version,
+        "changed_at": event.changed_at,
+    }
+    collection_deltas: dict[tuple, list[int]] = {}
+    open_deltas: dict[tuple, list[int]] = {}
+    for row, sign in ((old, -1), (new, +1)):
+        if row is None or row["building_id"] is None:
+            continue
+        part = contribution_of(_facts(row), timezone)
+        if part.collected_on is not None:
+            key = (row["building_id"], part.currency, part.collected_on)
+            delta = collection_deltas.setdefault(key, [0, 0])
+            delta[0] += sign * part.collected_minor
+            delta[1] += sign
+        if part.open_status is not None:
+            key = (row["building_id"], part.currency, part.open_status, part.open_due_date)
+            delta = open_deltas.setdefault(key, [0, 0])
+            delta[0] += sign * part.open_amount_minor
+            delta[1] += sign
+    await uow.repo.upsert_kpi_entry(new)
+    await uow.repo.add_collection_deltas(
+        (*key, amount, count)
+        for key, (amount, count) in collection_deltas.items()
+        if count or amount
+    )
+    await uow.repo.add_open_deltas(
+        (*key, amount, count) for key, (amount, count) in open_deltas.items() if count or amount
+    )
+
+
+async def compute_building_kpis(
+    uow: RegistryUnitOfWork,
+    building: Row,
+    *,
+    as_of: date | None,
+    now: datetime,
+    max_age: timedelta,
+) -> BuildingKpis:
+    """Seed §4 KPIs of one building on a local ``as_of`` date (default: today there)."""
+    timezone = building["timezone"]
+    today = local_date_of(now, timezone)
+    as_of = as_of or today
+    calendar = KpiCalendar.ending_on(as_of)
+    use_snapshot = as_of < today  # past nights: what the daily snapshot recorded
+    groups = await uow.repo.occupancy_fact_groups(
+        night=as_of,
+        fresh_after=fresh_after(as_of, timezone, now, max_age),
+        building_id=building["id"],
+        use_snapshot=use_snapshot,
+    )
+    counts = status_counts(groups, use_snapshot=use_snapshot)
+    units = UnitCounts(
+        total=sum(counts.values()),
+        blocked=counts[DailyStatus.BLOCKED],
+        maintenance=counts[DailyStatus.MAINTENANCE],
+        occupied=counts[DailyStatus.OCCUPIED],
+        unknown=counts[DailyStatus.UNKNOWN],
+    )
+    currency = building["currency"]
+    mtd, ytd = await uow.repo.collection_sums(
+        building["id"], currency, calendar.month_start, calendar.year_start, as_of
+    )
+    outstanding, overdue = await uow.repo.open_receivable_sums(building["id"], currency, as_of)
+    return compute_kpis(
+        KpiInputs(
+            currency=currency,
+            calendar=calendar,
+            units=units,
+            monthly_rent_sum_minor=await uow.repo.rent_sum(building["id"], currency),
+            collections=CollectionTotals(mtd, ytd, outstanding, overdue),
+            occupied_unit_days_mtd=await uow.repo.occupied_unit_days(
+                building["id"], calendar.month_start, as_of
+            ),
+        )
+    )
+
+
+async def building_kpis(
+    uow: RegistryUnitOfWork,
+    building_id: uuid.UUID,
+    *,
+    as_of: date | None,
+    now: datetime,
+    max_age: timedelta,
+) -> tuple[Row, BuildingKpis]:
+    building = await uow.repo.get_building(building_id)
+    if building is None:
+        raise not_found("building", building_id)
+    kpis = await compute_building_kpis(uow, building, as_of=as_of, now=now, max_age=max_age)
+    return building, kpis
+
+
+async def portfolio_kpis(
+    uow: RegistryUnitOfWork, *, as_of: date | None, now: datetime, max_age: timedelta
+) -> dict[str, Any]:
+    """Every building's KPIs and a roll-up per currency (amounts are never mixed)."""
+    per_building = []
+    for building in await uow.repo.all_buildings():
+        kpis = await compute_building_kpis(uow, building, as_of=as_of, now=now, max_age=max_age)
+        per_building.append((building, kpis))
+    currencies = sorted({k.currency for _, k in per_building})
+    return {
+        "portfolio": [roll_up(cur, [k for _, k in per_building]) for cur in currencies],
+        "buildings": per_building,
+    }
+
+
+async def unit_finance_card(
+    uow: RegistryUnitOfWork, unit_id: uuid.UUID, *, now: datetime, max_age: timedelta
+) -> dict[str, Any]:
+    unit = await uow.repo.get_unit(unit_id)
+    if unit is None:
+        raise not_found("unit", unit_id)
+    building = await uow.repo.get_building(unit["building_id"])
+    timezone = building["timezone"] if building else DEFAULT_TIMEZONE
+    occupancy = await unit_occupancy(uow, unit, timezone, now=now, max_age=max_age)
+    entries = await uow.repo.entries_of_unit(unit_id)
+    today = local_date_of(now, timezone)
+    balances: dict[str, dict[str, int]] = {}
+    for entry in entries:
+        totals = balances.setdefault(
+            entry["currency"], {"outstanding_minor": 0, "collected_minor": 0, "overdue_count": 0}
+        )
+        if entry["status"] in ("DUE", "PENDING"):
+            totals["outstanding_minor"] += entry["amount_minor"]
+        if entry["status"] == "PAID":
+            totals["collected_minor"] += _facts(entry).collected_minor
+        if entry["status"] == "DUE" and entry["due_date"] and entry["due_date"] < today:
+            totals["overdue_count"] += 1
+    return {
+        "unit": unit,
+        "building": building,
+        "mapping": await uow.repo.get_mapping(unit_id),
+        "occupancy": occupancy,
+        "entries": entries,
+        "balances": [{"currency": cur, **totals} for cur, totals in sorted(balances.items())],
+    }

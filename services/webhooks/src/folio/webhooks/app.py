@@ -1,0 +1,55 @@
+"""Bootstrap of the webhooks intake service (port 8104, prefix /api/webhooks)."""
+
+import asyncio
+
+import structlog
+from fastapi import FastAPI
+
+from folio.shared.app import Runtime, create_service_app
+from folio.webhooks.adapters.uow import WebhooksUnitOfWork
+from folio.webhooks.entrypoints import admin, intake
+from folio.webhooks.settings import WebhooksSettings
+
+log = structlog.get_logger(__name__)
+
+
+class IntakeRuntime(Runtime):
+    """Serves HTTP at once, even when the broker is down.
+
+    Intake has no consumers: the broker is only needed by the outbox relay,
+    which retries on its own. Starting the FastStream broker in the background
+    keeps a restart during a broker outage from delaying webhook answers.
+    """
+
+    async def start(self) -> None:
+        if not self.settings.run_messaging:
+            return
+        self.relay.start()
+        self._tasks.append(asyncio.create_task(self._start_broker_when_reachable()))
+
+    async def _start_broker_when_reachable(self) -> None:
+        delay = 0.5
+        while True:
+            try:
+                await self.broker.start()
+                return
+            except Exception as exc:
+                log.warning("broker.unreachable", error=repr(exc), retry_in=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+
+
+def create_app(settings: WebhooksSettings | None = None) -> FastAPI:
+    settings = settings or WebhooksSettings()
+    runtime = IntakeRuntime.create(settings)
+
+    def uow_factory() -> WebhooksUnitOfWork:
+        return WebhooksUnitOfWork(runtime.sessionmaker, producer="webhooks")
+
+    return create_service_app(
+        runtime=runtime,
+        title="Folio webhooks intake",
+        description="Moyasar, Tabby, Tamara and Standard Webhooks intake; payment methods.",
+        routers=[intake.router, admin.router],
+        extra_state={"uow_factory": uow_factory},
+    )

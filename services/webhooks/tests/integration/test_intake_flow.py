@@ -1,0 +1,127 @@
+"""A verified delivery is stored raw with its outbox rows; duplicates and reorders change nothing."""
+
+import asyncio
+import json
+import uuid
+
+from folio.simulators.payments.scenarios import arrange
+
+from .conftest import events_for_invoice, send
+
+
+def invoice() -> str:
+    return f"INV-2026-{uuid.uuid4().int % 1_000_000:06d}"
+
+
+async def test_moyasar_payment_is_stored_and_becomes_one_verified_event(client, providers, db):
+    number = invoice()
+    story = providers.pay("moyasar", number, "1500.25", "SAR", "mada_card")
+    response = await send(client, story.deliveries[0])
+    assert response.status_code == 200
+    assert response.json()["state"] == "accepted"
+
+    stored = await db.fetchrow(
+        "SELECT * FROM deliveries WHERE id = $1", uuid.UUID(response.json()["delivery_id"])
+    )
+    assert stored["channel"] == "moyasar" and stored["invoice_number"] == number
+    body = json.loads(stored["body"])
+    assert body["data"]["amount"] == 150025
+    assert body["secret_token"] == "[redacted]"  # the credential is never kept
+
+    [event] = await events_for_invoice(db, number)
+    assert event["event_type"] == "payment.verified"
+    assert event["data"]["amount_minor"] == 150025
+    assert event["data"]["currency"] == "SAR"
+    assert event["data"]["method"] == "mada_card"
+
+
+async def test_same_delivery_ten_times_concurrently_gives_ten_2xx_and_one_event(
+    client, providers, db
+):
+    number = invoice()
+    delivery = providers.pay("tabby", number, "99.99").deliveries[-1]
+    responses = await asyncio.gather(*(send(client, delivery) for _ in range(10)))
+    assert [r.status_code for r in responses] == [200] * 10
+    states = sorted(r.json()["state"] for r in responses)
+    assert states == ["accepted"] + ["duplicate"] * 9
+    assert (
+        await db.fetchval(
+            "SELECT count(*) FROM deliveries WHERE invoice_number = $1 AND duplicate_of IS NULL",
+            number,
+        )
+        == 1
+    )
+    events = await events_for_invoice(db, number)
+    assert [e["event_type"] for e in events] == ["payment.verified"]
+
+
+async def test_tabby_story_duplicated_and_reordered_emits_each_fact_once_in_order(
+    client, providers, db
+):
+    number = invoice()
+    story = providers.pay("tabby", number, "300.000", "KWD")
+    refund_1 = providers.refund("tabby", story.payment_id, "100.000").deliveries
+    refund_2 = providers.refund("tabby", story.payment_id, "50.500").deliveries
+    deliveries = arrange(story.deliveries + refund_1 + refund_2, duplicate=2, reorder_seed=3)
+    for delivery in deliveries:
+        assert (await send(client, delivery)).status_code == 200
+    events = await events_for_invoice(db, number)
+    summary = [(e["event_type"], e["data"]["amount_minor"]) for e in events]
+    verified = [s for s in summary if s[0] == "payment.verified"]
+    refunds = sorted(s for s in summary if s[0] == "payment.refunded")
+    assert verified == [("payment.verified", 300000)]
+    assert refunds == [("payment.refunded", 50500), ("payment.refunded", 100000)]
+    first_refund = next(i for i, s in enumerate(summary) if s[0] == "payment.refunded")
+    assert summary.index(verified[0]) < first_refund
+    assert all(e["data"]["currency"] == "KWD" for e in events)
+
+
+async def test_moyasar_refund_before_payment_and_retries_end_in_the_right_totals(
+    client, providers, db
+):
+    number = invoice()
+    story = providers.pay("moyasar", number, "100.00")
+    partial = providers.refund("moyasar", story.payment_id, "30.00").deliveries[0]
+    rest = providers.refund("moyasar", story.payment_id, "70.00").deliveries[0]
+    for delivery in [rest, partial, story.deliveries[0], rest, story.deliveries[0]]:
+        assert (await send(client, delivery)).status_code == 200
+    events = await events_for_invoice(db, number)
+    assert [(e["event_type"], e["data"]["amount_minor"]) for e in events] == [
+        ("payment.verified", 10000),
+        ("payment.refunded", 10000),
+    ]
+
+
+async def test_tamara_refund_before_capture_is_parked_then_released(client, providers, db):
+    number = invoice()
+    story = providers.pay("tamara", number, "80.00")
+    refund = providers.refund("tamara", story.payment_id, "20.00").deliveries[0]
+    response = await send(client, refund)
+    assert response.status_code == 200
+    assert await events_for_invoice(db, number) == []
+    reason = await db.fetchval(
+        "SELECT reason FROM deliveries WHERE id = $1", uuid.UUID(response.json()["delivery_id"])
+    )
+    assert "parked" in reason
+    for delivery in story.deliveries:
+        assert (await send(client, delivery)).status_code == 200
+    events = await events_for_invoice(db, number)
+    assert [(e["event_type"], e["data"]["amount_minor"]) for e in events] == [
+        ("payment.verified", 8000),
+        ("payment.refunded", 2000),
+    ]
+
+
+async def test_unmapped_and_rejected_deliveries_are_kept_with_a_reason(client, providers, db):
+    no_reference = providers.pay("tamara", "", "10.00").deliveries[-1]
+    response = await send(client, no_reference)
+    assert response.status_code == 200 and response.json()["state"] == "unmapped"
+    garbage = providers.pay("tabby", invoice(), "10.00").deliveries[0]
+    garbage = garbage.with_body(b"{not json", "garbage")
+    response = await send(client, garbage)
+    assert response.status_code == 200 and response.json()["state"] == "rejected"
+    rows = await db.fetch(
+        "SELECT state, reason FROM deliveries WHERE id = ANY($1::uuid[])",
+        [uuid.UUID(response.json()["delivery_id"])],
+    )
+    assert rows[0]["reason"]

@@ -107,7 +107,7 @@ async def test_immutable_entries_refuse_edits_at_api_and_in_database(
         "DELETE FROM entries WHERE id = :id",
     ):
         async with uow_factory() as uow:
-            with pytest.raises(DBAPIError, match="immutable|cannot be deleted"):
+            with pytest.raises(DBAPIError, match=r"immutable|cannot be deleted"):
                 await uow.session.execute(text(sql), {"id": entry["entry_id"]})
     after = (await client.get(f"/api/ledger/entries/{entry['entry_id']}", headers=admin)).json()
     assert after == entry

@@ -134,9 +134,13 @@ class OutboxRelay:
         results = await asyncio.gather(*futures)
         if self.after_publish_hook is not None:
             await self.after_publish_hook(rows)
-        await conn.executemany(
-            'UPDATE outbox SET published_at = now(), partition = $2, "offset" = $3 WHERE id = $1',
-            [(row["id"], md.partition, md.offset) for row, md in zip(rows, results, strict=True)],
+        await conn.execute(
+            'UPDATE outbox o SET published_at = now(), partition = m.partition, "offset" = m.off'
+            " FROM unnest($1::bigint[], $2::int[], $3::bigint[]) AS m(id, partition, off)"
+            " WHERE o.id = m.id",
+            [row["id"] for row in rows],
+            [md.partition for md in results],
+            [md.offset for md in results],
         )
         EVENTS_PUBLISHED.labels(self.service_name).inc(len(rows))
         return len(rows)

@@ -86,16 +86,15 @@ def viewer(registry_settings) -> dict[str, str]:
     return admin_headers(registry_settings, roles=("viewer",), subject="test-viewer")
 
 
-@pytest.fixture
-def code() -> str:
-    """A unique building code per test (tests share one database)."""
+def unique_code() -> str:
+    """A unique building code (tests share one database)."""
     return "T-" + uuid.uuid4().hex[:10].upper()
 
 
 @pytest.fixture
-def make_building(client, admin, code):
+def make_building(client, admin):
     async def make(**overrides) -> dict:
-        body = {"code": code, "name": "Test Tower"} | overrides
+        body = {"code": unique_code(), "name": "Test Tower"} | overrides
         response = await client.post("/api/registry/buildings", json=body, headers=admin)
         assert response.status_code == 201, response.text
         return response.json()

@@ -53,10 +53,12 @@ async def test_invalid_building_is_a_problem_and_changes_nothing(client, admin, 
     assert await count(uow_factory, "SELECT count(*) FROM buildings") == before
 
 
-async def test_duplicate_building_code_is_409(client, admin, make_building, code):
-    await make_building()
+async def test_duplicate_building_code_is_409(client, admin, make_building):
+    building = await make_building()
     again = await client.post(
-        f"{PREFIX}/buildings", json={"code": code.lower(), "name": "dup"}, headers=admin
+        f"{PREFIX}/buildings",
+        json={"code": building["code"].lower(), "name": "dup"},
+        headers=admin,
     )
     assert again.status_code == 409
     assert again.json()["type"] == "urn:folio:problem:conflict"

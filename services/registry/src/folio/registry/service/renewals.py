@@ -174,7 +174,9 @@ async def _decide(
     except ChangeNoteRequired as exc:
         raise unprocessable(str(exc), kind="beds24-change-note-required") from None
     except ExtensionError as exc:
-        raise conflict("extension-transition-forbidden", str(exc), status=row["status"]) from None
+        raise conflict(
+            "extension-transition-forbidden", str(exc), extension_status=row["status"]
+        ) from None
     updated = await uow.repo.update_extension(
         extension_id, _extension_values(decided) | {"decided_by": actor, "updated_at": now_utc()}
     )

@@ -14,6 +14,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
+from folio.shared.messaging.consumer import is_infrastructure_error
 from folio.shared.problems import Problem
 from folio.webhooks.adapters.uow import WebhooksUnitOfWork
 from folio.webhooks.domain import moyasar, redaction
@@ -69,8 +70,19 @@ async def _store(
         received_at=utc_now(),
         interpretation=meaning,
     )
-    async with uow:
-        outcome = await record_delivery(command, uow)
+    try:
+        async with uow:
+            outcome = await record_delivery(command, uow)
+    except Exception as exc:
+        if is_infrastructure_error(exc):
+            # Not stored: a 5xx makes the provider deliver again later.
+            raise Problem(
+                503,
+                "unavailable",
+                "Service unavailable",
+                "the delivery could not be stored; retry later",
+            ) from None
+        raise
     return JSONResponse({"delivery_id": str(outcome.delivery_id), "state": outcome.state})
 
 

@@ -188,9 +188,13 @@ class RegistryRepository:
         )
         return result.rowcount > 0
 
-    async def beds24_mappings(self) -> list[Row]:
-        """Every unit whose occupancy Beds24 owns."""
+    async def beds24_mappings(self, building_id: uuid.UUID | None = None) -> list[Row]:
+        """Every unit whose occupancy Beds24 owns (optionally of one building)."""
         stmt = sa.select(beds24_map).where(beds24_map.c.source_of_truth == "BEDS24")
+        if building_id is not None:
+            stmt = stmt.join(units, units.c.id == beds24_map.c.unit_id).where(
+                units.c.building_id == building_id
+            )
         return [dict(r) for r in (await self.session.execute(stmt)).mappings()]
 
     async def record_observations(self, rows: list[Row]) -> None:

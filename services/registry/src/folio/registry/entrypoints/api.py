@@ -409,6 +409,7 @@ async def sync_beds24(cmd: c.SyncBeds24, request: Request, principal: Writer):
     client_factory = getattr(request.app.state, "beds24_client_factory", None)
     if client_factory is None:
         raise not_found("Beds24 configuration", "registry")
+    building_id = registry.parse_uuid(cmd.building_id, "building_id") if cmd.building_id else None
     async with client_factory() as client:
         return await occupancy.sync_beds24_observations(
             request.app.state.uow_factory,
@@ -416,6 +417,7 @@ async def sync_beds24(cmd: c.SyncBeds24, request: Request, principal: Writer):
             start_date=cmd.start_date,
             end_date=cmd.end_date,
             now=lambda: _clock(request),
+            building_id=building_id,
         )
 
 

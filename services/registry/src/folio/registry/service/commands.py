@@ -135,3 +135,4 @@ class TakeSnapshots(Command):
 class SyncBeds24(Command):
     start_date: date
     end_date: date
+    building_id: str | None = None

@@ -121,6 +121,7 @@ async def sync_beds24_observations(
     start_date: date,
     end_date: date,
     now: Callable[[], datetime],
+    building_id: uuid.UUID | None = None,
 ) -> dict[str, int]:
     """Read occupancy of every BEDS24-sourced unit from Beds24 and record it with its time.
 
@@ -129,7 +130,7 @@ async def sync_beds24_observations(
     one is stale, never a local fallback.
     """
     async with uow_factory() as uow:
-        mappings = await uow.repo.beds24_mappings()
+        mappings = await uow.repo.beds24_mappings(building_id)
     by_property: dict[int, list[Row]] = {}
     for mapping in mappings:
         by_property.setdefault(mapping["beds24_property_id"], []).append(mapping)

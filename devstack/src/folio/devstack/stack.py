@@ -164,6 +164,8 @@ def run() -> None:
         print_banner()
         while not stopping:
             time.sleep(0.5)
+            if stopping:
+                break
             if kafka.process and kafka.process.poll() is not None:
                 print("kafka         | broker exited; restarting it (memory storage starts empty)")
                 kafka.start(log_file=open(logs / "tansu.log", "ab"))

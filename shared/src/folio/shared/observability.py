@@ -49,6 +49,8 @@ def configure_logging(service: str, level: str = "INFO", json: bool = True) -> N
         cache_logger_on_first_use=True,
     )
     structlog.contextvars.bind_contextvars(service=service)
+    # aiokafka narrates every rebalance at INFO; keep warnings and errors only
+    logging.getLogger("aiokafka").setLevel(logging.WARNING)
 
 
 HTTP_REQUESTS = Counter(

@@ -1,0 +1,241 @@
+"""Webhook intake: signed deliveries/s and p99 latency through the real intake service,
+beside a bare FastAPI/uvicorn endpoint that returns 200, measured in the same run.
+
+    python -m bench webhooks [--requests 1000] [--concurrency 32] [--channel mixed]
+
+Both servers run as uvicorn subprocesses on this machine and are driven by the same
+HTTP load generator, so the baseline absorbs the generator's own cost. Intake runs
+with its outbox relay publishing to the broker, as in production. Every delivery is
+distinct (its own payment), authenticated by its provider's scheme, and must be
+answered 2xx; afterwards the run checks one stored delivery and one outbox event each.
+QUALITY.md target: >= 1,000 signed webhooks/s and p99 <= 100 ms.
+"""
+
+import argparse
+import asyncio
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import asyncpg
+import httpx
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from bench.infra import bench_infra, report
+from folio.devstack.embedded import free_port
+from folio.shared.migrations import upgrade
+from folio.shared.settings import to_plain_url
+from folio.simulators.payments.scenarios import PaymentProviders
+from folio.simulators.payments.standard import StandardWebhooksSender
+from folio.simulators.payments.wire import Delivery
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+MIGRATIONS = REPO_ROOT / "services" / "webhooks" / "migrations"
+
+
+def create_bare_app() -> FastAPI:
+    """The baseline: reads the body and returns 200, nothing else."""
+    app = FastAPI()
+
+    @app.post("/api/webhooks/{channel}")
+    async def bare(channel: str, request: Request) -> JSONResponse:
+        await request.body()
+        return JSONResponse({"state": "accepted"})
+
+    return app
+
+
+def build_deliveries(count: int, channel: str) -> list[Delivery]:
+    providers = PaymentProviders()
+    standard = StandardWebhooksSender()
+    channels = ["moyasar", "tabby", "tamara", "standard"] if channel == "mixed" else [channel]
+    deliveries = []
+    for i in range(count):
+        kind = channels[i % len(channels)]
+        invoice = f"INV-2026-{i % 1_000_000:06d}"
+        if kind == "standard":
+            deliveries.append(
+                standard.delivery(
+                    "payment.verified",
+                    {
+                        "provider": "moyasar",
+                        "payment_id": f"bench-{uuid.uuid4()}",
+                        "invoice_number": invoice,
+                        "amount": "100.00",
+                        "currency": "SAR",
+                    },
+                )
+            )
+        else:
+            deliveries.append(providers.pay(kind, invoice, "100.00").deliveries[-1])
+    return deliveries
+
+
+def start_server(app: str, port: int, env: dict[str, str]) -> subprocess.Popen:
+    argv = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--factory",
+        app,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
+    process = subprocess.Popen(argv, cwd=REPO_ROOT, env=env)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return process
+        except OSError:
+            if process.poll() is not None:
+                raise RuntimeError(f"{app} exited with {process.returncode}") from None
+            time.sleep(0.1)
+    process.terminate()
+    raise RuntimeError(f"{app} did not start")
+
+
+async def drive(base_url: str, deliveries: list[Delivery], concurrency: int) -> dict:
+    """Send every delivery once with ``concurrency`` in flight; latencies in ms."""
+    latencies: list[float] = []
+    failures: list[int] = []
+    queue = iter(deliveries)
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=30) as client:
+
+        async def worker() -> None:
+            for delivery in queue:
+                started = time.perf_counter()
+                response = await client.post(
+                    delivery.path,
+                    content=delivery.body,
+                    headers=delivery.headers,
+                    params=delivery.query,
+                )
+                latencies.append((time.perf_counter() - started) * 1000)
+                if not 200 <= response.status_code < 300:
+                    failures.append(response.status_code)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    latencies.sort()
+    return {
+        "requests": len(deliveries),
+        "per_s": len(deliveries) / elapsed,
+        "p50_ms": statistics.median(latencies),
+        "p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
+        "failures": len(failures),
+        "failure_codes": sorted(set(failures)),
+    }
+
+
+async def verify_stored(admin_url: str, schema: str) -> tuple[int, int]:
+    conn = await asyncpg.connect(to_plain_url(admin_url), server_settings={"search_path": schema})
+    try:
+        return (
+            await conn.fetchval("SELECT count(*) FROM deliveries"),
+            await conn.fetchval("SELECT count(*) FROM outbox"),
+        )
+    finally:
+        await conn.close()
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="bench webhooks")
+    parser.add_argument("--requests", type=int, default=1000)
+    parser.add_argument("--warmup", type=int, default=100)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument(
+        "--channel", default="mixed", choices=["mixed", "moyasar", "tabby", "tamara", "standard"]
+    )
+    args = parser.parse_args(argv)
+    schema = f"webhooks_bench_{uuid.uuid4().hex[:8]}"
+    with bench_infra() as (database_url, bootstrap):
+        upgrade(MIGRATIONS, database_url, schema)
+        env = {
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+            "FOLIO_DB_SCHEMA": schema,
+            "FOLIO_ENV": "local",
+            "FOLIO_LOG_LEVEL": "WARNING",
+            "FOLIO_LOG_JSON": "false",
+            "PYTHONPATH": str(REPO_ROOT),
+        }
+        warmup = build_deliveries(args.warmup, args.channel)
+        measured = build_deliveries(args.requests, args.channel)
+
+        results = {}
+        for name, app in [
+            ("baseline", "bench.bench_webhooks:create_bare_app"),
+            ("intake", "folio.webhooks.app:create_app"),
+        ]:
+            port = free_port()
+            server = start_server(app, port, env)
+            try:
+                base_url = f"http://127.0.0.1:{port}"
+                asyncio.run(drive(base_url, warmup, args.concurrency))
+                results[name] = asyncio.run(drive(base_url, measured, args.concurrency))
+            finally:
+                server.terminate()
+                server.wait(timeout=30)
+        stored, events = asyncio.run(verify_stored(database_url, schema))
+
+    intake, baseline = results["intake"], results["baseline"]
+    expected = args.warmup + args.requests
+    ok = intake["failures"] == 0 and stored == expected and events == expected
+    report(
+        "webhooks",
+        {
+            "channel": args.channel,
+            "requests": args.requests,
+            "concurrency": args.concurrency,
+            "intake_per_s": round(intake["per_s"]),
+            "intake_p50_ms": round(intake["p50_ms"], 2),
+            "intake_p99_ms": round(intake["p99_ms"], 2),
+            "baseline_per_s": round(baseline["per_s"]),
+            "baseline_p99_ms": round(baseline["p99_ms"], 2),
+            "ratio": round(intake["per_s"] / baseline["per_s"], 3),
+            "stored_deliveries": stored,
+            "outbox_events": events,
+            "expected": expected,
+            "failures": intake["failures"],
+            "failure_codes": intake["failure_codes"],
+            "target_met": intake["per_s"] >= 1000 and intake["p99_ms"] <= 100,
+            "consistent": ok,
+        },
+        [
+            (
+                "deliveries (measured)",
+                f"{args.requests} {args.channel}, {args.concurrency} in flight",
+            ),
+            (
+                "intake",
+                f"{intake['per_s']:,.0f} webhooks/s, p50 {intake['p50_ms']:.1f} ms, "
+                f"p99 {intake['p99_ms']:.1f} ms",
+            ),
+            (
+                "bare FastAPI (baseline)",
+                f"{baseline['per_s']:,.0f} req/s, p99 {baseline['p99_ms']:.1f} ms",
+            ),
+            ("ratio", f"{intake['per_s'] / baseline['per_s']:.3f}"),
+            ("stored / events / expected", f"{stored} / {events} / {expected}"),
+            (
+                "target (>=1000/s, p99<=100ms)",
+                "met" if intake["per_s"] >= 1000 and intake["p99_ms"] <= 100 else "not met",
+            ),
+        ],
+    )
+    return 0 if ok else 1

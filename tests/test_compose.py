@@ -13,7 +13,6 @@ import re
 import shutil
 import subprocess
 import tarfile
-from pathlib import Path
 
 import jsonschema
 import pytest

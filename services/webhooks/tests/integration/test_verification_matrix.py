@@ -173,3 +173,36 @@ async def test_oversized_body_is_413_before_parsing_or_crypto(
     oversized = valid.with_body(valid.body[:-1] + padding.encode() + valid.body[-1:], "oversized")
     json.loads(oversized.body)  # still a valid, authentic delivery — only too big
     await assert_refused(client, db, oversized, status=413)
+
+
+async def test_an_unconfigured_credential_refuses_every_delivery(settings, db, providers):
+    from folio.devstack.testing import running_app
+    from folio.webhooks.app import create_app
+
+    unconfigured = settings.model_copy(
+        update={
+            "moyasar_webhook_secret": None,
+            "tabby_webhook_secret": None,
+            "tamara_notification_token": None,
+            "standard_webhook_secret": None,
+        }
+    )
+    standard = StandardWebhooksSender().delivery("payment.verified", _standard_payload())
+    async with running_app(create_app(unconfigured)) as client:
+        for provider in ("moyasar", "tabby", "tamara"):
+            await assert_refused(
+                client, db, providers.pay(provider, INVOICE, "1.00").deliveries[-1]
+            )
+        await assert_refused(client, db, standard)
+
+
+async def test_stored_delivery_keeps_no_credential(client, db, providers):
+    delivery = providers.pay("tamara", INVOICE, "5.00").deliveries[-1]
+    response = await send(client, delivery)
+    row = await db.fetchrow(
+        "SELECT headers, query, body FROM deliveries WHERE id = $1::uuid",
+        response.json()["delivery_id"],
+    )
+    token = delivery.query["tamaraToken"]
+    assert token not in row["headers"] and token not in row["query"]
+    assert json.loads(row["query"])["tamaraToken"] == "[redacted]"

@@ -90,9 +90,10 @@ def create_app(
     today: date | None = None,
     customers: int = 8,
     page_size: int = 1000,
+    id_offset: int = 0,
 ) -> FastAPI:
     """A Rotessa simulator whose data derives from ``seed`` (and ``today``)."""
-    simulator = RotessaSimulator(seed, today=today, customers=customers)
+    simulator = RotessaSimulator(seed, today=today, customers=customers, id_offset=id_offset)
     faults = FaultInjector(seed)
     expected_auth = f'Token token="{api_key}"'
     request_counts: dict[str, int] = {}

@@ -181,8 +181,11 @@ class RotessaSimulator:
         today: date | None = None,
         customers: int = 8,
         max_embedded_transactions: int = 100,
+        id_offset: int = 0,
     ) -> None:
         self.seed = seed
+        #: Added to every id, so several simulators can feed one shared database in tests.
+        self.id_offset = id_offset
         self.today = today or datetime.now(UTC).date()
         self.max_embedded_transactions = max_embedded_transactions
         self._customer_count = customers
@@ -195,9 +198,9 @@ class RotessaSimulator:
         self.schedules: dict[int, SimSchedule] = {}
         self.transactions: dict[int, SimTransaction] = {}
         self._rng = random.Random(self.seed)  # noqa: S311 - seeded, reproducible data
-        self._next_customer_id = 181 + self.seed % 97
-        self._next_schedule_id = 5000 + (self.seed % 89) * 10
-        self._next_transaction_id = 100_000 + (self.seed % 83) * 1000
+        self._next_customer_id = self.id_offset + 181 + self.seed % 97
+        self._next_schedule_id = self.id_offset + 5000 + (self.seed % 89) * 10
+        self._next_transaction_id = self.id_offset + 100_000 + (self.seed % 83) * 1000
         self._ordered: list[SimTransaction] | None = None
         self._ordered_keys: list[tuple[date, int]] = []
         self._query_cache: dict[tuple, list[SimTransaction]] = {}

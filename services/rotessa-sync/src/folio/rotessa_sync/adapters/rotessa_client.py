@@ -58,6 +58,7 @@ class InvalidRow:
     index: int
     transaction_id: Any
     error: str
+    schedule_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,8 +164,16 @@ class RotessaClient:
             try:
                 rows.append(TransactionReportRow.model_validate(item).to_transaction(self.currency))
             except (ValidationError, ValueError) as exc:
-                tid = item.get("id") if isinstance(item, dict) else None
-                invalid.append(InvalidRow(index=index, transaction_id=tid, error=str(exc)[:300]))
+                raw = item if isinstance(item, dict) else {}
+                schedule = raw.get("transaction_schedule_id")
+                invalid.append(
+                    InvalidRow(
+                        index=index,
+                        transaction_id=raw.get("id"),
+                        error=str(exc)[:300],
+                        schedule_id=schedule if isinstance(schedule, int) else None,
+                    )
+                )
         return ReportPage(page=page, rows=rows, invalid=invalid, raw_count=len(body))
 
     async def iter_transaction_report(

@@ -1,0 +1,339 @@
+"""SQL for the ``rotessa_sync`` schema. Uniqueness lives in the database, not in reads."""
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from folio.rotessa_sync.adapters.orm import (
+    backfill_log,
+    ledger_commands,
+    mortgages,
+    schedule_links,
+    sync_cursor,
+)
+from folio.rotessa_sync.domain.classification import CommandState
+from folio.rotessa_sync.domain.linking import MortgageView
+from folio.shared.contracts import MortgageChanged
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerAnswer:
+    """The ledger's answer to one command, matched by event id or reference."""
+
+    source_event_id: uuid.UUID | None
+    reference: str | None
+    state: CommandState
+    ledger_transaction_id: int | None = None
+    code: str | None = None
+    reason: str | None = None
+
+
+def _mortgage_view(row: Any) -> MortgageView:
+    return MortgageView(
+        mortgage_id=row.mortgage_id,
+        borrower_name=row.borrower_name,
+        status=row.status,
+        principal_minor=row.principal_minor,
+        currency=row.currency,
+        rotessa_schedule_id=row.rotessa_schedule_id,
+    )
+
+
+class RotessaRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    # --- mortgages read model ---------------------------------------------
+
+    async def upsert_mortgage(self, mortgage: MortgageChanged) -> bool:
+        """Keep the newest version only (events of one mortgage may be redelivered)."""
+        values = {
+            "mortgage_id": mortgage.mortgage_id,
+            "borrower_name": mortgage.borrower_name,
+            "principal_minor": mortgage.principal_minor,
+            "currency": mortgage.currency,
+            "status": mortgage.status,
+            "rotessa_schedule_id": mortgage.rotessa_schedule_id,
+            "version": mortgage.version,
+            "changed_at": mortgage.changed_at,
+        }
+        stmt = pg_insert(mortgages).values(**values)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[mortgages.c.mortgage_id],
+            set_={k: stmt.excluded[k] for k in values if k != "mortgage_id"},
+            where=mortgages.c.version < stmt.excluded.version,
+        ).returning(mortgages.c.mortgage_id)
+        return (await self.session.execute(stmt)).scalar_one_or_none() is not None
+
+    async def get_mortgage(self, mortgage_id: str) -> MortgageView | None:
+        row = (
+            await self.session.execute(
+                sa.select(mortgages).where(mortgages.c.mortgage_id == mortgage_id)
+            )
+        ).one_or_none()
+        return _mortgage_view(row) if row else None
+
+    async def all_mortgages(self) -> list[MortgageView]:
+        rows = await self.session.execute(sa.select(mortgages))
+        return [_mortgage_view(r) for r in rows]
+
+    async def mortgage_claiming_schedule(self, schedule_id: int) -> str | None:
+        """A mortgage the registry already records with this schedule."""
+        return (
+            await self.session.execute(
+                sa.select(mortgages.c.mortgage_id)
+                .where(mortgages.c.rotessa_schedule_id == schedule_id)
+                .limit(1)
+            )
+        ).scalar_one_or_none()
+
+    # --- links ----------------------------------------------------------------
+
+    async def link_of_mortgage(self, mortgage_id: str) -> Any | None:
+        return (
+            await self.session.execute(
+                sa.select(schedule_links).where(schedule_links.c.mortgage_id == mortgage_id)
+            )
+        ).one_or_none()
+
+    async def link_of_schedule(self, schedule_id: int) -> Any | None:
+        return (
+            await self.session.execute(
+                sa.select(schedule_links).where(schedule_links.c.schedule_id == schedule_id)
+            )
+        ).one_or_none()
+
+    async def insert_link(self, **values: Any) -> None:
+        """Raises ``IntegrityError`` when either side is already linked."""
+        await self.session.execute(sa.insert(schedule_links).values(**values))
+
+    async def insert_link_if_free(self, **values: Any) -> bool:
+        stmt = pg_insert(schedule_links).values(**values).on_conflict_do_nothing()
+        result = await self.session.execute(stmt.returning(schedule_links.c.mortgage_id))
+        return result.scalar_one_or_none() is not None
+
+    async def all_links(self) -> list[Any]:
+        return list(await self.session.execute(sa.select(schedule_links)))
+
+    async def mortgage_by_schedule(self) -> dict[int, str]:
+        rows = await self.session.execute(
+            sa.select(schedule_links.c.schedule_id, schedule_links.c.mortgage_id)
+        )
+        return {r.schedule_id: r.mortgage_id for r in rows}
+
+    # --- backfills --------------------------------------------------------------
+
+    async def create_backfill(self, **values: Any) -> None:
+        """Raises ``IntegrityError`` when the schedule already has a running backfill."""
+        await self.session.execute(sa.insert(backfill_log).values(**values))
+
+    async def get_backfill(self, backfill_id: uuid.UUID, *, for_update: bool = False) -> Any | None:
+        stmt = sa.select(backfill_log).where(backfill_log.c.backfill_id == backfill_id)
+        if for_update:
+            stmt = stmt.with_for_update()
+        return (await self.session.execute(stmt)).one_or_none()
+
+    async def list_backfills(
+        self, *, mortgage_id: str | None, status: str | None, limit: int
+    ) -> list[Any]:
+        stmt = sa.select(backfill_log).order_by(
+            backfill_log.c.started_at.desc(), backfill_log.c.backfill_id
+        )
+        if mortgage_id is not None:
+            stmt = stmt.where(backfill_log.c.mortgage_id == mortgage_id)
+        if status is not None:
+            stmt = stmt.where(backfill_log.c.status == status)
+        return list(await self.session.execute(stmt.limit(limit)))
+
+    async def update_backfill(self, backfill_id: uuid.UUID, **values: Any) -> None:
+        await self.session.execute(
+            sa.update(backfill_log)
+            .where(backfill_log.c.backfill_id == backfill_id)
+            .values(**values)
+        )
+
+    async def claim_backfill(self, owner: str, lease_seconds: float, now: datetime) -> Any | None:
+        """Take the oldest running backfill still reading whose lease is free or expired."""
+        candidate = (
+            sa.select(backfill_log.c.backfill_id)
+            .where(backfill_log.c.status == "RUNNING")
+            .where(backfill_log.c.report_finished.is_(False))
+            .where(
+                sa.or_(
+                    backfill_log.c.lease_expires_at.is_(None),
+                    backfill_log.c.lease_expires_at < now,
+                )
+            )
+            .order_by(backfill_log.c.started_at)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
+        stmt = (
+            sa.update(backfill_log)
+            .where(backfill_log.c.backfill_id == candidate)
+            .values(lease_owner=owner, lease_expires_at=now + timedelta(seconds=lease_seconds))
+            .returning(backfill_log)
+        )
+        return (await self.session.execute(stmt)).one_or_none()
+
+    async def command_counts(self, backfill_id: uuid.UUID) -> dict[str, int]:
+        rows = await self.session.execute(
+            sa.select(ledger_commands.c.state, sa.func.count())
+            .where(ledger_commands.c.backfill_id == backfill_id)
+            .group_by(ledger_commands.c.state)
+        )
+        return {state: count for state, count in rows}
+
+    async def has_outstanding(self, backfill_id: uuid.UUID) -> bool:
+        row = await self.session.execute(
+            sa.select(sa.literal(1))
+            .where(ledger_commands.c.backfill_id == backfill_id)
+            .where(ledger_commands.c.state == CommandState.PUBLISHED.value)
+            .limit(1)
+        )
+        return row.scalar_one_or_none() is not None
+
+    async def rejected_commands(self, backfill_id: uuid.UUID, limit: int) -> list[Any]:
+        rows = await self.session.execute(
+            sa.select(ledger_commands)
+            .where(ledger_commands.c.backfill_id == backfill_id)
+            .where(ledger_commands.c.state == CommandState.REJECTED.value)
+            .order_by(ledger_commands.c.transaction_id)
+            .limit(limit)
+        )
+        return list(rows)
+
+    # --- ledger commands ---------------------------------------------------------
+
+    async def known_states(self, references: Iterable[str]) -> dict[str, CommandState]:
+        refs = list(set(references))
+        if not refs:
+            return {}
+        rows = await self.session.execute(
+            sa.select(ledger_commands.c.reference, ledger_commands.c.state).where(
+                ledger_commands.c.reference.in_(refs)
+            )
+        )
+        return {r.reference: CommandState(r.state) for r in rows}
+
+    async def record_commands(
+        self, rows: Sequence[dict[str, Any]], *, retry_rejected: bool
+    ) -> set[str]:
+        """Insert commands; returns the references this call won.
+
+        A reference already present is left alone (another sync or backfill sent
+        it), except a REJECTED one when retrying. The caller emits events only for
+        the references returned, so concurrent writers never both send one.
+        """
+        if not rows:
+            return set()
+        stmt = pg_insert(ledger_commands).values(list(rows))
+        if retry_rejected:
+            stmt = stmt.on_conflict_do_update(
+                index_elements=[ledger_commands.c.reference],
+                set_={
+                    "event_id": stmt.excluded.event_id,
+                    "backfill_id": stmt.excluded.backfill_id,
+                    "origin": stmt.excluded.origin,
+                    "state": stmt.excluded.state,
+                    "published_at": stmt.excluded.published_at,
+                    "answered_at": None,
+                    "rejection_code": None,
+                    "rejection_reason": None,
+                },
+                where=ledger_commands.c.state == CommandState.REJECTED.value,
+            )
+        else:
+            stmt = stmt.on_conflict_do_nothing()
+        result = await self.session.execute(stmt.returning(ledger_commands.c.reference))
+        return set(result.scalars())
+
+    async def apply_ledger_answers(
+        self, answers: Sequence[LedgerAnswer], answered_at: datetime
+    ) -> set[uuid.UUID]:
+        """Settle PUBLISHED commands from the ledger's answers; returns affected backfills."""
+        affected: set[uuid.UUID] = set()
+        by_event = [a for a in answers if a.source_event_id is not None]
+        by_reference = [a for a in answers if a.source_event_id is None and a.reference]
+        for state in (CommandState.CONFIRMED, CommandState.DUPLICATE, CommandState.REJECTED):
+            for key_column, group, key_of in (
+                (ledger_commands.c.event_id, by_event, lambda a: a.source_event_id),
+                (ledger_commands.c.reference, by_reference, lambda a: a.reference),
+            ):
+                chosen = [a for a in group if a.state is state]
+                if not chosen:
+                    continue
+                values = sa.values(
+                    sa.column("key", key_column.type),
+                    sa.column("ledger_tx", sa.BigInteger),
+                    sa.column("code", sa.Text),
+                    sa.column("reason", sa.Text),
+                    name="answer",
+                ).data([(key_of(a), a.ledger_transaction_id, a.code, a.reason) for a in chosen])
+                stmt = (
+                    sa.update(ledger_commands)
+                    .where(key_column == values.c.key)
+                    .where(ledger_commands.c.state == CommandState.PUBLISHED.value)
+                    .values(
+                        state=state.value,
+                        ledger_transaction_id=sa.cast(values.c.ledger_tx, sa.BigInteger),
+                        rejection_code=values.c.code,
+                        rejection_reason=values.c.reason,
+                        answered_at=answered_at,
+                    )
+                    .returning(ledger_commands.c.backfill_id)
+                )
+                for backfill_id in (await self.session.execute(stmt)).scalars():
+                    if backfill_id is not None:
+                        affected.add(backfill_id)
+        return affected
+
+    async def commands_of_transaction(self, transaction_id: int) -> list[Any]:
+        rows = await self.session.execute(
+            sa.select(ledger_commands)
+            .where(ledger_commands.c.transaction_id == transaction_id)
+            .order_by(ledger_commands.c.reference)
+        )
+        return list(rows)
+
+    # --- sync cursor ---------------------------------------------------------------
+
+    async def claim_sync(self, name: str, owner: str, lease_seconds: float, now: datetime) -> bool:
+        await self.session.execute(
+            pg_insert(sync_cursor).values(name=name, metrics={}).on_conflict_do_nothing()
+        )
+        stmt = (
+            sa.update(sync_cursor)
+            .where(sync_cursor.c.name == name)
+            .where(
+                sa.or_(
+                    sync_cursor.c.lease_expires_at.is_(None),
+                    sync_cursor.c.lease_expires_at < now,
+                    sync_cursor.c.lease_owner == owner,
+                )
+            )
+            .values(
+                lease_owner=owner,
+                lease_expires_at=now + timedelta(seconds=lease_seconds),
+                last_started_at=now,
+            )
+            .returning(sync_cursor.c.name)
+        )
+        return (await self.session.execute(stmt)).scalar_one_or_none() is not None
+
+    async def update_sync(self, name: str, **values: Any) -> None:
+        await self.session.execute(
+            sa.update(sync_cursor).where(sync_cursor.c.name == name).values(**values)
+        )
+
+    async def get_sync(self, name: str) -> Any | None:
+        return (
+            await self.session.execute(sa.select(sync_cursor).where(sync_cursor.c.name == name))
+        ).one_or_none()

@@ -1,0 +1,253 @@
+"""Admin API under ``/api/rotessa``: thin routes over the service layer."""
+
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from folio.rotessa_sync.adapters.rotessa_client import RotessaError
+from folio.rotessa_sync.domain.backfill import BackfillStatus
+from folio.rotessa_sync.domain.linking import mortgages_without_schedule, unlinked_schedules
+from folio.rotessa_sync.service.backfill import (
+    RetryBackfill,
+    StartBackfill,
+    retry_backfill,
+    start_backfill,
+)
+from folio.rotessa_sync.service.catalogue import fetch_all_schedules, find_schedule
+from folio.rotessa_sync.service.linking import LinkSchedule, link_schedule
+from folio.rotessa_sync.service.queries import backfill_view
+from folio.rotessa_sync.service.sync import SYNC_NAME
+from folio.shared.auth import READ_ROLES, WRITE_ROLES, Principal, require_roles
+from folio.shared.problems import Problem, not_found
+
+router = APIRouter(prefix="/api/rotessa", tags=["rotessa"])
+
+Reader = Annotated[Principal, Depends(require_roles(*READ_ROLES))]
+Writer = Annotated[Principal, Depends(require_roles(*WRITE_ROLES))]
+
+
+class LinkRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    mortgage_id: str = Field(min_length=1, max_length=200)
+    schedule_id: int = Field(gt=0)
+    customer_id: int | None = Field(default=None, gt=0)
+    start_backfill: bool = False
+
+
+class BackfillRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    mortgage_id: str = Field(min_length=1, max_length=200)
+
+
+def _uow(request: Request) -> Any:
+    return request.app.state.uow_factory()
+
+
+def _today(request: Request):
+    zone = ZoneInfo(request.app.state.settings.rotessa_timezone)
+    return datetime.now(UTC).astimezone(zone).date()
+
+
+def _rotessa_problem(exc: RotessaError) -> Problem:
+    return Problem(502, "rotessa-unavailable", "Rotessa unavailable", str(exc)[:500])
+
+
+async def _with_client(request: Request, action):
+    client = request.app.state.rotessa_client_factory()
+    try:
+        return await action(client)
+    except RotessaError as exc:
+        raise _rotessa_problem(exc) from None
+    finally:
+        await client.aclose()
+
+
+@router.get("/schedules/unlinked")
+async def list_unlinked_schedules(request: Request, _: Reader) -> list[dict[str, Any]]:
+    """Every customer's schedules minus the linked ones, with what an admin needs to verify."""
+    schedules = await _with_client(request, fetch_all_schedules)
+    async with _uow(request) as uow:
+        linked = set(await uow.repo.mortgage_by_schedule())
+        linked |= {
+            m.rotessa_schedule_id
+            for m in await uow.repo.all_mortgages()
+            if m.rotessa_schedule_id is not None
+        }
+    return [
+        {
+            "schedule_id": s.schedule_id,
+            "customer_id": s.customer_id,
+            "customer_name": s.customer_name,
+            "amount_minor": s.amount_minor,
+            "currency": s.currency,
+            "frequency": s.frequency,
+            "process_date": s.process_date.isoformat() if s.process_date else None,
+            "next_process_date": s.next_process_date.isoformat() if s.next_process_date else None,
+            "installments": s.installments,
+            "comment": s.comment,
+        }
+        for s in unlinked_schedules(schedules, linked)
+    ]
+
+
+@router.get("/mortgages/unlinked")
+async def list_mortgages_without_schedule(request: Request, _: Reader) -> list[dict[str, Any]]:
+    async with _uow(request) as uow:
+        linked = set((await uow.repo.mortgage_by_schedule()).values())
+        mortgages = mortgages_without_schedule(await uow.repo.all_mortgages(), linked)
+    return [
+        {
+            "mortgage_id": m.mortgage_id,
+            "borrower_name": m.borrower_name,
+            "status": m.status,
+            "principal_minor": m.principal_minor,
+            "currency": m.currency,
+        }
+        for m in mortgages
+    ]
+
+
+@router.get("/links")
+async def list_links(request: Request, _: Reader) -> list[dict[str, Any]]:
+    async with _uow(request) as uow:
+        links = await uow.repo.all_links()
+    return [_link_body(link) for link in links]
+
+
+def _link_body(link: Any) -> dict[str, Any]:
+    return {
+        "mortgage_id": link.mortgage_id,
+        "schedule_id": link.schedule_id,
+        "customer_id": link.customer_id,
+        "customer_name": link.customer_name,
+        "amount_minor": link.amount_minor,
+        "currency": link.currency,
+        "frequency": link.frequency,
+        "first_process_date": (
+            link.first_process_date.isoformat() if link.first_process_date else None
+        ),
+        "source": link.source,
+        "linked_by": link.linked_by,
+        "linked_at": link.linked_at.isoformat(),
+    }
+
+
+@router.post("/links", status_code=201)
+async def create_link(body: LinkRequest, request: Request, principal: Writer) -> dict[str, Any]:
+    """Link a schedule to a mortgage (409 if either is taken); optionally start a backfill."""
+    schedule = await _with_client(
+        request, lambda client: find_schedule(client, body.schedule_id, body.customer_id)
+    )
+    if schedule is None:
+        raise Problem(
+            422,
+            "schedule-not-found",
+            "Unknown schedule",
+            f"Rotessa has no schedule {body.schedule_id}"
+            + (f" for customer {body.customer_id}" if body.customer_id else ""),
+        )
+    result = await link_schedule(
+        LinkSchedule(
+            mortgage_id=body.mortgage_id,
+            schedule=schedule,
+            linked_by=principal.subject,
+            start_backfill=body.start_backfill,
+            today=_today(request),
+        ),
+        _uow(request),
+    )
+    if result.backfill_id:
+        request.app.state.backfill_runner.wake()
+    return {
+        "mortgage_id": result.mortgage_id,
+        "schedule_id": result.schedule_id,
+        "created": result.created,
+        "backfill_id": str(result.backfill_id) if result.backfill_id else None,
+    }
+
+
+@router.post("/backfills", status_code=202)
+async def create_backfill(
+    body: BackfillRequest, request: Request, principal: Writer
+) -> dict[str, Any]:
+    backfill_id = await start_backfill(
+        StartBackfill(body.mortgage_id, principal.subject, _today(request)), _uow(request)
+    )
+    request.app.state.backfill_runner.wake()
+    return {"backfill_id": str(backfill_id), "status": BackfillStatus.RUNNING.value}
+
+
+@router.post("/backfills/{backfill_id}/retry", status_code=202)
+async def retry(backfill_id: uuid.UUID, request: Request, principal: Writer) -> dict[str, Any]:
+    new_id = await retry_backfill(
+        RetryBackfill(backfill_id, principal.subject, _today(request)), _uow(request)
+    )
+    request.app.state.backfill_runner.wake()
+    return {"backfill_id": str(new_id), "status": BackfillStatus.RUNNING.value}
+
+
+@router.get("/backfills/{backfill_id}")
+async def get_backfill(backfill_id: uuid.UUID, request: Request, _: Reader) -> dict[str, Any]:
+    async with _uow(request) as uow:
+        row = await uow.repo.get_backfill(backfill_id)
+        if row is None:
+            raise not_found("backfill", backfill_id)
+        return await backfill_view(uow, row)
+
+
+@router.get("/backfills")
+async def list_backfills(
+    request: Request,
+    _: Reader,
+    mortgage_id: str | None = None,
+    status: BackfillStatus | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[dict[str, Any]]:
+    """Backfill history, newest first, by mortgage and/or by status."""
+    async with _uow(request) as uow:
+        rows = await uow.repo.list_backfills(
+            mortgage_id=mortgage_id, status=status.value if status else None, limit=limit
+        )
+        return [await backfill_view(uow, row) for row in rows]
+
+
+@router.get("/mortgages/{mortgage_id}/backfills")
+async def mortgage_backfills(mortgage_id: str, request: Request, _: Reader) -> list[dict[str, Any]]:
+    async with _uow(request) as uow:
+        rows = await uow.repo.list_backfills(mortgage_id=mortgage_id, status=None, limit=500)
+        return [await backfill_view(uow, row) for row in rows]
+
+
+@router.post("/sync", status_code=200)
+async def sync_now(request: Request, principal: Writer) -> dict[str, Any]:
+    """Run one sync pass now (the periodic job does the same on its interval)."""
+    metrics = await request.app.state.run_sync()
+    async with _uow(request) as uow:
+        await uow.audit(principal.subject, "sync.requested", "sync", SYNC_NAME, {})
+        await uow.commit()
+    if metrics is None:
+        raise Problem(409, "sync-running", "Conflict", "a sync is already running")
+    return {"metrics": metrics.as_dict()}
+
+
+@router.get("/sync")
+async def sync_status(request: Request, _: Reader) -> dict[str, Any]:
+    async with _uow(request) as uow:
+        row = await uow.repo.get_sync(SYNC_NAME)
+    if row is None:
+        return {"name": SYNC_NAME, "last_finished_at": None}
+    return {
+        "name": row.name,
+        "window_start": row.window_start.isoformat() if row.window_start else None,
+        "window_end": row.window_end.isoformat() if row.window_end else None,
+        "last_started_at": row.last_started_at.isoformat() if row.last_started_at else None,
+        "last_finished_at": row.last_finished_at.isoformat() if row.last_finished_at else None,
+        "last_error": row.last_error,
+        "metrics": row.metrics,
+    }

@@ -1,0 +1,122 @@
+"""Turning one page of Rotessa's transaction report into ledger commands (backfill and sync).
+
+One page is handled in one unit of work: the commands' rows, their outbox events
+and the caller's cursor move commit together, so a crash redoes at most the
+page in flight and never sends a reference twice.
+"""
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from folio.rotessa_sync.adapters.rotessa_client import ReportPage
+from folio.rotessa_sync.domain.backfill import BackfillMetrics, error_entry
+from folio.rotessa_sync.domain.classification import (
+    CommandState,
+    InvalidTransaction,
+    Origin,
+    chargeback_reference,
+    collected_reference,
+    plan_transaction,
+)
+from folio.rotessa_sync.domain.model import ReportedTransaction
+from folio.shared.contracts import PaymentCollected, PaymentReversed
+
+
+@dataclass
+class PageOutcome:
+    metrics: BackfillMetrics = field(default_factory=BackfillMetrics)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+
+async def apply_report_page(
+    uow: Any,
+    page: ReportPage,
+    *,
+    mortgage_of_schedule: Mapping[int, str],
+    origin: Origin,
+    backfill_id: uuid.UUID | None,
+    retry_rejected: bool,
+    timezone: str,
+    now: datetime,
+) -> PageOutcome:
+    """Plan, record and emit the commands for the rows of the given schedules."""
+    outcome = PageOutcome()
+    mine: list[tuple[ReportedTransaction, str]] = [
+        (row, mortgage_of_schedule[row.schedule_id])
+        for row in page.rows
+        if row.schedule_id is not None and row.schedule_id in mortgage_of_schedule
+    ]
+    for bad in page.invalid:
+        if bad.schedule_id is None or bad.schedule_id in mortgage_of_schedule:
+            outcome.metrics.count_invalid()
+            outcome.errors.append(
+                error_entry(
+                    "invalid_row", bad.error, transaction_id=bad.transaction_id, page=page.page
+                )
+            )
+    refs = [
+        r
+        for row, _ in mine
+        for r in (collected_reference(row.transaction_id), chargeback_reference(row.transaction_id))
+    ]
+    known = await uow.repo.known_states(refs)
+
+    pending: list[tuple[PaymentCollected | PaymentReversed, uuid.UUID, ReportedTransaction]] = []
+    backfill_text = str(backfill_id) if backfill_id else None
+    for row, mortgage_id in mine:
+        try:
+            plan = plan_transaction(
+                row,
+                mortgage_id=mortgage_id,
+                known={
+                    ref: known[ref]
+                    for ref in (
+                        collected_reference(row.transaction_id),
+                        chargeback_reference(row.transaction_id),
+                    )
+                    if ref in known
+                },
+                origin=origin,
+                backfill_id=backfill_text,
+                retry_rejected=retry_rejected,
+                timezone=timezone,
+            )
+        except InvalidTransaction as exc:
+            outcome.metrics.count_invalid()
+            outcome.errors.append(
+                error_entry("invalid_transaction", str(exc), transaction_id=row.transaction_id)
+            )
+            continue
+        outcome.metrics.count_plan(plan)
+        pending.extend((event, uuid.uuid4(), row) for event in plan.to_publish)
+
+    command_rows = [
+        {
+            "reference": event.reversal_reference
+            if isinstance(event, PaymentReversed)
+            else event.reference,
+            "event_id": event_id,
+            "kind": "reversed" if isinstance(event, PaymentReversed) else "collected",
+            "transaction_id": row.transaction_id,
+            "schedule_id": row.schedule_id,
+            "mortgage_id": event.mortgage_id,
+            "amount_minor": event.amount_minor,
+            "currency": event.currency,
+            "origin": origin,
+            "backfill_id": backfill_id,
+            "state": CommandState.PUBLISHED.value,
+            "published_at": now,
+        }
+        for event, event_id, row in pending
+    ]
+    won = await uow.repo.record_commands(command_rows, retry_rejected=retry_rejected)
+    for (event, event_id, _), command in zip(pending, command_rows, strict=True):
+        if command["reference"] in won:
+            uow.emit(event, event_id=event_id)
+        else:  # another writer sent it between our read and our insert
+            outcome.metrics.published -= 1
+            outcome.metrics.duplicates += 1
+    return outcome

@@ -1,0 +1,574 @@
+# ruff: noqa: B023 - closures are awaited inside the loop iteration that defines them
+"""Rotessa-sync against real Postgres and the real broker, Rotessa simulated in process.
+
+The ledger is played by the test: it answers the commands this service published
+with ``ledger.transaction.committed`` / ``ledger.command.rejected`` through Kafka.
+"""
+
+import asyncio
+import json
+import random
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from folio.devstack.testing import admin_headers, eventually, running_app
+from folio.rotessa_sync.adapters.rotessa_client import RotessaClient
+from folio.rotessa_sync.app import create_app
+from folio.rotessa_sync.service.backfill import BackfillRunner
+from folio.rotessa_sync.settings import RotessaSyncSettings
+from folio.shared.contracts import (
+    LedgerCommandRejected,
+    LedgerPosting,
+    LedgerTransactionCommitted,
+    MortgageChanged,
+    new_envelope,
+)
+from folio.shared.db import outbox
+from folio.simulators.rotessa import create_app as create_simulator
+
+pytestmark = pytest.mark.integration
+TODAY = datetime.now(ZoneInfo("America/Toronto")).date()  # the service's business day
+API = "/api/rotessa"
+
+
+def unique_offset() -> int:
+    return random.randint(1, 9_000) * 10_000_000
+
+
+@pytest.fixture
+async def settings(infra):
+    url = await infra.service_database_url("rotessa")
+    return RotessaSyncSettings(
+        database_url=url,
+        kafka_bootstrap_servers=infra.kafka_bootstrap_servers,
+        sync_enabled=False,
+        backfill_poll_seconds=0.2,
+        backfill_lease_seconds=5,
+        rotessa_base_url="http://rotessa.test/v1",
+        rotessa_backoff_initial_seconds=0.01,
+        rotessa_backoff_max_seconds=0.05,
+        log_json=False,
+    )
+
+
+def make_simulator(**kwargs):
+    kwargs.setdefault("today", TODAY)
+    kwargs.setdefault("id_offset", unique_offset())
+    return create_simulator(**kwargs)
+
+
+async def publish(app, payload, **kwargs):
+    envelope = new_envelope(payload, producer="test", **kwargs)
+    await app.state.runtime.broker.publish(
+        envelope.model_dump_json().encode(),
+        topic=envelope.event_type,
+        key=payload.aggregate_key().encode(),
+    )
+    return envelope
+
+
+async def add_mortgage(app, mortgage_id: str, name: str = "Test Borrower", status="ACTIVE"):
+    await publish(
+        app,
+        MortgageChanged(
+            mortgage_id=mortgage_id,
+            borrower_name=name,
+            principal_minor=45_000_000,
+            currency="CAD",
+            status=status,
+            version=1,
+            changed_at=datetime.now(UTC),
+        ),
+    )
+
+    async def present():
+        async with app.state.uow_factory() as uow:
+            return await uow.repo.get_mortgage(mortgage_id)
+
+    await eventually(present)
+
+
+async def published_commands(app, backfill_id: str | None = None) -> list[dict]:
+    async with app.state.uow_factory() as uow:
+        rows = await uow.session.execute(
+            sa.select(outbox.c.value)
+            .where(outbox.c.topic.in_(["payment.collected", "payment.reversed"]))
+            .order_by(outbox.c.id)
+        )
+        envelopes = [json.loads(r.value) for r in rows]
+    if backfill_id is not None:
+        envelopes = [e for e in envelopes if e["data"].get("backfill_id") == backfill_id]
+    return envelopes
+
+
+async def answer_as_ledger(app, envelopes: list[dict], *, reject: set[str] = frozenset()):
+    """Play the ledger: commit each command, or reject the given references."""
+    for number, envelope in enumerate(envelopes):
+        data = envelope["data"]
+        reference = data.get("reversal_reference") or data["reference"]
+        if reference in reject:
+            payload = LedgerCommandRejected(
+                source_event_id=envelope["event_id"],
+                source_event_type=envelope["event_type"],
+                reference=reference,
+                code="REFERENCE_CONFLICT",
+                reason="same reference, different amount",
+            )
+        else:
+            payload = LedgerTransactionCommitted(
+                ledger="folio",
+                transaction_id=number + 1,
+                reference=reference,
+                timestamp=data.get("effective_at") or data.get("reversed_at"),
+                inserted_at=datetime.now(UTC),
+                postings=[
+                    LedgerPosting(
+                        source="world",
+                        destination="rotessa:clearing",
+                        amount=data["amount_minor"],
+                        asset="CAD/2",
+                    )
+                ],
+                source_event_id=envelope["event_id"],
+            )
+        await publish(app, payload)
+
+
+async def backfill_status(client, backfill_id, headers):
+    response = await client.get(f"{API}/backfills/{backfill_id}", headers=headers)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def test_admin_flow_link_with_backfill_until_the_ledger_confirms(settings):
+    simulator = make_simulator(seed=21, customers=3)
+    sim = simulator.state.simulator
+    app = create_app(settings, rotessa_transport=httpx.ASGITransport(app=simulator))
+    headers = admin_headers(settings)
+    mortgage_id = f"mtg-{uuid.uuid4()}"
+    async with running_app(app) as client:
+        await add_mortgage(app, mortgage_id, "Amira Haddad")
+        unlinked = (await client.get(f"{API}/schedules/unlinked", headers=headers)).json()
+        ours = {s["schedule_id"] for s in unlinked} & set(sim.schedules)
+        assert len(ours) == 3
+        pick = next(s for s in unlinked if s["schedule_id"] in sim.schedules)
+        assert pick["customer_name"] and pick["amount_minor"] > 0
+        assert pick["frequency"] and pick["next_process_date"]
+        mortgages = (await client.get(f"{API}/mortgages/unlinked", headers=headers)).json()
+        assert mortgage_id in {m["mortgage_id"] for m in mortgages}
+
+        linked = await client.post(
+            f"{API}/links",
+            json={"mortgage_id": mortgage_id, "schedule_id": pick["schedule_id"],
+                  "customer_id": pick["customer_id"], "start_backfill": True},
+            headers=headers,
+        )  # fmt: skip
+        assert linked.status_code == 201, linked.text
+        backfill_id = linked.json()["backfill_id"]
+
+        expected = [  # the backfill reads up to today: the next Future debit is not there yet
+            t
+            for t in sim.transactions.values()
+            if t.schedule_id == pick["schedule_id"] and t.process_date <= TODAY
+        ]
+        approved = [t for t in expected if t.status in ("Approved", "Chargeback")]
+        chargebacks = [t for t in expected if t.status == "Chargeback"]
+
+        async def read_everything():
+            body = await backfill_status(client, backfill_id, headers)
+            return body if body["progress"]["report_finished"] else None
+
+        body = await eventually(read_everything)
+        assert body["status"] == "RUNNING"  # waiting for the ledger
+        metrics = body["metrics"]
+        assert metrics["fetched"] == len(expected)
+        assert metrics["approved"] == len(approved)
+        assert metrics["published"] == len(approved) + len(chargebacks)
+        assert metrics["declined_skipped"] == sum(t.status == "Declined" for t in expected)
+        assert metrics["pending_skipped"] == sum(
+            t.status in ("Pending", "Future") for t in expected
+        )
+
+        commands = await published_commands(app, backfill_id)
+        collected = [c for c in commands if c["event_type"] == "payment.collected"]
+        assert {c["data"]["reference"] for c in collected} == {
+            f"rotessa:txn:{t.id}" for t in approved
+        }
+        first = min(approved, key=lambda t: t.process_date)
+        event = next(c for c in collected if c["data"]["transaction_id"] == first.id)
+        assert event["data"]["amount_minor"] == first.amount_minor
+        assert event["data"]["mortgage_id"] == mortgage_id
+        assert datetime.fromisoformat(event["data"]["effective_at"]).date() == first.process_date
+
+        await answer_as_ledger(app, commands)
+
+        async def completed():
+            body = await backfill_status(client, backfill_id, headers)
+            return body if body["status"] == "COMPLETED" else None
+
+        body = await eventually(completed)
+        assert body["metrics"]["confirmed"] == len(commands)
+        assert body["completed_at"]
+
+        history = (
+            await client.get(f"{API}/mortgages/{mortgage_id}/backfills", headers=headers)
+        ).json()
+        assert [h["backfill_id"] for h in history] == [backfill_id]
+        by_status = (
+            await client.get(f"{API}/backfills", params={"status": "COMPLETED"}, headers=headers)
+        ).json()
+        assert backfill_id in {h["backfill_id"] for h in by_status}
+
+        # a rerun sends nothing new: every payment is a duplicate
+        rerun = await client.post(
+            f"{API}/backfills", json={"mortgage_id": mortgage_id}, headers=headers
+        )
+        assert rerun.status_code == 202, rerun.text
+        rerun_id = rerun.json()["backfill_id"]
+        body = await eventually(lambda: _status_is(client, rerun_id, headers, "COMPLETED"))
+        assert body["metrics"]["published"] == 0
+        assert body["metrics"]["duplicates"] == len(commands)
+        assert len(await published_commands(app, rerun_id)) == 0
+
+        async with app.state.uow_factory() as uow:
+            trail = await uow.audit_trail("mortgage", mortgage_id)
+        assert [t["action"] for t in trail] == ["schedule.linked"]
+
+
+async def _status_is(client, backfill_id, headers, status):
+    body = await backfill_status(client, backfill_id, headers)
+    return body if body["status"] == status else None
+
+
+async def test_link_conflicts_bad_input_and_auth_change_nothing(settings):
+    simulator = make_simulator(seed=22, customers=2)
+    sim = simulator.state.simulator
+    app = create_app(settings, rotessa_transport=httpx.ASGITransport(app=simulator))
+    headers = admin_headers(settings)
+    first, second = f"mtg-{uuid.uuid4()}", f"mtg-{uuid.uuid4()}"
+    schedule_a, schedule_b = sorted(sim.schedules)
+    async with running_app(app) as client:
+        await add_mortgage(app, first)
+        await add_mortgage(app, second)
+        ok = await client.post(
+            f"{API}/links", json={"mortgage_id": first, "schedule_id": schedule_a}, headers=headers
+        )
+        assert ok.status_code == 201, ok.text
+        again = await client.post(
+            f"{API}/links", json={"mortgage_id": first, "schedule_id": schedule_a}, headers=headers
+        )
+        assert again.status_code == 201 and again.json()["created"] is False
+
+        cases = [
+            ({"mortgage_id": second, "schedule_id": schedule_a}, 409, "schedule-already-linked"),
+            ({"mortgage_id": first, "schedule_id": schedule_b}, 409, "mortgage-already-linked"),
+            ({"mortgage_id": "mtg-unknown", "schedule_id": schedule_b}, 404, "mortgage-not-found"),
+            ({"mortgage_id": second, "schedule_id": 1}, 422, "schedule-not-found"),
+            (
+                {"mortgage_id": second, "schedule_id": schedule_b, "status": "x"},
+                422,
+                "validation-error",
+            ),
+            ({"mortgage_id": second}, 422, "validation-error"),
+        ]
+        for body, status, kind in cases:
+            response = await client.post(f"{API}/links", json=body, headers=headers)
+            assert response.status_code == status, (body, response.text)
+            assert response.headers["content-type"].startswith("application/problem+json")
+            assert response.json()["type"] == f"urn:folio:problem:{kind}"
+
+        assert (
+            await client.post(
+                f"{API}/links", json={"mortgage_id": second, "schedule_id": schedule_b}
+            )
+        ).status_code == 401
+        viewer = admin_headers(settings, roles=("viewer",))
+        forbidden = await client.post(
+            f"{API}/links", json={"mortgage_id": second, "schedule_id": schedule_b}, headers=viewer
+        )
+        assert forbidden.status_code == 403
+        assert (await client.get(f"{API}/backfills", headers=viewer)).status_code == 200
+        assert (await client.get(f"{API}/backfills")).status_code == 401
+        missing = await client.get(f"{API}/backfills/{uuid.uuid4()}", headers=headers)
+        assert missing.status_code == 404
+        not_linked = await client.post(
+            f"{API}/backfills", json={"mortgage_id": second}, headers=headers
+        )
+        assert not_linked.status_code == 409
+
+        links = (await client.get(f"{API}/links", headers=headers)).json()
+        ours = [link for link in links if link["mortgage_id"] in (first, second)]
+        assert [(link["mortgage_id"], link["schedule_id"]) for link in ours] == [
+            (first, schedule_a)
+        ]
+        async with app.state.uow_factory() as uow:
+            assert len(await uow.audit_trail("mortgage", first)) == 1
+            assert await uow.audit_trail("mortgage", second) == []
+
+
+async def test_concurrent_links_of_one_schedule_one_wins(settings):
+    simulator = make_simulator(seed=23, customers=1)
+    schedule_id = next(iter(simulator.state.simulator.schedules))
+    app = create_app(settings, rotessa_transport=httpx.ASGITransport(app=simulator))
+    headers = admin_headers(settings)
+    mortgages = [f"mtg-{uuid.uuid4()}" for _ in range(4)]
+    async with running_app(app) as client:
+        for m in mortgages:
+            await add_mortgage(app, m)
+        responses = await asyncio.gather(*(
+            client.post(f"{API}/links", json={"mortgage_id": m, "schedule_id": schedule_id}, headers=headers)
+            for m in mortgages
+        ))  # fmt: skip
+    assert sorted(r.status_code for r in responses) == [201, 409, 409, 409]
+
+
+async def test_backfill_killed_midway_and_resumed_equals_a_clean_run(settings):
+    """Two identical Rotessa accounts (ids shifted): one backfill is killed after a page
+    and resumed by another runner, the other runs cleanly; the commands are the same."""
+    results = []
+    for kill in (True, False):
+        offset = unique_offset()
+        simulator = make_simulator(seed=24, customers=0, id_offset=offset)
+        sim = simulator.state.simulator
+        customer = sim.add_customer(name="Bulk Borrower")
+        schedule = sim.add_schedule(
+            customer_id=customer.id, amount_minor=123_45, process_date=date(2015, 1, 1)
+        )
+        first_id, _ = sim.add_bulk_transactions(
+            schedule_id=schedule.id, count=2600, first_date=date(2015, 1, 1), per_day=3
+        )
+        for tid in range(first_id, first_id + 2600, 97):
+            sim.set_status(tid, "Chargeback", "NSF")
+        app = create_app(settings, rotessa_transport=httpx.ASGITransport(app=simulator))
+        mortgage_id = f"mtg-{uuid.uuid4()}"
+        app.state.settings.run_messaging = False  # this test drives the runner itself
+        async with running_app(app) as client:
+            async with app.state.uow_factory() as uow:
+                from folio.shared.contracts import MortgageChanged as MC
+
+                await uow.repo.upsert_mortgage(
+                    MC(
+                        mortgage_id=mortgage_id,
+                        borrower_name="B",
+                        principal_minor=1,
+                        currency="CAD",
+                        status="ACTIVE",
+                        version=1,
+                        changed_at=datetime.now(UTC),
+                    )
+                )
+                await uow.commit()
+            linked = await client.post(
+                f"{API}/links",
+                json={
+                    "mortgage_id": mortgage_id,
+                    "schedule_id": schedule.id,
+                    "start_backfill": True,
+                },
+                headers=admin_headers(settings),
+            )
+            backfill_id = uuid.UUID(linked.json()["backfill_id"])
+
+            def runner():
+                return BackfillRunner(
+                    client_factory=lambda: RotessaClient(
+                        "http://rotessa.test/v1",
+                        "sim-rotessa-key",
+                        transport=httpx.ASGITransport(app=simulator),
+                    ),
+                    uow_factory=app.state.uow_factory,
+                    concurrency=1,
+                    lease_seconds=2,
+                    poll_seconds=0.1,
+                    timezone="America/Toronto",
+                    prefetch=0,
+                )
+
+            if kill:
+                sim_faults = simulator.state.faults
+                sim_faults.plan.delay_seconds = 0.3  # slow pages: the kill lands mid-report
+                doomed = runner()
+                claimed = await doomed.claim()
+                task = asyncio.create_task(doomed.run_one(claimed))
+
+                async def one_page_committed():
+                    async with app.state.uow_factory() as uow:
+                        row = await uow.repo.get_backfill(backfill_id)
+                    return row.next_page >= 2
+
+                await eventually(one_page_committed, timeout=10, interval=0.02)
+                task.cancel()  # the process "dies": no cleanup, the lease stays taken
+                with pytest.raises(asyncio.CancelledError):
+                    await task
+                sim_faults.plan.delay_seconds = 0
+                async with app.state.uow_factory() as uow:
+                    row = await uow.repo.get_backfill(backfill_id)
+                    assert not row.report_finished and row.lease_owner == doomed.owner
+                await asyncio.sleep(2.1)  # the lease expires
+            survivor = runner()
+            claimed = await survivor.claim()
+            assert claimed is not None and claimed.backfill_id == backfill_id
+            await survivor.run_one(claimed)
+            commands = await published_commands(app, str(backfill_id))
+            async with app.state.uow_factory() as uow:
+                row = await uow.repo.get_backfill(backfill_id)
+        normalized = sorted(
+            (c["event_type"], c["data"]["transaction_id"] - offset, c["data"]["amount_minor"],
+             c["data"].get("effective_at"), c["data"].get("reversed_at") is not None)
+            for c in commands
+        )  # fmt: skip
+        results.append((normalized, row.metrics, row.report_finished, row.next_page))
+    killed, clean = results
+    assert killed[0] == clean[0]
+    assert len(clean[0]) == 2600 + len(range(0, 2600, 97))
+    assert len({n[1] for n in clean[0]}) == 2600
+    assert killed[1] == clean[1] and killed[2] is clean[2] is True and killed[3] == clean[3] == 4
+
+
+async def test_rotessa_faults_are_survived_and_a_dead_rotessa_fails_then_retry_resumes(settings):
+    simulator = make_simulator(seed=25, customers=1)
+    sim = simulator.state.simulator
+    schedule_id = next(iter(sim.schedules))
+    app = create_app(settings, rotessa_transport=httpx.ASGITransport(app=simulator))
+    headers = admin_headers(settings)
+    mortgage_id = f"mtg-{uuid.uuid4()}"
+    async with running_app(app) as client:
+        await add_mortgage(app, mortgage_id)
+        simulator.state.faults.configure(
+            type(simulator.state.faults.plan)(
+                every_nth=2, every_status=503, endpoints={"transaction_report"}
+            )
+        )
+        linked = await client.post(
+            f"{API}/links",
+            json={"mortgage_id": mortgage_id, "schedule_id": schedule_id, "start_backfill": True},
+            headers=headers,
+        )
+        assert linked.status_code == 201, linked.text
+        backfill_id = linked.json()["backfill_id"]
+
+        async def finished_reading():
+            body = await backfill_status(client, backfill_id, headers)
+            return body if body["progress"]["report_finished"] else None
+
+        body = await eventually(finished_reading)
+        assert body["metrics"]["fetched"] == sum(
+            t.schedule_id == schedule_id and t.process_date <= TODAY
+            for t in sim.transactions.values()
+        )
+
+        # Rotessa down for good: the backfill FAILS, then a retry resumes it.
+        commands = await published_commands(app, backfill_id)
+        await answer_as_ledger(app, commands)
+        await eventually(lambda: _status_is(client, backfill_id, headers, "COMPLETED"))
+        simulator.state.faults.configure(
+            type(simulator.state.faults.plan)(fail_next=1000, fail_status=503)
+        )
+        second = await client.post(
+            f"{API}/backfills", json={"mortgage_id": mortgage_id}, headers=headers
+        )
+        second_id = second.json()["backfill_id"]
+        failed = await eventually(lambda: _status_is(client, second_id, headers, "FAILED"))
+        assert failed["errors"][0]["kind"] == "rotessa_unavailable"
+        assert (
+            await client.post(f"{API}/backfills/{backfill_id}/retry", headers=headers)
+        ).status_code == 409
+        simulator.state.faults.clear()
+        retried = await client.post(f"{API}/backfills/{second_id}/retry", headers=headers)
+        assert retried.status_code == 202 and retried.json()["backfill_id"] == second_id
+        done = await eventually(lambda: _status_is(client, second_id, headers, "COMPLETED"))
+        assert done["attempts"] == 2 and done["metrics"]["published"] == 0
+
+
+async def test_ledger_rejection_makes_partial_and_retry_resends_only_rejected(settings):
+    simulator = make_simulator(seed=26, customers=1)
+    sim = simulator.state.simulator
+    schedule_id = next(iter(sim.schedules))
+    app = create_app(settings, rotessa_transport=httpx.ASGITransport(app=simulator))
+    headers = admin_headers(settings)
+    mortgage_id = f"mtg-{uuid.uuid4()}"
+    async with running_app(app) as client:
+        await add_mortgage(app, mortgage_id)
+        linked = await client.post(
+            f"{API}/links",
+            json={"mortgage_id": mortgage_id, "schedule_id": schedule_id, "start_backfill": True},
+            headers=headers,
+        )
+        backfill_id = linked.json()["backfill_id"]
+        await eventually(lambda: _reading_done(client, backfill_id, headers))
+        commands = await published_commands(app, backfill_id)
+        victim = next(c for c in commands if c["event_type"] == "payment.collected")["data"][
+            "reference"
+        ]
+        await answer_as_ledger(app, commands, reject={victim})
+        partial = await eventually(lambda: _status_is(client, backfill_id, headers, "PARTIAL"))
+        assert partial["metrics"]["rejected"] == 1
+        assert partial["metrics"]["confirmed"] == len(commands) - 1
+        assert any(
+            e["kind"] == "ledger_rejected" and e["reference"] == victim for e in partial["errors"]
+        )
+
+        retried = await client.post(f"{API}/backfills/{backfill_id}/retry", headers=headers)
+        assert retried.status_code == 202
+        retry_id = retried.json()["backfill_id"]
+        assert retry_id != backfill_id
+        await eventually(lambda: _reading_done(client, retry_id, headers))
+        resent = await published_commands(app, retry_id)
+        assert [c["data"]["reference"] for c in resent] == [victim]
+        await answer_as_ledger(app, resent)
+        done = await eventually(lambda: _status_is(client, retry_id, headers, "COMPLETED"))
+        assert done["retry_of"] == backfill_id
+        # the original keeps its history
+        assert (await backfill_status(client, backfill_id, headers))["metrics"]["rejected"] == 1
+
+
+async def _reading_done(client, backfill_id, headers):
+    body = await backfill_status(client, backfill_id, headers)
+    return body if body["progress"]["report_finished"] else None
+
+
+async def test_periodic_sync_posts_new_payments_and_chargebacks(settings):
+    simulator = make_simulator(seed=27, customers=1)
+    sim = simulator.state.simulator
+    schedule_id = next(iter(sim.schedules))
+    app = create_app(settings, rotessa_transport=httpx.ASGITransport(app=simulator))
+    headers = admin_headers(settings)
+    mortgage_id = f"mtg-{uuid.uuid4()}"
+    async with running_app(app) as client:
+        await add_mortgage(app, mortgage_id)
+        await client.post(
+            f"{API}/links",
+            json={"mortgage_id": mortgage_id, "schedule_id": schedule_id},
+            headers=headers,
+        )
+        fresh = sim.add_transaction(
+            schedule_id=schedule_id, process_date=TODAY - timedelta(days=1), status="Pending"
+        )
+        first = await client.post(f"{API}/sync", headers=headers)
+        assert first.status_code == 200, first.text
+        before = {
+            c["data"].get("reversal_reference") or c["data"]["reference"]
+            for c in await published_commands(app)
+        }
+        assert f"rotessa:txn:{fresh.id}" not in before  # pending: not money yet
+
+        sim.set_status(fresh.id, "Approved")
+        await client.post(f"{API}/sync", headers=headers)
+        sim.set_status(fresh.id, "Chargeback", "NSF")
+        third = (await client.post(f"{API}/sync", headers=headers)).json()
+        assert third["metrics"]["published"] == 1
+        mine = [c for c in await published_commands(app) if c["data"]["transaction_id"] == fresh.id]
+        assert [(c["event_type"], c["data"].get("origin")) for c in mine] == [
+            ("payment.collected", "sync"), ("payment.reversed", None),
+        ]  # fmt: skip
+        assert mine[1]["data"]["reference"] == f"rotessa:txn:{fresh.id}"
+        assert mine[1]["data"]["reason"] == "NSF"
+        again = (await client.post(f"{API}/sync", headers=headers)).json()
+        assert again["metrics"]["published"] == 0
+        status = (await client.get(f"{API}/sync", headers=headers)).json()
+        assert status["last_finished_at"] and status["last_error"] is None

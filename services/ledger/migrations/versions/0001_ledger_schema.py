@@ -166,7 +166,6 @@ LEDGER_DDL = (
         UNIQUE (ledger, reference)
     )
     """,
-    "CREATE INDEX transactions_timestamp ON transactions (ledger, timestamp)",
     # One row per account side of each posting: point-in-time volumes by
     # effective date or by insertion date are sums over these.
     """
@@ -181,9 +180,10 @@ LEDGER_DDL = (
         inserted_at timestamptz NOT NULL
     )
     """,
-    "CREATE INDEX moves_effective ON moves (ledger, address, asset, effective_at)",
-    "CREATE INDEX moves_inserted ON moves (ledger, address, asset, inserted_at)",
-    "CREATE INDEX moves_transaction ON moves (ledger, transaction_id)",
+    # One index serves point-in-time sums by effective date, by insertion date (a
+    # filter within one account's moves) and the account filter of transaction lists;
+    # every extra index here is paid on each journal write.
+    "CREATE INDEX moves_account ON moves (ledger, address, asset, effective_at)",
     """
     CREATE TABLE reversions (
         ledger text NOT NULL,

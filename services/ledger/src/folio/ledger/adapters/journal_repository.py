@@ -91,14 +91,20 @@ _TX_SELECT = """
 class JournalRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
+        self._known_ledgers: set[str] = set()  # ledgers are never deleted
 
     # --- ledgers ---------------------------------------------------------------
 
     async def ledger_exists(self, name: str) -> bool:
+        if name in self._known_ledgers:
+            return True
         found = await self.session.execute(
             text("SELECT 1 FROM ledgers WHERE name = :name"), {"name": name}
         )
-        return found.first() is not None
+        if found.first() is None:
+            return False
+        self._known_ledgers.add(name)
+        return True
 
     async def create_ledger(
         self, name: str, bucket: str, metadata: dict[str, str], features: dict[str, str]
@@ -136,11 +142,16 @@ class JournalRepository:
 
     # --- write path ------------------------------------------------------------
 
-    async def allocate_ids(self, count: int) -> list[int]:
+    async def allocate_ids(self, count: int) -> tuple[list[int], datetime]:
+        """``count`` new transaction ids and the transaction time, in one round trip."""
         result = await self.session.execute(
-            text("SELECT nextval('transaction_ids') FROM generate_series(1, :n)"), {"n": count}
+            text(
+                "SELECT nextval('transaction_ids') AS id, now() AS now FROM generate_series(1, :n)"
+            ),
+            {"n": count},
         )
-        return sorted(result.scalars().all())
+        rows = result.all()
+        return sorted(r.id for r in rows), rows[0].now
 
     async def lock_volumes(
         self, ledger: str, keys: Sequence[VolumeKey]
@@ -334,8 +345,8 @@ class JournalRepository:
             params["reference"] = reference
         if account is not None:
             clauses.append(
-                "EXISTS (SELECT 1 FROM moves m WHERE m.ledger = t.ledger "
-                "AND m.transaction_id = t.id AND m.address = :account)"
+                "t.id IN (SELECT m.transaction_id FROM moves m "
+                "WHERE m.ledger = :ledger AND m.address = :account)"
             )
             params["account"] = account
         if start_time is not None:

@@ -103,8 +103,11 @@ async def post_transactions(
     for i in valid:
         keys.extend(touched_keys(candidates[i].postings))
     volumes = await journal.lock_volumes(ledger, keys)
-    now = await uow.now()
-    ids = iter(await journal.allocate_ids(len(valid))) if valid else iter(())
+    if valid:
+        allocated, now = await journal.allocate_ids(len(valid))
+        ids = iter(allocated)
+    else:
+        ids, now = iter(()), await uow.now()
     rows: list[dict] = []
     changed: dict[VolumeKey, Volumes] = {}
     batch_refs: set[str] = set()
@@ -123,7 +126,7 @@ async def post_transactions(
         except JournalError as exc:
             results[i] = exc
             continue
-        pre = {k: volumes.get(k, Volumes()).copy() for k in after}
+        pre = {k: volumes[k] for k in after if k in volumes}
         volumes.update(after)
         changed.update(after)
         if candidate.reference:
@@ -150,8 +153,10 @@ async def post_transactions(
             metadata=row["metadata"],
             reverts_id=candidate.reverts_id,
             source_event_id=str(candidate.source_event_id) if candidate.source_event_id else None,
-            pre_commit_volumes=pre,
-            post_commit_volumes={k: v.copy() for k, v in after.items()},
+            # apply_postings returns fresh objects and never mutates its input, so the
+            # pre/post snapshots can be shared without copying
+            pre_commit_volumes={k: pre.get(k, Volumes()) for k in after},
+            post_commit_volumes=after,
         )
     await journal.insert_transactions(ledger, rows)
     await journal.save_volumes(ledger, changed)

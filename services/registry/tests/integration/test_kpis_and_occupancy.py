@@ -350,3 +350,26 @@ async def test_unit_finance_card_and_portfolio(client, admin, scenario):
     assert sar_roll_up["collected_mtd_minor"] == sum(
         b["collected_mtd_minor"] for b in portfolio["buildings"] if b["currency"] == "SAR"
     )
+
+
+async def test_scheduled_round_snapshots_completed_local_nights(
+    client, admin, make_building, make_unit, uow_factory
+):
+    from folio.registry.entrypoints.jobs import snapshot_completed_nights
+
+    building = await make_building(timezone="Asia/Riyadh")
+    unit = await make_unit(building)
+    # 2026-03-01 22:30 UTC is already 2026-03-02 01:30 in Riyadh: yesterday there is 03-01.
+    now = utc(2026, 3, 1, 22, 30)
+    first = await snapshot_completed_nights(uow_factory, now=now, max_age=timedelta(hours=6))
+    second = await snapshot_completed_nights(uow_factory, now=now, max_age=timedelta(hours=6))
+    assert first["inserted"] >= 2 and second["inserted"] == 0
+    rows = (
+        await client.get(
+            f"{PREFIX}/units/{unit['id']}/daily-status",
+            params={"start_date": "2026-02-27", "end_date": "2026-03-03"},
+            headers=admin,
+        )
+    ).json()["data"]
+    assert [r["status_date"] for r in rows] == ["2026-02-28", "2026-03-01"]
+    assert {r["status"] for r in rows} == {"VACANT"}

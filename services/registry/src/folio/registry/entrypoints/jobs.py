@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import structlog
 
 from folio.registry.adapters.beds24 import Beds24ReadClient
+from folio.registry.domain.kpis import local_date_of
 from folio.registry.service.occupancy import sync_beds24_observations, take_daily_snapshots
 from folio.registry.service.unit_of_work import RegistryUnitOfWork
 from folio.registry.settings import RegistrySettings
@@ -14,26 +15,42 @@ from folio.registry.settings import RegistrySettings
 log = structlog.get_logger(__name__)
 
 
-def daily_snapshot_job(settings: RegistrySettings, uow_factory: Callable[[], RegistryUnitOfWork]):
-    """Every interval, snapshot yesterday and today (UTC dates ± 1 cover every timezone)."""
+async def snapshot_completed_nights(
+    uow_factory: Callable[[], RegistryUnitOfWork], *, now: datetime, max_age: timedelta
+) -> dict[str, int]:
+    """Snapshot each building's last two completed local nights (yesterday, and the day
+    before in case a round was missed). Rows that exist are left as they are, so
+    running this every interval is safe."""
+    totals = {"inserted": 0, "unchanged": 0, "buildings": 0}
+    async with uow_factory() as uow:
+        buildings = await uow.repo.all_buildings()
+    for building in buildings:
+        yesterday = local_date_of(now, building["timezone"]) - timedelta(days=1)
+        async with uow_factory() as uow:
+            result = await take_daily_snapshots(
+                uow,
+                start_date=yesterday - timedelta(days=1),
+                end_date=yesterday,
+                building_id=building["id"],
+                now=now,
+                max_age=max_age,
+            )
+            await uow.commit()
+        for key in totals:
+            totals[key] += result[key]
+    return totals
 
+
+def daily_snapshot_job(settings: RegistrySettings, uow_factory: Callable[[], RegistryUnitOfWork]):
     async def run_forever() -> None:
         max_age = timedelta(seconds=settings.beds24_max_age_seconds)
         while True:
-            now = datetime.now(UTC)
             try:
-                async with uow_factory() as uow:
-                    result = await take_daily_snapshots(
-                        uow,
-                        start_date=(now - timedelta(days=1)).date(),
-                        end_date=(now + timedelta(days=1)).date() - timedelta(days=1),
-                        building_id=None,
-                        now=now,
-                        max_age=max_age,
-                    )
-                    await uow.commit()
+                result = await snapshot_completed_nights(
+                    uow_factory, now=datetime.now(UTC), max_age=max_age
+                )
                 log.info("snapshots.taken", **result)
-            except Exception as exc:  # keep the job alive; next round retries
+            except Exception as exc:  # keep the job alive; the next round retries
                 log.warning("snapshots.failed", error=repr(exc))
             await asyncio.sleep(settings.snapshot_interval_seconds)
 

@@ -209,7 +209,7 @@ async def test_backdated_transaction_shows_at_earlier_pit(client, admin):
     assert account.json()["data"]["volumes"]["SAR/2"]["balance"] == 40
 
 
-async def test_revert_rules(client, admin):
+async def test_revert_rules(client, admin, uow_factory):
     ledger = await new_ledger(client, admin)
     funding = (await post_tx(client, admin, ledger, [posting("world", "alice", 10)])).json()["data"]
     spend = (await post_tx(client, admin, ledger, [posting("alice", "bob", 10)])).json()["data"]
@@ -230,6 +230,12 @@ async def test_revert_rules(client, admin):
     assert again.json()["errorCode"] == "ALREADY_REVERT"
     assert (await client.post(f"{url}/999999999/revert", headers=admin)).status_code == 404
     assert funding["reverted"] is False
+    async with uow_factory() as uow:
+        trail = await uow.audit_trail("transaction", f"{ledger}:{spend['id']}")
+    assert [(a["actor"], a["action"]) for a in trail] == [
+        ("test-admin", "transaction.create"),
+        ("test-admin", "transaction.revert"),
+    ]
 
 
 async def test_bad_requests_get_formance_errors_and_change_nothing(client, admin):

@@ -235,6 +235,7 @@ async def create_ledger(ledger: str, request: Request, principal: Writer) -> Res
             raise FormanceError(
                 V2ErrorsEnum.LEDGER_ALREADY_EXISTS, f"ledger {ledger} already exists"
             )
+        await uow.audit(principal.subject, "ledger.create", "ledger", ledger, {})
 
     await _run(request, work)
     return Response(status_code=204)
@@ -330,6 +331,13 @@ async def create_transaction(ledger: str, request: Request, principal: Writer) -
             raise FormanceError(V2ErrorsEnum.VALIDATION, "accountMetadata is not supported")
         if dry_run:
             raise _DryRun(DataResponse[V2Transaction](data=transaction_wire(result)).wire())
+        await uow.audit(
+            principal.subject,
+            "transaction.create",
+            "transaction",
+            f"{ledger}:{result.id}",
+            {"reference": result.reference, "force": force},
+        )
         return DataResponse[V2Transaction](data=transaction_wire(result)).wire()
 
     try:
@@ -456,6 +464,13 @@ async def revert_transaction(
             force=force,
             at_effective_date=at_effective_date,
             metadata=body.metadata or {},
+        )
+        await uow.audit(
+            principal.subject,
+            "transaction.revert",
+            "transaction",
+            f"{ledger}:{tx_id}",
+            {"reverting_transaction_id": tx.id, "force": force},
         )
         return DataResponse[V2Transaction](data=transaction_wire(tx)).wire()
 

@@ -1,0 +1,171 @@
+"""Rotessa backfill: N transactions from the simulator until the ledger confirmed them all,
+beside reading the same report pages without writing, measured in the same run.
+
+    python -m bench rotessa [--transactions 5000] [--per-day 50]
+
+Full path: the rotessa-sync service (backfill runner → outbox → relay → broker)
+and the ledger service (batched consumer → journal → confirmations → broker →
+rotessa-sync's consumer) run in this process against embedded Postgres and
+Tansu (or DATABASE_URL / KAFKA_BOOTSTRAP_SERVERS). The simulator is served in
+process. Target (QUALITY.md): 100,000 transactions in ≤ 30 s.
+"""
+
+import argparse
+import asyncio
+import time
+import uuid
+from datetime import UTC, date, datetime
+
+import httpx
+
+from bench.infra import bench_infra, report
+from folio.devstack.services import service
+from folio.devstack.testing import admin_headers
+from folio.ledger.app import create_app as create_ledger
+from folio.ledger.settings import LedgerSettings
+from folio.rotessa_sync.adapters.rotessa_client import RotessaClient
+from folio.rotessa_sync.app import create_app as create_rotessa_sync
+from folio.rotessa_sync.settings import RotessaSyncSettings
+from folio.shared.contracts import MortgageChanged
+from folio.shared.migrations import ensure_service_role, role_url, upgrade_async
+from folio.simulators.rotessa import create_app as create_simulator
+
+PASSWORD = "folio-bench"  # throw-away benchmark database
+
+
+async def migrated_url(admin_url: str, name: str) -> str:
+    spec = service(name)
+    await ensure_service_role(admin_url, spec.schema, spec.role, PASSWORD)
+    url = role_url(admin_url, spec.role, PASSWORD)
+    await upgrade_async(spec.migrations, url, spec.schema)
+    return url
+
+
+async def read_only(simulator, start: date, end: date) -> tuple[float, int]:
+    """Baseline: page through the same report with the same client, writing nothing."""
+    client = RotessaClient(
+        "http://rotessa.bench/v1", "sim-rotessa-key", transport=httpx.ASGITransport(app=simulator)
+    )
+    started = time.perf_counter()
+    rows = 0
+    async with client:
+        async for page in client.iter_transaction_report(start_date=start, end_date=end):
+            rows += len(page.rows)
+    return time.perf_counter() - started, rows
+
+
+async def run(args, admin_url: str, bootstrap: str) -> None:
+    ledger_settings = LedgerSettings(
+        database_url=await migrated_url(admin_url, "ledger"),
+        kafka_bootstrap_servers=bootstrap,
+        environment="test", log_json=False, log_level="WARNING",
+    )  # fmt: skip
+    sync_settings = RotessaSyncSettings(
+        database_url=await migrated_url(admin_url, "rotessa"),
+        kafka_bootstrap_servers=bootstrap,
+        environment="test", log_json=False, log_level="WARNING",
+        sync_enabled=False, backfill_poll_seconds=0.1,
+        rotessa_base_url="http://rotessa.bench/v1",
+    )  # fmt: skip
+    today = datetime.now(UTC).date()
+    first_day = date(2000, 1, 1)
+    simulator = create_simulator(seed=1, customers=0, today=today)
+    sim = simulator.state.simulator
+    customer = sim.add_customer(name="Benchmark Borrower")
+    schedule = sim.add_schedule(
+        customer_id=customer.id, amount_minor=125_000, process_date=first_day
+    )
+    sim.add_bulk_transactions(
+        schedule_id=schedule.id, count=args.transactions, first_date=first_day, per_day=args.per_day
+    )
+
+    baseline_seconds, baseline_rows = await read_only(simulator, first_day, today)
+    assert baseline_rows == args.transactions, baseline_rows
+
+    ledger_app = create_ledger(ledger_settings)
+    sync_app = create_rotessa_sync(
+        sync_settings, rotessa_transport=httpx.ASGITransport(app=simulator)
+    )
+    mortgage_id = f"bench_{uuid.uuid4().hex[:10]}"
+    headers = admin_headers(sync_settings)
+    async with (
+        ledger_app.router.lifespan_context(ledger_app),
+        sync_app.router.lifespan_context(sync_app),
+    ):
+        async with sync_app.state.uow_factory() as uow:
+            await uow.repo.upsert_mortgage(
+                MortgageChanged(
+                    mortgage_id=mortgage_id, borrower_name="Benchmark Borrower",
+                    principal_minor=1, currency="CAD", status="ACTIVE", version=1,
+                    changed_at=datetime.now(UTC),
+                )
+            )  # fmt: skip
+            await uow.commit()
+        transport = httpx.ASGITransport(app=sync_app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
+            started = time.perf_counter()
+            linked = await client.post(
+                "/api/rotessa/links",
+                json={"mortgage_id": mortgage_id, "schedule_id": schedule.id,
+                      "customer_id": customer.id, "start_backfill": True},
+                headers=headers,
+            )  # fmt: skip
+            linked.raise_for_status()
+            backfill_id = linked.json()["backfill_id"]
+            read_at = None
+            while True:
+                body = (
+                    await client.get(f"/api/rotessa/backfills/{backfill_id}", headers=headers)
+                ).json()
+                if read_at is None and body["progress"]["report_finished"]:
+                    read_at = time.perf_counter() - started
+                if body["status"] != "RUNNING":
+                    break
+                if time.perf_counter() - started > args.timeout:
+                    raise SystemExit(f"backfill not confirmed within {args.timeout}s: {body}")
+                await asyncio.sleep(0.1)
+            backfill_seconds = time.perf_counter() - started
+    metrics = body["metrics"]
+    assert body["status"] == "COMPLETED", body
+    assert metrics["confirmed"] == args.transactions, metrics
+    target_seconds = 30.0 * args.transactions / 100_000
+    results = {
+        "transactions": args.transactions,
+        "backfill_seconds": round(backfill_seconds, 3),
+        "backfill_read_and_published_seconds": round(read_at or backfill_seconds, 3),
+        "baseline_read_only_seconds": round(baseline_seconds, 3),
+        "confirmed_per_second": round(args.transactions / backfill_seconds, 1),
+        "ratio_to_baseline": round(backfill_seconds / baseline_seconds, 2),
+        "target_seconds_scaled": round(target_seconds, 2),
+        "meets_target": backfill_seconds <= target_seconds,
+        "status": body["status"],
+    }
+    report(
+        "rotessa_backfill",
+        results,
+        [
+            ("transactions", f"{args.transactions:,}"),
+            ("backfill until ledger confirmed all", f"{backfill_seconds:.2f} s"),
+            ("  of which report read + published", f"{(read_at or 0):.2f} s"),
+            ("baseline: read same pages, no writes", f"{baseline_seconds:.2f} s"),
+            ("confirmed transactions/s", f"{args.transactions / backfill_seconds:,.0f}"),
+            ("target (30 s per 100k, scaled)", f"{target_seconds:.2f} s"),
+        ],
+    )
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench rotessa", description=__doc__)
+    parser.add_argument("--transactions", type=int, default=5_000)
+    parser.add_argument("--per-day", type=int, default=50)
+    parser.add_argument("--timeout", type=float, default=600.0)
+    args = parser.parse_args(argv)
+    with bench_infra() as (admin_url, bootstrap):
+        asyncio.run(run(args, admin_url, bootstrap))
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main(sys.argv[1:]))

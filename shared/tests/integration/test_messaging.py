@@ -290,3 +290,93 @@ async def test_broker_restarted_empty_loses_nothing_committed(demo_schema):
         await relay.stop()
     finally:
         kafka.stop()
+
+
+async def test_outbox_rows_committed_out_of_id_order_are_all_published(infra, demo_schema):
+    """A transaction holding a lower outbox id commits after a higher one: none is missed."""
+    schema = await demo_schema("demo_order")
+    relay = make_relay(schema, infra.kafka_bootstrap_servers)
+    relay.start()
+    await eventually(lambda: relay.active, timeout=30)
+
+    slow_id = f"m-{uuid.uuid4()}"
+    async with schema.uow() as slow:
+        slow.emit(mortgage_changed(slow_id))
+        # write the outbox row now (lower id) but keep the transaction open
+        await slow.session.execute(text("SELECT 1"))
+        from sqlalchemy import insert
+
+        from folio.shared.db import outbox
+
+        await slow.session.execute(insert(outbox), slow._outbox_rows)
+        slow._outbox_rows = []
+        slow_row = await slow.session.execute(text("SELECT max(id) FROM outbox"))
+        slow_outbox_id = slow_row.scalar()
+
+        fast_ids = [f"m-{uuid.uuid4()}" for _ in range(3)]
+        for mortgage_id in fast_ids:  # higher ids, committed first
+            await write_note_and_emit(schema, mortgage_id)
+        await eventually(
+            lambda: schema.scalar(
+                "SELECT count(*) = 3 FROM outbox WHERE id > :i AND published_at IS NOT NULL",
+                i=slow_outbox_id,
+            ),
+            timeout=30,
+        )
+        await slow.commit()
+
+    await eventually(
+        lambda: schema.scalar(
+            "SELECT published_at IS NOT NULL FROM outbox WHERE id = :i", i=slow_outbox_id
+        ),
+        timeout=30,
+    )
+    assert await schema.scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL") == 0
+    await relay.stop()
+
+
+async def test_consumer_killed_between_db_commit_and_offset_commit_applies_once(
+    infra, demo_schema
+):
+    """Every batch fails *after* its database commit (as if the process died before the
+    offset commit), several times over: redelivery finds the inbox and changes nothing."""
+    import random
+
+    rng = random.Random(20261121)
+    producer_schema = await demo_schema("demo_kill")
+    consumer_schema = await demo_schema("demo_kill_consumer")
+    group = f"kill-{uuid.uuid4().hex[:8]}"
+    broker = create_broker(infra.kafka_bootstrap_servers, client_id=group)
+    consumer = subscribe(
+        broker, group_id=group, uow_factory=consumer_schema.uow,
+        handlers={TOPIC: record_effect(consumer_schema)}, max_attempts=3, backoff_seconds=0.01,
+    )
+    kills = 0
+    original = consumer.process
+
+    async def process_then_die(records):
+        nonlocal kills
+        await original(records)  # database committed
+        if kills < 5 or (kills < 15 and rng.random() < 0.3):
+            kills += 1
+            raise ConnectionError("killed before the offset commit")  # no ack → redelivery
+
+    consumer.process = process_then_die
+    await broker.start()
+    relay = make_relay(producer_schema, infra.kafka_bootstrap_servers)
+    relay.start()
+    ids = [f"m-{uuid.uuid4()}" for _ in range(40)]
+    for wave in range(8):  # several batches, so several kills
+        for mortgage_id in ids[wave * 5 : wave * 5 + 5]:
+            await write_note_and_emit(producer_schema, mortgage_id)
+        await eventually(lambda w=wave: effects(consumer_schema, ids[w * 5 + 4]), timeout=60)
+    for mortgage_id in ids:
+        await eventually(lambda m=mortgage_id: effects(consumer_schema, m), timeout=60)
+    assert kills >= 5
+    await asyncio.sleep(1)  # let redeliveries land
+    total = await consumer_schema.scalar(
+        "SELECT count(*) FROM effects WHERE mortgage_id = ANY(:ids)", ids=ids
+    )
+    assert total == len(ids), f"{kills} kills produced duplicate effects"
+    await relay.stop()
+    await broker.stop()

@@ -373,3 +373,28 @@ async def test_scheduled_round_snapshots_completed_local_nights(
     ).json()["data"]
     assert [r["status_date"] for r in rows] == ["2026-02-28", "2026-03-01"]
     assert {r["status"] for r in rows} == {"VACANT"}
+
+
+async def test_incremental_aggregates_equal_a_full_rebuild(scenario, uow_factory):
+    from sqlalchemy import text
+
+    bid = uuid.UUID(scenario["building"]["id"])
+    queries = (
+        "SELECT local_date, currency, collected_minor, entry_count FROM kpi_daily_collections "
+        "WHERE building_id = :b AND entry_count <> 0 ORDER BY 1, 2",
+        "SELECT status, due_date, currency, amount_minor, entry_count FROM kpi_open_receivables "
+        "WHERE building_id = :b AND entry_count <> 0 ORDER BY 1, 2, 3",
+    )
+
+    async def read_all():
+        async with uow_factory() as uow:
+            return [
+                [tuple(r) for r in await uow.session.execute(text(q), {"b": bid})] for q in queries
+            ]
+
+    incremental = await read_all()
+    assert incremental[0] and incremental[1]
+    async with uow_factory() as uow:
+        await uow.repo.rebuild_kpi_aggregates(bid)
+        await uow.commit()
+    assert await read_all() == incremental

@@ -197,3 +197,31 @@ async def test_the_client_cannot_send_anything_but_get(sim, clock):
         for m in dir(Beds24ReadClient)
         if m.split("_")[0] in {"post", "put", "patch", "delete", "create", "update"}
     ]
+
+
+async def test_a_next_page_link_to_another_host_is_not_followed():
+    sent_to: list[str] = []
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        sent_to.append(request.url.host)
+        if request.url.path.endswith("/authentication/token"):
+            return httpx.Response(200, json={"token": "t"})
+        return httpx.Response(
+            200,
+            json={
+                "success": True,
+                "data": [{"id": 1}],
+                "pages": {
+                    "nextPageExists": True,
+                    "nextPageLink": "https://evil.example/v2/bookings?page=2",
+                },
+            },
+        )
+
+    client = Beds24ReadClient(
+        refresh_token="r", base_url=BASE_URL, transport=httpx.MockTransport(handler)
+    )
+    async with client:
+        with pytest.raises(Beds24RedirectRefused):
+            await client.bookings()
+    assert set(sent_to) == {"api.beds24.test"}

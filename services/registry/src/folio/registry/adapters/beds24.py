@@ -220,6 +220,10 @@ class Beds24ReadClient:
     ) -> httpx.Response:
         """One logical GET with retries, rate-limit pacing and same-host redirects."""
         url = urljoin(self._base_url, path)
+        target = httpx.URL(url)
+        if (target.host, target.scheme) != (self._host, self._scheme):
+            # e.g. a nextPageLink naming another host: our token must not go there.
+            raise Beds24RedirectRefused(f"refusing to send the token to {target.host}")
         last_error: str = "no attempt made"
         for attempt in range(self._max_attempts):
             await self._respect_rate_limit()

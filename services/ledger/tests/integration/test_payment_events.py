@@ -229,11 +229,11 @@ async def test_payment_failed_follows_the_matrix(uow_factory, journal_config):
     assert [e["data"]["code"] for e in rejected] == ["TRANSITION_NOT_ALLOWED"]
 
 
-def refunded(invoice, amount, refund_id):
+def refunded(invoice, amount, refund_id, payment_id):
     return envelope(
         PaymentRefunded(
             provider="moyasar",
-            provider_payment_id=unique("p"),
+            provider_payment_id=payment_id,
             provider_event_id=unique("e"),
             refund_id=refund_id,
             invoice_number=invoice,
@@ -249,17 +249,18 @@ async def test_refunds_create_children_once_and_full_refund_moves_parent(
 ):
     entry = await new_entry(uow_factory)
     c = consumer(uow_factory, journal_config)
-    await c.process([record(verified(entry.invoice_number))])
-    first = refunded(entry.invoice_number, 4_000, unique("r"))
+    pay = unique("pay")
+    await c.process([record(verified(entry.invoice_number, payment_id=pay))])
+    first = refunded(entry.invoice_number, 4_000, unique("r"), pay)
     await c.process([record(first)])
     # same provider refund id in a new event: applied once
-    await c.process([record(refunded(entry.invoice_number, 4_000, first.payload().refund_id))])
+    await c.process([record(refunded(entry.invoice_number, 4_000, first.payload().refund_id, pay))])
     state = await entry_state(uow_factory, entry.entry_id)
     assert state.status.value == "PAID" and state.refunded_minor == 4_000
     # more than what is left → refused, nothing changes
-    await c.process([record(refunded(entry.invoice_number, 6_001, unique("r")))])
+    await c.process([record(refunded(entry.invoice_number, 6_001, unique("r"), pay))])
     assert (await entry_state(uow_factory, entry.entry_id)).refunded_minor == 4_000
-    await c.process([record(refunded(entry.invoice_number, 6_000, unique("r")))])
+    await c.process([record(refunded(entry.invoice_number, 6_000, unique("r"), pay))])
     state = await entry_state(uow_factory, entry.entry_id)
     assert state.status.value == "REFUNDED" and state.refunded_minor == 10_000
     async with uow_factory() as uow:
@@ -275,6 +276,31 @@ async def test_refunds_create_children_once_and_full_refund_moves_parent(
         for e in await outbox_events(uow_factory, "ledger.command.rejected", entry.invoice_number)
     ]
     assert codes == ["DUPLICATE_REFUND", "REFUND_EXCEEDS_PAID"]
+
+
+async def test_refund_before_its_payment_is_applied_when_the_payment_arrives(
+    uow_factory, journal_config
+):
+    entry = await new_entry(uow_factory)
+    c = consumer(uow_factory, journal_config)
+    pay = unique("pay")
+    early = refunded(entry.invoice_number, 10_000, unique("r"), pay)
+    await c.process([record(early)])
+    assert (await entry_state(uow_factory, entry.entry_id)).status.value == "DUE"
+    await c.process([record(verified(entry.invoice_number, payment_id=pay))])
+    state = await entry_state(uow_factory, entry.entry_id)
+    assert state.status.value == "REFUNDED" and state.refunded_minor == 10_000
+    statuses = [
+        e["data"]["status"]
+        for e in await outbox_events(uow_factory, "ledger.entry.changed", entry.entry_id)
+        if e["data"]["entry_id"] == entry.entry_id
+    ]
+    assert statuses == ["DUE", "PAID", "REFUNDED"]
+    # the refund event redelivered later is a duplicate, not a second refund
+    await c.process(
+        [record(refunded(entry.invoice_number, 10_000, early.payload().refund_id, pay))]
+    )
+    assert (await entry_state(uow_factory, entry.entry_id)).refunded_minor == 10_000
 
 
 async def test_renewal_requested_creates_one_renewal_invoice(uow_factory, journal_config):

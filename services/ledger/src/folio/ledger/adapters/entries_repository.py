@@ -304,3 +304,43 @@ class EntriesRepository:
             {"limit": limit},
         )
         return list(result)
+
+    # --- refunds that arrived before their payment ----------------------------------
+
+    async def has_payment(self, provider: str, provider_payment_id: str) -> bool:
+        result = await self.session.execute(
+            text(
+                "SELECT 1 FROM payments WHERE provider = :p AND provider_payment_id = :id "
+                "AND applied LIMIT 1"
+            ),
+            {"p": provider, "id": provider_payment_id},
+        )
+        return result.first() is not None
+
+    async def park_refund(self, row: dict[str, Any]) -> bool:
+        """False when this provider refund is already parked."""
+        result = await self.session.execute(
+            text(
+                "INSERT INTO parked_refunds (provider, provider_payment_id, refund_id, "
+                "invoice_number, amount_minor, currency, reason, source_event_id) VALUES "
+                "(:provider, :provider_payment_id, :refund_id, :invoice_number, :amount_minor, "
+                ":currency, :reason, :source_event_id) ON CONFLICT DO NOTHING RETURNING id"
+            ),
+            row,
+        )
+        return result.first() is not None
+
+    async def release_parked_refunds(self, keys: Sequence[tuple[str, str]]) -> list[Any]:
+        """Parked refunds of these (provider, payment id) pairs, marked released, oldest first."""
+        if not keys:
+            return []
+        result = await self.session.execute(
+            text(
+                "UPDATE parked_refunds r SET released_at = now() "
+                "FROM unnest(CAST(:a AS text[]), CAST(:b AS text[])) AS k(a, b) "
+                "WHERE r.provider = k.a AND r.provider_payment_id = k.b "
+                "AND r.released_at IS NULL RETURNING r.*"
+            ),
+            {"a": [k[0] for k in keys], "b": [k[1] for k in keys]},
+        )
+        return sorted(result, key=lambda r: r.id)

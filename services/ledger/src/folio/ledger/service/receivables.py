@@ -19,6 +19,7 @@ from folio.ledger.domain.receivables import (
     EntryType,
     InvalidEntry,
     ReceivableError,
+    RefundExceedsPaid,
     apply_refund,
     apply_verified_payment,
     change_status,
@@ -462,7 +463,47 @@ async def when_payments_verified(envelopes: list[Envelope], uow, journal: Journa
                 raise result
     for entry in changed.values():
         uow.emit(entry_changed_event(entry, now))
+    applied = sorted(
+        {(r["provider"], r["provider_payment_id"]) for r in payment_rows if r["applied"]}
+    )
+    rejections += await _release_parked_refunds(uow, applied, entries, journal)
     await record_rejections(uow, rejections)
+
+
+async def _release_parked_refunds(
+    uow, keys: list[tuple[str, str]], entries: dict[str, Entry], journal: JournalConfig
+) -> list[dict]:
+    """Apply refunds that arrived before the payments just applied (out-of-order delivery)."""
+    rejections: list[dict] = []
+    for parked in await uow.entries.release_parked_refunds(keys):
+        parent = entries.get(parked.invoice_number)
+        if parent is None:
+            continue
+        try:
+            result = await refund_entry(
+                uow,
+                parent,
+                parked.amount_minor,
+                parked.currency,
+                journal,
+                external_ref=bookkeeping.refund_reference(parked.provider, parked.refund_id),
+                description=parked.reason,
+                source_event_id=parked.source_event_id,
+            )
+        except ReceivableError as exc:
+            rejections.append(
+                _rejection(
+                    None,
+                    "payment.refunded",
+                    exc.code,
+                    exc.message,
+                    reference=bookkeeping.refund_reference(parked.provider, parked.refund_id),
+                    invoice_number=parked.invoice_number,
+                )
+            )
+            continue
+        entries[parked.invoice_number] = result.parent
+    return rejections
 
 
 async def when_payment_failed(envelope: Envelope, uow) -> None:
@@ -527,6 +568,24 @@ async def when_payment_refunded(envelope: Envelope, uow, journal: JournalConfig)
                 description=p.reason,
                 source_event_id=envelope.event_id,
             )
+        except RefundExceedsPaid as exc:
+            if await uow.entries.has_payment(p.provider, p.provider_payment_id):
+                code, reason = exc.code, exc.message
+            else:
+                # The refund overtook its payment: keep it until the payment is applied.
+                await uow.entries.park_refund(
+                    {
+                        "provider": p.provider,
+                        "provider_payment_id": p.provider_payment_id,
+                        "refund_id": p.refund_id,
+                        "invoice_number": p.invoice_number,
+                        "amount_minor": p.amount_minor,
+                        "currency": p.currency,
+                        "reason": p.reason,
+                        "source_event_id": envelope.event_id,
+                    }
+                )
+                return
         except ReceivableError as exc:
             code, reason = exc.code, exc.message
         else:

@@ -1,6 +1,7 @@
 """Formance Ledger v2 compatibility: the official SDK against our app, plus the
 reference, Idempotency-Key, backdating, revert and overdraft rules over raw HTTP."""
 
+import asyncio
 import random
 from datetime import UTC, datetime, timedelta
 
@@ -317,3 +318,28 @@ async def test_randomized_run_keeps_invariants(client, admin):
         await client.get("/api/ledger/journal/invariants", params={"ledger": ledger}, headers=admin)
     ).json()
     assert checks == {"ok": True, "problems": []}
+
+
+async def test_concurrent_writers_on_shared_accounts_are_deadlock_free(client, admin):
+    ledger = await new_ledger(client, admin)
+    accounts = ["a", "b", "c", "d"]
+    for account in accounts:
+        await post_tx(client, admin, ledger, [posting("world", account, 1_000)])
+    rng = random.Random(11)
+
+    async def writer(i):
+        first, second = rng.sample(accounts, 2)
+        # opposite orders across writers: the ledger must lock in a stable order
+        postings = [posting(first, second, 3), posting(second, first, 1)]
+        return await post_tx(client, admin, ledger, postings, reference=f"c{i}")
+
+    responses = await asyncio.gather(*(writer(i) for i in range(40)))
+    assert [r.status_code for r in responses] == [200] * 40
+    volumes = (await client.get(f"/api/ledger/v2/{ledger}/volumes", headers=admin)).json()[
+        "cursor"
+    ]["data"]
+    assert sum(v["balance"] for v in volumes if v["account"] in accounts) == 4_000
+    checks = await client.get(
+        "/api/ledger/journal/invariants", params={"ledger": ledger}, headers=admin
+    )
+    assert checks.json()["ok"] is True

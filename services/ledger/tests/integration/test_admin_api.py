@@ -322,3 +322,16 @@ async def test_rolled_back_creation_gives_its_number_back(uow_factory):
         )
         await uow.commit()
     assert kept.invoice_number == lost.invoice_number
+
+
+async def test_edit_cannot_settle_a_partly_paid_entry(client, admin, uow_factory, journal_config):
+    entry = await create(client, admin)
+    await consumer(uow_factory, journal_config).process(
+        [record(verified(entry["invoice_number"], amount=4_000))]
+    )
+    url = f"/api/ledger/entries/{entry['entry_id']}"
+    settle = await client.patch(url, json={"amount_minor": 4_000}, headers=admin)
+    assert settle.status_code == 422  # only a verified payment may make it PAID
+    lower = await client.patch(url, json={"amount_minor": 5_000}, headers=admin)
+    assert lower.status_code == 200
+    assert lower.json()["status"] == "DUE" and lower.json()["outstanding_minor"] == 1_000

@@ -75,7 +75,7 @@ class V2ErrorResponse(_Wire):
 class V2Posting(_Wire):
     model_config = ConfigDict(populate_by_name=True, extra="forbid")
 
-    amount: int = Field(ge=0)
+    amount: int = Field(ge=0, le=2**63 - 1)  # stored as bigint
     asset: str
     destination: str
     source: str

@@ -220,8 +220,9 @@ async def edit_entry(uow, entry_id: str, cmd: EditEntry, actor: str) -> Entry:
             raise InvalidEntry("amount_minor cannot be null")
         if entry.entry_type is not EntryType.ADJUSTMENT and changes["amount_minor"] <= 0:
             raise InvalidEntry("amount_minor must be positive")
-        if changes["amount_minor"] < entry.paid_minor - entry.refunded_minor:
-            raise InvalidEntry("amount_minor cannot go below what was already paid")
+        if entry.net_paid_minor > 0 and changes["amount_minor"] <= entry.net_paid_minor:
+            # only a verified payment may settle an entry; an edit must leave it open
+            raise InvalidEntry("amount_minor must stay above what was already paid")
     updated = replace(entry, **changes, version=entry.version + 1)
     now = await uow.now()
     await uow.entries.update_fields(updated, now)

@@ -93,6 +93,18 @@ async def scenario(client, admin, make_building, make_unit, uow_factory, clock):
         e(status="REFUNDED", amount_minor=60_000, paid_at=utc(2026, 2, 2)),
         e(status="PAID", amount_minor=12_345, paid_at=utc(2026, 2, 5), currency="USD"),
     )
+    # An entry naming only its unit counts for the unit's building.
+    await feed(
+        uow_factory,
+        entry_changed(
+            entry_id=str(uuid.uuid4()),
+            version=1,
+            unit_id=units[9]["id"],
+            status="PENDING",
+            amount_minor=3,
+            due_date=date(2026, 3, 1),
+        ),
+    )
     # An entry naming the building by its code counts too.
     await feed(
         uow_factory,
@@ -129,7 +141,8 @@ async def test_building_kpis_hand_computed(client, admin, scenario):
     assert k["collected_ytd_minor"] == 250_000  # A + B + C + E
     assert k["ear_minor"] == 2_225_610  # 250,000 x 365 / 41
     assert k["run_rate_minor"] == 1_560_000
-    assert k["outstanding_minor"] == 75_005  # F + G + H + the 5 booked by building code
+    # F + G + H + 5 named by building code + 3 named by unit only
+    assert k["outstanding_minor"] == 75_008
     assert k["overdue_count"] == 1
     assert k["occupied_unit_days_mtd"] == 40  # 4 booked units x 10 snapshot nights
     assert k["adr_minor"] == 3_250  # 130,000 / 40
@@ -176,7 +189,7 @@ async def test_read_model_keeps_the_newest_version(client, admin, scenario, uow_
         )
     ).json()
     assert k["collected_mtd_minor"] == 137_000
-    assert k["outstanding_minor"] == 75_005
+    assert k["outstanding_minor"] == 75_008
     assert k["overdue_count"] == 1
     assert (
         await scalar(uow_factory, "SELECT status FROM kpi_entries WHERE entry_id = :e", e=entry_id)

@@ -51,6 +51,9 @@ async def when_entry_changed_update_read_model(
     building = None
     if event.building_id:
         building = await uow.repo.find_building_by_ref(event.building_id)
+    if building is None and event.unit_id:
+        # An entry that names only its unit still belongs to the unit's building.
+        building = await _building_of_unit(uow, event.unit_id)
     timezone = building["timezone"] if building else DEFAULT_TIMEZONE
     new = {
         "entry_id": event.entry_id,
@@ -96,6 +99,15 @@ async def when_entry_changed_update_read_model(
     await uow.repo.add_open_deltas(
         (*key, amount, count) for key, (amount, count) in open_deltas.items() if count or amount
     )
+
+
+async def _building_of_unit(uow: RegistryUnitOfWork, unit_ref: str) -> Row | None:
+    try:
+        unit_id = uuid.UUID(unit_ref)
+    except ValueError:
+        return None
+    unit = await uow.repo.get_unit(unit_id)
+    return await uow.repo.get_building(unit["building_id"]) if unit else None
 
 
 async def compute_building_kpis(

@@ -343,3 +343,19 @@ async def test_concurrent_writers_on_shared_accounts_are_deadlock_free(client, a
         "/api/ledger/journal/invariants", params={"ledger": ledger}, headers=admin
     )
     assert checks.json()["ok"] is True
+
+
+async def test_dry_run_writes_nothing_and_revert_honours_idempotency_key(client, admin):
+    ledger = await new_ledger(client, admin)
+    dry = await post_tx(
+        client, admin, ledger, [posting("world", "a", 5)], params={"dryRun": "true"}
+    )
+    assert dry.status_code == 200 and dry.json()["data"]["postings"][0]["amount"] == 5
+    url = f"/api/ledger/v2/{ledger}/transactions"
+    assert (await client.get(url, headers=admin)).json()["cursor"]["data"] == []
+    tx = (await post_tx(client, admin, ledger, [posting("world", "a", 5)])).json()["data"]
+    key = {**admin, "Idempotency-Key": unique("k")}
+    first = await client.post(f"{url}/{tx['id']}/revert", headers=key)
+    again = await client.post(f"{url}/{tx['id']}/revert", headers=key)
+    assert first.status_code == again.status_code == 201
+    assert again.headers["Idempotency-Hit"] == "true" and again.json() == first.json()

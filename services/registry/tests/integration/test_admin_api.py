@@ -202,3 +202,14 @@ async def test_oversized_body_is_413(client, admin):
         headers=admin | {"content-type": "application/json"},
     )
     assert response.status_code == 413
+
+
+async def test_beds24_sync_without_configuration_is_a_conflict(client, admin, registry_app):
+    assert registry_app.state.beds24_client_factory is None  # FOLIO_ENV=test: no defaults
+    response = await client.post(
+        f"{PREFIX}/beds24/sync",
+        json={"start_date": "2026-01-01", "end_date": "2026-01-02"},
+        headers=admin,
+    )
+    assert response.status_code == 409
+    assert response.json()["type"] == "urn:folio:problem:beds24-not-configured"

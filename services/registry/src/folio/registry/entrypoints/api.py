@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from folio.registry.adapters.repository import InvalidCursor
 from folio.registry.service import commands as c
 from folio.registry.service import kpis, occupancy, registry, renewals
-from folio.registry.service.errors import not_found, unprocessable
+from folio.registry.service.errors import Problem, unprocessable
 from folio.registry.service.unit_of_work import RegistryUnitOfWork
 from folio.shared.auth import READ_ROLES, WRITE_ROLES, Principal, require_roles
 
@@ -408,7 +408,12 @@ async def sync_beds24(cmd: c.SyncBeds24, request: Request, principal: Writer):
         raise unprocessable("the range must be 1 to 91 days", field="end_date")
     client_factory = getattr(request.app.state, "beds24_client_factory", None)
     if client_factory is None:
-        raise not_found("Beds24 configuration", "registry")
+        raise Problem(
+            409,
+            "beds24-not-configured",
+            "Beds24 is not configured",
+            "set FOLIO_BEDS24_BASE_URL and FOLIO_BEDS24_REFRESH_TOKEN",
+        )
     building_id = registry.parse_uuid(cmd.building_id, "building_id") if cmd.building_id else None
     async with client_factory() as client:
         return await occupancy.sync_beds24_observations(

@@ -335,3 +335,13 @@ async def test_edit_cannot_settle_a_partly_paid_entry(client, admin, uow_factory
     lower = await client.patch(url, json={"amount_minor": 5_000}, headers=admin)
     assert lower.status_code == 200
     assert lower.json()["status"] == "DUE" and lower.json()["outstanding_minor"] == 1_000
+
+
+async def test_other_methods_need_auth_first_and_entries_are_never_deleted(client, admin, viewer):
+    entry = await create(client, admin)
+    url = f"/api/ledger/entries/{entry['entry_id']}"
+    for method, path in (("DELETE", url), ("PUT", url), ("DELETE", "/api/ledger/entries")):
+        assert (await client.request(method, path)).status_code == 401
+        assert (await client.request(method, path, headers=viewer)).status_code == 403
+        assert (await client.request(method, path, headers=admin)).status_code == 405
+    assert (await client.get(url, headers=admin)).json() == entry | {"overdue": False}

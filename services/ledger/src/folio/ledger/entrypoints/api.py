@@ -348,6 +348,16 @@ async def entry_audit(entry_id: str, request: Request, principal: Reader) -> dic
     return {"data": rows}
 
 
+@router.api_route("/entries", methods=["PUT", "PATCH", "DELETE"], include_in_schema=False)
+@router.api_route("/entries/{entry_id}", methods=["PUT", "POST", "DELETE"], include_in_schema=False)
+async def unsupported_entry_method(request: Request, principal: Writer) -> None:
+    """Deny by default: authenticate before saying the method does not exist, and never
+    delete an entry (corrections are child entries)."""
+    raise Problem(
+        405, "method-not-allowed", "Method not allowed", f"{request.method} is not supported"
+    )
+
+
 # --- payments, rejections -------------------------------------------------------------
 
 

@@ -265,41 +265,42 @@ class RotessaRepository:
     async def apply_ledger_answers(
         self, answers: Sequence[LedgerAnswer], answered_at: datetime
     ) -> set[uuid.UUID]:
-        """Settle PUBLISHED commands from the ledger's answers; returns affected backfills."""
+        """Settle PUBLISHED commands from the ledger's answers; returns affected backfills.
+
+        Matched by the source event id when the ledger gives it, else by reference;
+        an answer for a command already settled (a redelivery) changes nothing.
+        """
         affected: set[uuid.UUID] = set()
         by_event = [a for a in answers if a.source_event_id is not None]
         by_reference = [a for a in answers if a.source_event_id is None and a.reference]
-        for state in (CommandState.CONFIRMED, CommandState.DUPLICATE, CommandState.REJECTED):
-            for key_column, group, key_of in (
-                (ledger_commands.c.event_id, by_event, lambda a: a.source_event_id),
-                (ledger_commands.c.reference, by_reference, lambda a: a.reference),
-            ):
-                chosen = [a for a in group if a.state is state]
-                if not chosen:
-                    continue
-                values = sa.values(
-                    sa.column("key", key_column.type),
-                    sa.column("ledger_tx", sa.BigInteger),
-                    sa.column("code", sa.Text),
-                    sa.column("reason", sa.Text),
-                    name="answer",
-                ).data([(key_of(a), a.ledger_transaction_id, a.code, a.reason) for a in chosen])
-                stmt = (
-                    sa.update(ledger_commands)
-                    .where(key_column == values.c.key)
-                    .where(ledger_commands.c.state == CommandState.PUBLISHED.value)
-                    .values(
-                        state=state.value,
-                        ledger_transaction_id=sa.cast(values.c.ledger_tx, sa.BigInteger),
-                        rejection_code=values.c.code,
-                        rejection_reason=values.c.reason,
-                        answered_at=answered_at,
-                    )
-                    .returning(ledger_commands.c.backfill_id)
-                )
-                for backfill_id in (await self.session.execute(stmt)).scalars():
-                    if backfill_id is not None:
-                        affected.add(backfill_id)
+        for column, kind, group, key_of in (
+            ("event_id", "uuid", by_event, lambda a: a.source_event_id),
+            ("reference", "text", by_reference, lambda a: a.reference),
+        ):
+            if not group:
+                continue
+            statement = sa.text(
+                "UPDATE ledger_commands AS c SET state = v.state,"
+                " ledger_transaction_id = v.ledger_tx, rejection_code = v.code,"
+                " rejection_reason = v.reason, answered_at = :answered_at"
+                f" FROM unnest(CAST(:keys AS {kind}[]), CAST(:states AS text[]),"
+                " CAST(:txs AS bigint[]), CAST(:codes AS text[]), CAST(:reasons AS text[]))"
+                " AS v(key, state, ledger_tx, code, reason)"
+                f" WHERE c.{column} = v.key AND c.state = 'PUBLISHED'"
+                " RETURNING c.backfill_id"
+            )
+            result = await self.session.execute(
+                statement,
+                {
+                    "keys": [key_of(a) for a in group],
+                    "states": [a.state.value for a in group],
+                    "txs": [a.ledger_transaction_id for a in group],
+                    "codes": [a.code for a in group],
+                    "reasons": [a.reason for a in group],
+                    "answered_at": answered_at,
+                },
+            )
+            affected.update(b for b in result.scalars() if b is not None)
         return affected
 
     async def commands_of_transaction(self, transaction_id: int) -> list[Any]:

@@ -276,6 +276,19 @@ async def test_refunds_create_children_once_and_full_refund_moves_parent(
         for e in await outbox_events(uow_factory, "ledger.command.rejected", entry.invoice_number)
     ]
     assert codes == ["DUPLICATE_REFUND", "REFUND_EXCEEDS_PAID"]
+    parent_events = [
+        e["data"]
+        for e in await outbox_events(uow_factory, "ledger.entry.changed", entry.entry_id)
+        if e["data"]["entry_id"] == entry.entry_id
+    ]
+    assert [(e["status"], e["refunded_minor"]) for e in parent_events] == [
+        ("DUE", 0),
+        ("PAID", 0),
+        ("PAID", 4_000),
+        ("REFUNDED", 10_000),
+    ]
+    versions = [e["version"] for e in parent_events]
+    assert versions == sorted(set(versions))  # strictly increasing for consumers
 
 
 async def test_refund_before_its_payment_is_applied_when_the_payment_arrives(

@@ -167,6 +167,15 @@ def test_partial_refund_keeps_parent_paid():
     assert outcome.parent.status is S.PAID and outcome.parent.refunded_minor == 3_000
 
 
+def test_refunds_grow_the_state_version_even_on_an_immutable_parent():
+    parent = entry(S.PAID, paid=10_000)
+    partial = apply_refund(parent, 3_000, "SAR").parent
+    assert partial.version == parent.version  # the PAID row itself is not edited
+    assert partial.state_version == parent.state_version + 1
+    full = apply_refund(partial, 7_000, "SAR").parent
+    assert full.state_version > partial.state_version
+
+
 def test_full_refund_moves_parent_to_refunded():
     outcome = apply_refund(entry(S.PAID, paid=10_000, refunded=3_000), 7_000, "SAR")
     assert outcome.parent_fully_refunded and outcome.parent.status is S.REFUNDED

@@ -15,10 +15,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from folio.ledger.domain.receivables import Entry, EntryStatus, EntryType, format_invoice_number
 
 _ENTRY_SELECT = """
-    SELECT e.*, COALESCE((
-        SELECT sum(c.amount_minor) FROM entries c
-        WHERE c.parent_entry_id = e.id AND c.entry_type = 'REFUND'), 0) AS refunded_minor
+    SELECT e.*, COALESCE(r.total, 0) AS refunded_minor, COALESCE(r.n, 0) AS refund_count
     FROM entries e
+    LEFT JOIN LATERAL (
+        SELECT sum(c.amount_minor) AS total, count(*) AS n FROM entries c
+        WHERE c.parent_entry_id = e.id AND c.entry_type = 'REFUND') r ON TRUE
 """
 
 
@@ -44,6 +45,7 @@ def row_to_entry(row: Any) -> Entry:
         paid_at=row.paid_at,
         version=row.version,
         metadata=metadata,
+        refund_count=int(row.refund_count),
     )
 
 
@@ -69,6 +71,7 @@ class EntriesRepository:
         (IntegrityError) so the whole transaction, invoice number included, rolls back."""
         values = asdict(entry)
         values.pop("refunded_minor")
+        values.pop("refund_count")
         values["id"] = uuid.UUID(values.pop("entry_id"))
         values["parent_entry_id"] = (
             uuid.UUID(values["parent_entry_id"]) if values["parent_entry_id"] else None

@@ -177,6 +177,13 @@ class Entry:
     paid_at: datetime | None = None
     version: int = 1
     metadata: dict[str, str] = field(default_factory=dict)
+    refund_count: int = 0
+
+    @property
+    def state_version(self) -> int:
+        """Grows with every change, including refunds recorded as children of a PAID
+        entry whose own row (and row version) is immutable."""
+        return self.version + self.refund_count
 
     @property
     def is_immutable(self) -> bool:
@@ -308,10 +315,14 @@ def apply_refund(parent: Entry, amount_minor: int, currency: str) -> RefundOutco
     if full:
         check_transition(parent.status, S.REFUNDED, Actor.WEBHOOK)
         updated = replace(
-            parent, refunded_minor=refunded, status=S.REFUNDED, version=parent.version + 1
+            parent,
+            refunded_minor=refunded,
+            refund_count=parent.refund_count + 1,
+            status=S.REFUNDED,
+            version=parent.version + 1,
         )
     else:
-        updated = replace(parent, refunded_minor=refunded)
+        updated = replace(parent, refunded_minor=refunded, refund_count=parent.refund_count + 1)
     return RefundOutcome(updated, amount_minor, full)
 
 

@@ -75,7 +75,7 @@ def entry_changed_event(entry: Entry, changed_at: datetime) -> LedgerEntryChange
         extension_id=entry.extension_id,
         parent_entry_id=entry.parent_entry_id,
         paid_at=entry.paid_at,
-        version=entry.version,
+        version=entry.state_version,
         changed_at=changed_at,
     )
 

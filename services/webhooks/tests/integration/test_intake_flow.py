@@ -125,3 +125,27 @@ async def test_unmapped_and_rejected_deliveries_are_kept_with_a_reason(client, p
         [uuid.UUID(response.json()["delivery_id"])],
     )
     assert rows[0]["reason"]
+
+
+async def test_different_deliveries_about_one_payment_at_once_emit_each_fact_once(
+    client, providers, db
+):
+    number = invoice()
+    story = providers.pay("tabby", number, "120.00")
+    refunds = [
+        providers.refund("tabby", story.payment_id, "20.00").deliveries[0],
+        providers.refund("tabby", story.payment_id, "30.00").deliveries[0],
+    ]
+    everything = (story.deliveries + refunds) * 3
+    responses = await asyncio.gather(*(send(client, d) for d in everything))
+    assert all(r.status_code == 200 for r in responses)
+    events = await events_for_invoice(db, number)
+    summary = sorted((e["event_type"], e["data"]["amount_minor"]) for e in events)
+    print("EVENTS", [(e["event_type"], e["data"]["amount_minor"]) for e in events])
+    assert summary == [
+        ("payment.refunded", 2000),
+        ("payment.refunded", 3000),
+        ("payment.verified", 12000),
+    ]
+    kinds = [e["event_type"] for e in events]
+    assert kinds.index("payment.verified") < kinds.index("payment.refunded")

@@ -177,25 +177,26 @@ class DeliveriesRepository:
     async def lock_progress(
         self, provider: str, payment_id: str, invoice_number: str | None, now: datetime
     ) -> tuple[PaymentProgress, dict[str, str]]:
-        """The payment's progress, row-locked until commit (creating it when new)."""
-        await self.session.execute(
-            pg_insert(payment_progress)
-            .values(
-                payment_provider=provider,
-                provider_payment_id=payment_id,
-                invoice_number=invoice_number,
-                progress={},
-                parked_origins={},
-                updated_at=now,
-            )
-            .on_conflict_do_nothing()
+        """The payment's progress, row-locked until commit (creating it when new).
+
+        One statement: the upsert's DO UPDATE takes the row lock (like SELECT FOR
+        UPDATE) and returns the row as it is, so concurrent deliveries about the
+        same payment are planned one after another.
+        """
+        insert = pg_insert(payment_progress).values(
+            payment_provider=provider,
+            provider_payment_id=payment_id,
+            invoice_number=invoice_number,
+            progress={},
+            parked_origins={},
+            updated_at=now,
         )
         row = (
             await self.session.execute(
-                sa.select(payment_progress.c.progress, payment_progress.c.parked_origins)
-                .where(payment_progress.c.payment_provider == provider)
-                .where(payment_progress.c.provider_payment_id == payment_id)
-                .with_for_update()
+                insert.on_conflict_do_update(
+                    index_elements=["payment_provider", "provider_payment_id"],
+                    set_={"updated_at": insert.excluded.updated_at},
+                ).returning(payment_progress.c.progress, payment_progress.c.parked_origins)
             )
         ).one()
         return PaymentProgress.from_json(row.progress), dict(row.parked_origins)

@@ -255,3 +255,41 @@ async def test_schedule_linked_sets_the_mortgage_schedule_and_emits_its_state(
         f"{PREFIX}/mortgages", params={"linked": "false", "limit": 500}, headers=admin
     )
     assert mortgage["id"] not in [m["id"] for m in unlinked.json()["data"]]
+
+
+async def test_renewal_entry_for_an_unknown_extension_is_recorded_but_changes_no_extension(
+    uow_factory,
+):
+    entry_id = str(uuid.uuid4())
+    envelope = envelope_of(
+        entry_changed(
+            entry_id=entry_id,
+            status="PAID",
+            version=2,
+            entry_type="RENEWAL_RENT",
+            extension_id=str(uuid.uuid4()),
+            paid_at=datetime.now(UTC),
+        )
+    )
+    await registry_consumer(uow_factory).process([record_of(envelope)])
+    assert (
+        await scalar(uow_factory, "SELECT status FROM kpi_entries WHERE entry_id = :e", e=entry_id)
+        == "PAID"
+    )
+    # Processed (inbox) rather than retried into the dead-letter table.
+    assert (
+        await scalar(
+            uow_factory,
+            "SELECT count(*) FROM processed_messages WHERE event_id = :e",
+            e=envelope.event_id,
+        )
+        == 1
+    )
+    assert (
+        await scalar(
+            uow_factory,
+            "SELECT count(*) FROM dead_letters WHERE event_id = :e",
+            e=envelope.event_id,
+        )
+        == 0
+    )

@@ -24,7 +24,7 @@ from folio.registry.domain.renewals import (
 )
 from folio.registry.domain.units import BookingStatus, SourceOfTruth
 from folio.registry.service import commands as c
-from folio.registry.service.errors import conflict, not_found, unprocessable
+from folio.registry.service.errors import conflict, unprocessable
 from folio.registry.service.registry import now_utc, require
 from folio.registry.service.unit_of_work import RegistryUnitOfWork
 from folio.shared.contracts import BookingExtended, LedgerEntryChanged, RenewalRequested
@@ -262,7 +262,14 @@ async def when_renewal_entry_changed_update_extension(
         return
     row = await uow.repo.get_extension(extension_id, for_update=True)
     if row is None:
-        raise not_found("extension", extension_id)  # retried, then dead-lettered
+        # Extensions are committed before renewal.requested leaves the outbox, so an
+        # unknown id never becomes known later: retrying would only stall the partition.
+        log.warning(
+            "renewal_entry.unknown_extension",
+            extension_id=str(extension_id),
+            entry_id=event.entry_id,
+        )
+        return
     extension = _extension(row)
     if event.status == "PAID":
         if extension.status == ExtensionStatus.CANCELLED:

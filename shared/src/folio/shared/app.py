@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from folio.shared.contracts import EVENT_MODELS
 from folio.shared.db import create_engine, create_sessionmaker
 from folio.shared.messaging import OutboxRelay, create_broker
 from folio.shared.observability import (
@@ -114,8 +115,16 @@ def create_service_app(
     description: str = "",
     version: str = "0.1.0",
     extra_state: dict[str, Any] | None = None,
+    publishes: Sequence[str] = (),
 ) -> FastAPI:
+    """``publishes`` names the topics the service emits, for its AsyncAPI document
+    (it publishes through the outbox relay, not through these publisher objects)."""
     settings = runtime.settings
+    for topic in publishes:
+        model = EVENT_MODELS[(topic, 1)]
+        runtime.broker.publisher(
+            topic, title=f"{topic}:publish", description=model.__doc__, schema=model
+        )
     prefix = f"/api/{settings.service_name}"
     configure_logging(settings.service_name, settings.log_level, settings.log_json)
 
@@ -254,21 +263,33 @@ class BodySizeLimitMiddleware:
                 if too_big:
                     await self._reject(scope, receive, send)
                     return
-        received = 0
-
-        async def limited_receive() -> Message:
-            nonlocal received
+        if any(name == b"content-length" for name, _ in scope.get("headers", ())):
+            await self.app(scope, receive, send)
+            return
+        # No length given (chunked): read it, bounded, before the app sees a byte.
+        chunks: list[bytes] = []
+        size = 0
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise _BodyTooLarge
-            return message
+            if message["type"] != "http.request":
+                break
+            size += len(message.get("body", b""))
+            if size > self.max_bytes:
+                await self._reject(scope, receive, send)
+                return
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        replayed = False
 
-        try:
-            await self.app(scope, limited_receive, send)
-        except _BodyTooLarge:
-            await self._reject(scope, receive, send)
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
 
     async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
         body = Problem(
@@ -276,10 +297,6 @@ class BodySizeLimitMiddleware:
         ).to_body(scope.get("path"))
         response = JSONResponse(body, status_code=413, media_type=PROBLEM_MEDIA_TYPE)
         await response(scope, receive, send)
-
-
-class _BodyTooLarge(Exception):
-    pass
 
 
 class RequestContextMiddleware:

@@ -266,6 +266,7 @@ async def test_list_filters_and_cursor_pagination(client, admin):
         return [e["entry_id"] for e in response.json()["data"]]
 
     assert await ids(overdue="true") == [created[0]["entry_id"]]
+    assert await ids(overdue="false") == [e["entry_id"] for e in created[1:]]
     assert await ids(status="VOID") == [created[1]["entry_id"]]
     assert await ids(unit_id="u1") == [created[1]["entry_id"], created[3]["entry_id"]]
     assert await ids(due_from="2099-01-01", due_to="2099-06-30") == [

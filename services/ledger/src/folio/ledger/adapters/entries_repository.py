@@ -190,7 +190,8 @@ class EntriesRepository:
         invoice_number: str | None = None,
         due_from: date | None = None,
         due_to: date | None = None,
-        overdue_on: date | None = None,
+        overdue: bool | None = None,
+        today: date | None = None,
         parent_entry_id: str | None = None,
     ) -> list[tuple[int, Entry]]:
         clauses = ["TRUE"]
@@ -219,9 +220,11 @@ class EntriesRepository:
         if due_to is not None:
             clauses.append("e.due_date <= :due_to")
             params["due_to"] = due_to
-        if overdue_on is not None:
-            clauses.append("e.status = 'DUE' AND e.due_date < :overdue_on")
-            params["overdue_on"] = overdue_on
+        if overdue is not None:
+            # seed KPI "Overdue Count": DUE entries past their due date
+            condition = "(e.status = 'DUE' AND e.due_date < :today)"
+            clauses.append(condition if overdue else f"NOT COALESCE({condition}, FALSE)")
+            params["today"] = today
         result = await self.session.execute(
             text(
                 _ENTRY_SELECT + " WHERE " + " AND ".join(clauses) + " ORDER BY e.seq LIMIT :limit"

@@ -276,13 +276,12 @@ async def list_entries(
             parent_entry_id=parent_entry_id,
             due_from=due_from,
             due_to=due_to,
-            overdue_on=today if overdue else None,
+            overdue=overdue,
+            today=today,
         )
         return rows, today
 
     rows, today = await in_unit_of_work(request, work)
-    if overdue is False:
-        rows = [(seq, e) for seq, e in rows if not e.is_overdue(today)]
     page = rows[:page_size]
     has_more = len(rows) > page_size
     return {

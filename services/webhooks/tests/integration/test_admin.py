@@ -200,3 +200,10 @@ async def test_settings_requests_forbid_unknown_fields_and_unknown_methods(clien
     )
     assert unknown.status_code == 404
     assert (await client.get("/api/webhooks/admin/payment-methods", headers=admin)).json() == before
+
+
+async def test_asyncapi_documents_the_payment_topics(client):
+    spec = (await client.get("/api/webhooks/asyncapi.json")).json()
+    assert {"payment.verified", "payment.authorized", "payment.failed", "payment.refunded"} <= set(
+        spec["channels"]
+    )

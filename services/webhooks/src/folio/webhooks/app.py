@@ -6,6 +6,12 @@ import structlog
 from fastapi import FastAPI
 
 from folio.shared.app import Runtime, create_service_app
+from folio.shared.contracts import (
+    PaymentAuthorized,
+    PaymentFailed,
+    PaymentRefunded,
+    PaymentVerified,
+)
 from folio.webhooks.adapters.uow import WebhooksUnitOfWork
 from folio.webhooks.entrypoints import admin, intake
 from folio.webhooks.settings import WebhooksSettings
@@ -39,9 +45,22 @@ class IntakeRuntime(Runtime):
                 delay = min(delay * 2, 10.0)
 
 
+#: What intake publishes (through the outbox), documented in its AsyncAPI spec.
+PUBLISHED_TOPICS = {
+    "payment.verified": (PaymentVerified, "A provider confirmed money received for an invoice"),
+    "payment.authorized": (PaymentAuthorized, "Funds authorized, not yet captured"),
+    "payment.failed": (PaymentFailed, "A payment attempt for an invoice failed"),
+    "payment.refunded": (PaymentRefunded, "A provider refunded (part of) a payment"),
+}
+
+
 def create_app(settings: WebhooksSettings | None = None) -> FastAPI:
     settings = settings or WebhooksSettings()
     runtime = IntakeRuntime.create(settings)
+    for topic, (payload_model, description) in PUBLISHED_TOPICS.items():
+        # Documentation only: events leave through the outbox relay, keyed by invoice
+        # number, as the envelope of DESIGN.md §2 whose ``data`` is this payload.
+        runtime.broker.publisher(topic, title=topic, description=description, schema=payload_model)
 
     def uow_factory() -> WebhooksUnitOfWork:
         return WebhooksUnitOfWork(runtime.sessionmaker, producer="webhooks")

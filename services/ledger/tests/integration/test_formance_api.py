@@ -259,6 +259,9 @@ async def test_bad_requests_get_formance_errors_and_change_nothing(client, admin
     assert "not supported" in numscript.json()["errorMessage"]
     not_json = await client.post(url, content=b"{", headers=admin)
     assert not_json.status_code == 400
+    for bad_id in ("abc", "-1", "1" * 30):
+        got = await client.get(f"{url}/{bad_id}", headers=admin)
+        assert got.status_code == 400 and got.json()["errorCode"] == "VALIDATION"
     missing = await post_tx(client, admin, unique("nope"), [posting("world", "a", 1)])
     assert missing.status_code == 404 and missing.json()["errorCode"] == "LEDGER_NOT_FOUND"
     listed = await client.get(url, headers=admin)

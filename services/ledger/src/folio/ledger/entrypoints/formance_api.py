@@ -352,8 +352,17 @@ class _DryRun(Exception):
         self.body = body
 
 
-@router.get("/{ledger}/transactions/{tx_id}")
-async def get_transaction(ledger: str, tx_id: int, request: Request, principal: Reader) -> dict:
+def _tx_id(raw: str) -> int:
+    """Path ids are parsed here so a bad one gets the Formance envelope, not a 422."""
+    if not raw.isdigit() or len(raw) > 18:
+        raise FormanceError(V2ErrorsEnum.VALIDATION, f"invalid transaction id {raw!r}")
+    return int(raw)
+
+
+@router.get("/{ledger}/transactions/{raw_id}")
+async def get_transaction(ledger: str, raw_id: str, request: Request, principal: Reader) -> dict:
+    tx_id = _tx_id(raw_id)
+
     async def work(uow):
         await _require_ledger(uow, ledger)
         return await uow.journal.get(ledger, tx_id)
@@ -445,10 +454,11 @@ async def list_transactions(ledger: str, request: Request, principal: Reader) ->
     ).wire()
 
 
-@router.post("/{ledger}/transactions/{tx_id}/revert")
+@router.post("/{ledger}/transactions/{raw_id}/revert")
 async def revert_transaction(
-    ledger: str, tx_id: int, request: Request, principal: Writer
+    ledger: str, raw_id: str, request: Request, principal: Writer
 ) -> JSONResponse:
+    tx_id = _tx_id(raw_id)
     body = _parse(V2RevertTransactionRequest, await _json_body(request, required=False))
     force = _bool(request.query_params.get("force"))
     at_effective_date = _bool(request.query_params.get("atEffectiveDate"))

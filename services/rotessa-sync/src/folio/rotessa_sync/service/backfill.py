@@ -184,10 +184,15 @@ async def retry_backfill(command: RetryBackfill, uow: Any) -> uuid.UUID:
 async def finalize_if_settled(uow: Any, backfill_id: uuid.UUID) -> BackfillStatus | None:
     """Once the report is read and every command answered, fix the final status and
     freeze the ledger's answers into ``metrics`` (later retries cannot rewrite history)."""
-    row = await uow.repo.get_backfill(backfill_id, for_update=True)
+    # Cheap checks first, without the row lock: while the runner is still reading,
+    # confirmations must not queue behind its page transactions.
+    row = await uow.repo.get_backfill(backfill_id)
     if row is None or row.status != BackfillStatus.RUNNING.value or not row.report_finished:
         return None
     if await uow.repo.has_outstanding(backfill_id):
+        return None
+    row = await uow.repo.get_backfill(backfill_id, for_update=True)
+    if row.status != BackfillStatus.RUNNING.value or await uow.repo.has_outstanding(backfill_id):
         return None
     metrics = with_ledger_answers(
         BackfillMetrics.from_dict(row.metrics), await uow.repo.command_counts(backfill_id)

@@ -79,15 +79,14 @@ async def record_delivery(cmd: RecordDelivery, uow: WebhooksUnitOfWork) -> Intak
     delivery_id = uuid.uuid4()
     row = _delivery_row(cmd, delivery_id)
     if not await uow.deliveries.insert_first(row):
-        original = await uow.deliveries.first_of_key(cmd.channel, cmd.interpretation.dedupe_key)
-        await uow.deliveries.insert_duplicate(row, original)
+        await uow.deliveries.insert_duplicate(row)
         await uow.commit()
         return IntakeOutcome(delivery_id, DeliveryState.DUPLICATE.value, 0)
     emitted = 0
     if cmd.interpretation.state is DeliveryState.ACCEPTED and cmd.interpretation.facts:
         emitted, note = await _emit_new_facts(uow, delivery_id, cmd.interpretation, cmd.received_at)
         if note:
-            await uow.deliveries.set_outcome(delivery_id, reason=note)
+            await uow.deliveries.set_reason(delivery_id, note)
     await uow.commit()
     return IntakeOutcome(delivery_id, cmd.interpretation.state.value, emitted)
 

@@ -76,7 +76,9 @@ class Runtime:
 
     async def start(self) -> None:
         if self.settings.run_messaging:
-            await _start_broker_with_retry(self.broker)
+            # The HTTP side serves even while the broker is unreachable (webhook intake
+            # must keep accepting); consumers join as soon as the broker answers.
+            self._tasks.append(asyncio.create_task(_start_broker_with_retry(self.broker)))
             self.relay.start()
             for factory in self.background:
                 self._tasks.append(asyncio.create_task(factory()))
@@ -95,14 +97,16 @@ class Runtime:
         await self.engine.dispose()
 
 
-async def _start_broker_with_retry(broker: KafkaBroker, attempts: int = 30) -> None:
-    for attempt in range(1, attempts + 1):
+async def _start_broker_with_retry(broker: KafkaBroker) -> None:
+    attempt = 0
+    while True:
+        attempt += 1
         try:
             await broker.start()
             return
+        except asyncio.CancelledError:
+            raise
         except Exception as exc:
-            if attempt == attempts:
-                raise
             log.warning("broker.start_retry", attempt=attempt, error=repr(exc))
             await asyncio.sleep(min(0.5 * attempt, 5))
 

@@ -142,3 +142,59 @@ async def test_invoice_paid_and_refunded_through_each_provider(infra, provider):
             assert len(payments.json()["data"]) == 1
     finally:
         await webhooks_db.close()
+
+
+async def test_simulator_pay_endpoint_turns_an_invoice_paid(infra):
+    """The documented local flow: ask the payment simulator to pay an invoice; watch it PAID."""
+    import httpx
+
+    from folio.simulators.payments import create_app as create_simulator_app
+    from folio.simulators.payments.config import SimulatorSettings
+
+    ledger_settings = LedgerSettings(
+        database_url=await infra.service_database_url("ledger"),
+        kafka_bootstrap_servers=infra.kafka_bootstrap_servers,
+        environment="test",
+        log_json=False,
+        log_level="WARNING",
+    )
+    webhooks_settings = WebhooksSettings(
+        database_url=await infra.service_database_url("webhooks"),
+        kafka_bootstrap_servers=infra.kafka_bootstrap_servers,
+        environment="test",
+        log_json=False,
+        log_level="WARNING",
+    )
+    staff = admin_headers(ledger_settings, roles=("admin",))
+    webhooks_app = create_webhooks_app(webhooks_settings)
+    async with (
+        running_app(create_ledger_app(ledger_settings)) as ledger,
+        running_app(webhooks_app),
+    ):
+        simulator = create_simulator_app(
+            SimulatorSettings(intake_url="http://webhooks", backoff_seconds=0),
+            transport=httpx.ASGITransport(app=webhooks_app),
+        )
+        body = {"entry_type": "RENT", "amount_minor": 12_345, "currency": "SAR"}
+        entry = (await ledger.post("/api/ledger/entries", json=body, headers=staff)).json()
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=simulator), base_url="http://payments-sim"
+        ) as sim:
+            paid = await sim.post(
+                "/pay",
+                json={
+                    "provider": "moyasar",
+                    "method": "apple_pay",
+                    "invoice_number": entry["invoice_number"],
+                    "amount": "123.45",
+                    "currency": "SAR",
+                },
+            )
+        assert paid.status_code == 200
+        assert all(d["delivered"] for d in paid.json()["deliveries"])
+
+        async def is_paid():
+            got = await ledger.get(f"/api/ledger/entries/{entry['entry_id']}", headers=staff)
+            return got.json()["status"] == "PAID"
+
+        await eventually(is_paid, timeout=60)

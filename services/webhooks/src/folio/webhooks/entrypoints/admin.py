@@ -195,3 +195,14 @@ async def audit_trail(subject_type: str, subject_id: str, _: Reader, uow: Uow) -
             for r in rows
         ]
     }
+
+
+@router.api_route(
+    "/{unmatched:path}",
+    methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+    include_in_schema=False,
+)
+async def unknown_admin_route(unmatched: str, _: Reader) -> None:
+    """Deny by default: anything else under /admin authenticates first, then 405/404,
+    so an anonymous caller learns nothing about which admin routes and methods exist."""
+    raise Problem(405, "method-not-allowed", "Method not allowed", f"/admin/{unmatched}")

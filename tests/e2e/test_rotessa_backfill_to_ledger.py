@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import httpx
+from aiokafka import AIOKafkaProducer
 
 from folio.devstack.testing import admin_headers, eventually, running_app
 from folio.ledger.app import create_app as create_ledger
@@ -77,10 +78,18 @@ async def test_link_backfill_rerun_and_chargeback_reach_the_journal(infra):
             mortgage_id=mortgage_id, borrower_name="Eve Okafor", principal_minor=30_000_000,
             currency="CAD", status="ACTIVE", version=1, changed_at=datetime.now(UTC),
         )  # fmt: skip
-        await sync_app.state.runtime.broker.publish(
-            new_envelope(mortgage, producer="registry").model_dump_json().encode(),
-            topic="mortgage.changed", key=mortgage_id.encode(),
-        )  # fmt: skip
+        producer = AIOKafkaProducer(
+            bootstrap_servers=infra.kafka_bootstrap_servers, enable_idempotence=False
+        )
+        await producer.start()
+        try:  # as the registry would
+            await producer.send_and_wait(
+                "mortgage.changed",
+                value=new_envelope(mortgage, producer="registry").model_dump_json().encode(),
+                key=mortgage_id.encode(),
+            )
+        finally:
+            await producer.stop()
 
         async def mortgage_listed():
             listed = (await rotessa.get("/api/rotessa/mortgages/unlinked", headers=headers)).json()

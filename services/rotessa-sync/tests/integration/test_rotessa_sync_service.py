@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 import sqlalchemy as sa
+from aiokafka import AIOKafkaProducer
 
 from folio.devstack.testing import admin_headers, eventually, running_app
 from folio.rotessa_sync.adapters.rotessa_client import RotessaClient
@@ -63,12 +64,20 @@ def make_simulator(**kwargs):
 
 
 async def publish(app, payload, **kwargs):
+    """Publish as another service would (the app's own broker may still be connecting)."""
     envelope = new_envelope(payload, producer="test", **kwargs)
-    await app.state.runtime.broker.publish(
-        envelope.model_dump_json().encode(),
-        topic=envelope.event_type,
-        key=payload.aggregate_key().encode(),
+    producer = AIOKafkaProducer(
+        bootstrap_servers=app.state.settings.kafka_bootstrap_servers, enable_idempotence=False
     )
+    await producer.start()
+    try:
+        await producer.send_and_wait(
+            envelope.event_type,
+            value=envelope.model_dump_json().encode(),
+            key=payload.aggregate_key().encode(),
+        )
+    finally:
+        await producer.stop()
     return envelope
 
 
@@ -572,3 +581,52 @@ async def test_periodic_sync_posts_new_payments_and_chargebacks(settings):
         assert again["metrics"]["published"] == 0
         status = (await client.get(f"{API}/sync", headers=headers)).json()
         assert status["last_finished_at"] and status["last_error"] is None
+
+
+async def test_link_known_to_the_registry_counts_and_backfills_from_rotessa_details(settings):
+    simulator = make_simulator(seed=28, customers=2)
+    sim = simulator.state.simulator
+    schedule_id, other_schedule = sorted(sim.schedules)
+    app = create_app(settings, rotessa_transport=httpx.ASGITransport(app=simulator))
+    headers = admin_headers(settings)
+    mortgage_id, rival = f"mtg-{uuid.uuid4()}", f"mtg-{uuid.uuid4()}"
+    async with running_app(app) as client:
+        await publish(
+            app,
+            MortgageChanged(
+                mortgage_id=mortgage_id, borrower_name="Registry Linked", principal_minor=1,
+                currency="CAD", status="ACTIVE", rotessa_schedule_id=schedule_id, version=3,
+                changed_at=datetime.now(UTC),
+            ),
+        )  # fmt: skip
+        await add_mortgage(app, rival)
+
+        async def registry_link():
+            links = (await client.get(f"{API}/links", headers=headers)).json()
+            return next((x for x in links if x["mortgage_id"] == mortgage_id), None)
+
+        link = await eventually(registry_link)
+        assert (link["schedule_id"], link["source"], link["first_process_date"]) == (
+            schedule_id, "registry", None,
+        )  # fmt: skip
+        unlinked = {
+            s["schedule_id"]
+            for s in (await client.get(f"{API}/schedules/unlinked", headers=headers)).json()
+        }
+        assert schedule_id not in unlinked and other_schedule in unlinked
+        free = {
+            m["mortgage_id"]
+            for m in (await client.get(f"{API}/mortgages/unlinked", headers=headers)).json()
+        }
+        assert mortgage_id not in free and rival in free
+        taken = await client.post(
+            f"{API}/links", json={"mortgage_id": rival, "schedule_id": schedule_id}, headers=headers
+        )
+        assert taken.status_code == 409
+
+        started = await client.post(
+            f"{API}/backfills", json={"mortgage_id": mortgage_id}, headers=headers
+        )
+        assert started.status_code == 202, started.text
+        body = await backfill_status(client, started.json()["backfill_id"], headers)
+        assert body["window"]["start"] == sim.schedules[schedule_id].process_date.isoformat()

@@ -89,6 +89,7 @@ def create_app(
         title="Folio Rotessa sync",
         description="Links Rotessa schedules to mortgages; backfills and syncs their payments",
         routers=[api.router, dead_letter_router(f"/api/{settings.service_name}", uow_factory)],
+        publishes=("schedule.linked", "payment.collected", "payment.reversed"),
         extra_state={
             "uow_factory": uow_factory,
             "rotessa_client_factory": rotessa_client_factory,

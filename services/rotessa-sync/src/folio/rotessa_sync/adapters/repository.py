@@ -118,6 +118,13 @@ class RotessaRepository:
         result = await self.session.execute(stmt.returning(schedule_links.c.mortgage_id))
         return result.scalar_one_or_none() is not None
 
+    async def update_link_details(self, mortgage_id: str, **values: Any) -> None:
+        await self.session.execute(
+            sa.update(schedule_links)
+            .where(schedule_links.c.mortgage_id == mortgage_id)
+            .values(**values)
+        )
+
     async def all_links(self) -> list[Any]:
         return list(await self.session.execute(sa.select(schedule_links)))
 

@@ -18,7 +18,11 @@ from folio.rotessa_sync.service.backfill import (
     start_backfill,
 )
 from folio.rotessa_sync.service.catalogue import fetch_all_schedules, find_schedule
-from folio.rotessa_sync.service.linking import LinkSchedule, link_schedule
+from folio.rotessa_sync.service.linking import (
+    LinkSchedule,
+    fill_in_schedule_details,
+    link_schedule,
+)
 from folio.rotessa_sync.service.queries import backfill_view
 from folio.rotessa_sync.service.sync import SYNC_NAME
 from folio.shared.auth import READ_ROLES, WRITE_ROLES, Principal, require_roles
@@ -176,6 +180,18 @@ async def create_link(body: LinkRequest, request: Request, principal: Writer) ->
 async def create_backfill(
     body: BackfillRequest, request: Request, principal: Writer
 ) -> dict[str, Any]:
+    async with _uow(request) as uow:
+        link = await uow.repo.link_of_mortgage(body.mortgage_id)
+    if link is not None and link.first_process_date is None:
+        schedule = await _with_client(
+            request, lambda client: find_schedule(client, link.schedule_id, link.customer_id)
+        )
+        if schedule is None:
+            raise Problem(
+                422, "schedule-not-found", "Unknown schedule",
+                f"Rotessa has no schedule {link.schedule_id}",
+            )  # fmt: skip
+        await fill_in_schedule_details(_uow(request), body.mortgage_id, schedule)
     backfill_id = await start_backfill(
         StartBackfill(body.mortgage_id, principal.subject, _today(request)), _uow(request)
     )

@@ -123,3 +123,22 @@ async def link_schedule(command: LinkSchedule, uow: Any) -> LinkResult:
             )
         await uow.commit()
     return LinkResult(command.mortgage_id, schedule.schedule_id, created, backfill_id)
+
+
+async def fill_in_schedule_details(uow: Any, mortgage_id: str, schedule: RotessaSchedule) -> None:
+    """A link learnt from the registry lacks Rotessa's details (first process date,
+    customer, amount); record them so a backfill knows where the report starts."""
+    async with uow:
+        link = await uow.repo.link_of_mortgage(mortgage_id)
+        if link is None or link.schedule_id != schedule.schedule_id:
+            return
+        await uow.repo.update_link_details(
+            mortgage_id,
+            customer_id=schedule.customer_id,
+            customer_name=schedule.customer_name,
+            amount_minor=schedule.amount_minor,
+            currency=schedule.currency,
+            frequency=schedule.frequency,
+            first_process_date=schedule.process_date,
+        )
+        await uow.commit()

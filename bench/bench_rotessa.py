@@ -16,6 +16,7 @@ import time
 import uuid
 from datetime import UTC, date, datetime
 
+import asyncpg
 import httpx
 
 from bench.infra import bench_infra, report
@@ -28,6 +29,7 @@ from folio.rotessa_sync.app import create_app as create_rotessa_sync
 from folio.rotessa_sync.settings import RotessaSyncSettings
 from folio.shared.contracts import MortgageChanged
 from folio.shared.migrations import ensure_service_role, role_url, upgrade_async
+from folio.shared.settings import to_plain_url
 from folio.simulators.rotessa import create_app as create_simulator
 
 PASSWORD = "folio-bench"  # throw-away benchmark database
@@ -39,6 +41,37 @@ async def migrated_url(admin_url: str, name: str) -> str:
     url = role_url(admin_url, spec.role, PASSWORD)
     await upgrade_async(spec.migrations, url, spec.schema)
     return url
+
+
+async def pipeline_timeline(admin_url: str, backfill_id: str) -> dict[str, float]:
+    """Where the time went, from the rows' own timestamps (seconds after the backfill started)."""
+    conn = await asyncpg.connect(to_plain_url(admin_url))
+    try:
+        row = await conn.fetchrow(
+            """
+            SELECT b.started_at,
+              (SELECT max(published_at) FROM rotessa_sync.ledger_commands
+                 WHERE backfill_id = b.backfill_id) AS last_command_written,
+              (SELECT max(o.published_at) FROM rotessa_sync.outbox o
+                 WHERE o.topic = 'payment.collected') AS last_sent_to_broker,
+              (SELECT max(created_at) FROM ledger.outbox
+                 WHERE topic = 'ledger.transaction.committed') AS last_ledger_commit,
+              (SELECT max(published_at) FROM ledger.outbox
+                 WHERE topic = 'ledger.transaction.committed') AS last_confirmation_sent,
+              (SELECT max(answered_at) FROM rotessa_sync.ledger_commands
+                 WHERE backfill_id = b.backfill_id) AS last_confirmation_applied
+            FROM rotessa_sync.backfill_log b WHERE b.backfill_id = $1
+            """,
+            uuid.UUID(backfill_id),
+        )
+    finally:
+        await conn.close()
+    start = row["started_at"]
+    return {
+        key: round((row[key] - start).total_seconds(), 3)
+        for key in row.keys()
+        if key != "started_at" and row[key] is not None
+    }
 
 
 async def read_only(simulator, start: date, end: date) -> tuple[float, int]:
@@ -125,6 +158,7 @@ async def run(args, admin_url: str, bootstrap: str) -> None:
                     raise SystemExit(f"backfill not confirmed within {args.timeout}s: {body}")
                 await asyncio.sleep(0.1)
             backfill_seconds = time.perf_counter() - started
+        timeline = await pipeline_timeline(admin_url, backfill_id)
     metrics = body["metrics"]
     assert body["status"] == "COMPLETED", body
     assert metrics["confirmed"] == args.transactions, metrics
@@ -139,6 +173,7 @@ async def run(args, admin_url: str, bootstrap: str) -> None:
         "target_seconds_scaled": round(target_seconds, 2),
         "meets_target": backfill_seconds <= target_seconds,
         "status": body["status"],
+        "timeline_seconds": timeline,
     }
     report(
         "rotessa_backfill",
@@ -150,6 +185,7 @@ async def run(args, admin_url: str, bootstrap: str) -> None:
             ("baseline: read same pages, no writes", f"{baseline_seconds:.2f} s"),
             ("confirmed transactions/s", f"{args.transactions / backfill_seconds:,.0f}"),
             ("target (30 s per 100k, scaled)", f"{target_seconds:.2f} s"),
+            *((f"  timeline: {k}", f"{v:.2f} s") for k, v in timeline.items()),
         ],
     )
 

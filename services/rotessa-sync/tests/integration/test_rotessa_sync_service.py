@@ -630,3 +630,35 @@ async def test_link_known_to_the_registry_counts_and_backfills_from_rotessa_deta
         assert started.status_code == 202, started.text
         body = await backfill_status(client, started.json()["backfill_id"], headers)
         assert body["window"]["start"] == sim.schedules[schedule_id].process_date.isoformat()
+
+
+async def test_a_backfill_whose_last_answer_raced_its_last_page_is_still_finished(settings):
+    """The last page and the last ledger answer may commit concurrently, each seeing
+    the other as unfinished; the runner's sweep completes such a backfill."""
+    simulator = make_simulator(seed=29, customers=1)
+    schedule_id = next(iter(simulator.state.simulator.schedules))
+    settings.run_messaging = False  # no runner loop: the test plays the race's outcome
+    app = create_app(settings, rotessa_transport=httpx.ASGITransport(app=simulator))
+    mortgage_id = f"mtg-{uuid.uuid4()}"
+    async with running_app(app) as client:
+        async with app.state.uow_factory() as uow:
+            await uow.repo.upsert_mortgage(
+                MortgageChanged(
+                    mortgage_id=mortgage_id, borrower_name="Race", principal_minor=1,
+                    currency="CAD", status="ACTIVE", version=1, changed_at=datetime.now(UTC),
+                )
+            )  # fmt: skip
+            await uow.commit()
+        headers = admin_headers(settings)
+        linked = await client.post(
+            f"{API}/links",
+            json={"mortgage_id": mortgage_id, "schedule_id": schedule_id, "start_backfill": True},
+            headers=headers,
+        )
+        backfill_id = uuid.UUID(linked.json()["backfill_id"])
+        async with app.state.uow_factory() as uow:
+            await uow.repo.update_backfill(backfill_id, report_finished=True)
+            await uow.commit()
+        assert (await backfill_status(client, backfill_id, headers))["status"] == "RUNNING"
+        await app.state.backfill_runner.finalize_settled()
+        assert (await backfill_status(client, backfill_id, headers))["status"] == "COMPLETED"

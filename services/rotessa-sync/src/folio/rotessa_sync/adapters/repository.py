@@ -190,6 +190,15 @@ class RotessaRepository:
         )
         return (await self.session.execute(stmt)).one_or_none()
 
+    async def awaiting_ledger(self) -> list[uuid.UUID]:
+        """Running backfills that finished reading (only the ledger's answers are missing)."""
+        rows = await self.session.execute(
+            sa.select(backfill_log.c.backfill_id)
+            .where(backfill_log.c.status == "RUNNING")
+            .where(backfill_log.c.report_finished.is_(True))
+        )
+        return list(rows.scalars())
+
     async def command_counts(self, backfill_id: uuid.UUID) -> dict[str, int]:
         rows = await self.session.execute(
             sa.select(ledger_commands.c.state, sa.func.count())

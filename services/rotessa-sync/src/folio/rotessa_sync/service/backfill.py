@@ -407,9 +407,20 @@ class BackfillRunner:
                 )
                 await uow.commit()
 
+    async def finalize_settled(self) -> None:
+        """Safety net: the last answer and the last page can commit concurrently, each
+        seeing the other's work as not done yet; re-check finished readers here."""
+        async with self._uow_factory() as uow:
+            candidates = await uow.repo.awaiting_ledger()
+        for backfill_id in candidates:
+            async with self._uow_factory() as uow:
+                if await finalize_if_settled(uow, backfill_id) is not None:
+                    await uow.commit()
+
     async def run_forever(self) -> None:
         while True:
             try:
+                await self.finalize_settled()
                 while len(self._running) < self._concurrency:
                     backfill = await self.claim()
                     if backfill is None:

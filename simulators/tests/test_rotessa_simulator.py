@@ -244,3 +244,16 @@ async def test_control_api_rejects_unknown_fields(app):
             json={"schedule_id": 1, "process_date": "2026-01-01", "surprise": True},
         )
     assert response.status_code == 422
+
+
+async def test_transaction_schedule_endpoint(app):
+    sim = app.state.simulator
+    schedule_id = next(iter(sim.schedules))
+    async with client_for(app) as client:
+        found = await client.get(f"/v1/transaction_schedules/{schedule_id}")
+        missing = await client.get("/v1/transaction_schedules/1")
+    assert found.status_code == 200
+    body = found.json()
+    assert body["id"] == schedule_id and body["frequency"] == sim.schedules[schedule_id].frequency
+    assert {t["transaction_schedule_id"] for t in body["financial_transactions"]} == {schedule_id}
+    assert missing.status_code == 404 and missing.json()["errors"][0]["error_code"] == "not_found"

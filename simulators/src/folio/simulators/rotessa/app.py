@@ -142,6 +142,16 @@ def create_app(
             return error_response(404, "not_found", "Customer not found.")
         return _json(simulator.customer_detail(int(customer_id)))
 
+    @v1.get("/transaction_schedules/{schedule_id}")
+    async def get_schedule(schedule_id: str, request: Request) -> Response:
+        refused = await guard(request, "transaction_schedule")
+        if refused:
+            return refused
+        schedule = simulator.schedules.get(int(schedule_id)) if schedule_id.isdigit() else None
+        if schedule is None:
+            return error_response(404, "not_found", "Transaction schedule not found.")
+        return _json(simulator.schedule_detail(schedule.id))
+
     @v1.get("/transaction_report")
     async def transaction_report(request: Request) -> Response:
         refused = await guard(request, "transaction_report")

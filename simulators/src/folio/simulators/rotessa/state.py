@@ -464,6 +464,15 @@ class RotessaSimulator:
         ]
         return min(upcoming) if upcoming else None
 
+    def schedule_detail(self, schedule_id: int) -> dict[str, Any]:
+        schedule = self.schedules[schedule_id]
+        own = sorted(
+            (t for t in self.transactions.values() if t.schedule_id == schedule_id),
+            key=lambda t: (t.process_date, t.id),
+        )
+        embedded = [t.to_json() for t in own[-self.max_embedded_transactions :]]
+        return schedule.to_json(self.next_process_date(schedule), embedded)
+
     def customer_list(self) -> list[dict[str, Any]]:
         return [c.to_json() for c in sorted(self.customers.values(), key=lambda c: c.id)]
 

@@ -14,6 +14,7 @@ from folio.shared.contracts import (
 )
 from folio.webhooks.adapters.uow import WebhooksUnitOfWork
 from folio.webhooks.entrypoints import admin, intake
+from folio.webhooks.service.batching import IntakeBatcher
 from folio.webhooks.settings import WebhooksSettings
 
 log = structlog.get_logger(__name__)
@@ -25,9 +26,14 @@ class IntakeRuntime(Runtime):
     Intake has no consumers: the broker is only needed by the outbox relay,
     which retries on its own. Starting the FastStream broker in the background
     keeps a restart during a broker outage from delaying webhook answers.
+    The group-commit batcher runs for the process lifetime either way.
     """
 
+    batcher: IntakeBatcher | None = None
+
     async def start(self) -> None:
+        if self.batcher is not None:
+            self._tasks.append(asyncio.create_task(self.batcher.run(), name="intake-batcher"))
         if not self.settings.run_messaging:
             return
         self.relay.start()
@@ -65,10 +71,12 @@ def create_app(settings: WebhooksSettings | None = None) -> FastAPI:
     def uow_factory() -> WebhooksUnitOfWork:
         return WebhooksUnitOfWork(runtime.sessionmaker, producer="webhooks")
 
+    runtime.batcher = IntakeBatcher(uow_factory, max_batch=settings.intake_max_batch)
+
     return create_service_app(
         runtime=runtime,
         title="Folio webhooks intake",
         description="Moyasar, Tabby, Tamara and Standard Webhooks intake; payment methods.",
         routers=[intake.router, admin.router],
-        extra_state={"uow_factory": uow_factory},
+        extra_state={"uow_factory": uow_factory, "intake_batcher": runtime.batcher},
     )

@@ -24,6 +24,8 @@ class WebhooksSettings(ServiceSettings):
     http_port: int = 8104
     #: Provider webhooks are small; refuse anything bigger before parsing or crypto.
     max_body_bytes: int = 262_144
+    #: Most deliveries written in one transaction (group commit); 1 disables batching.
+    intake_max_batch: int = 64
     moyasar_webhook_secret: SecretStr | None = None
     #: Tabby echoes a static header chosen at webhook registration.
     tabby_webhook_header: str = "X-Tabby-Webhook-Secret"

@@ -33,7 +33,6 @@ from folio.webhooks.entrypoints.dependencies import get_settings, get_uow, utc_n
 from folio.webhooks.service.intake import (
     RecordDelivery,
     payment_method_settings,
-    record_delivery,
 )
 from folio.webhooks.settings import WebhooksSettings
 
@@ -59,7 +58,6 @@ async def _store(
     body: bytes,
     meaning: Interpretation,
     settings: WebhooksSettings,
-    uow: WebhooksUnitOfWork,
 ) -> JSONResponse:
     command = RecordDelivery(
         channel=channel,
@@ -71,8 +69,7 @@ async def _store(
         interpretation=meaning,
     )
     try:
-        async with uow:
-            outcome = await record_delivery(command, uow)
+        outcome = await request.app.state.intake_batcher.submit(command)
     except Exception as exc:
         if is_infrastructure_error(exc):
             # Not stored: a 5xx makes the provider deliver again later.
@@ -87,7 +84,7 @@ async def _store(
 
 
 @router.post("/moyasar", summary="Moyasar webhook (secret_token in the body)")
-async def moyasar_webhook(request: Request, settings: Settings, uow: Uow) -> JSONResponse:
+async def moyasar_webhook(request: Request, settings: Settings) -> JSONResponse:
     body = await request.body()
     try:
         event = moyasar.parse_event(body)
@@ -95,11 +92,11 @@ async def moyasar_webhook(request: Request, settings: Settings, uow: Uow) -> JSO
     except (MalformedDelivery, AuthenticationFailed):
         raise _unauthenticated("moyasar") from None
     meaning = moyasar.interpret(event, utc_now())
-    return await _store("moyasar", request, body, meaning, settings, uow)
+    return await _store("moyasar", request, body, meaning, settings)
 
 
 @router.post("/tabby", summary="Tabby webhook (static header)")
-async def tabby_webhook(request: Request, settings: Settings, uow: Uow) -> JSONResponse:
+async def tabby_webhook(request: Request, settings: Settings) -> JSONResponse:
     try:
         verify_tabby_header(
             request.headers, settings.tabby_webhook_header, settings.secret("tabby_webhook_secret")
@@ -108,11 +105,11 @@ async def tabby_webhook(request: Request, settings: Settings, uow: Uow) -> JSONR
         raise _unauthenticated("tabby") from None
     body = await request.body()
     meaning = interpret_delivery("tabby", body, request.headers, utc_now())
-    return await _store("tabby", request, body, meaning, settings, uow)
+    return await _store("tabby", request, body, meaning, settings)
 
 
 @router.post("/tamara", summary="Tamara notification (tamaraToken query parameter or bearer)")
-async def tamara_webhook(request: Request, settings: Settings, uow: Uow) -> JSONResponse:
+async def tamara_webhook(request: Request, settings: Settings) -> JSONResponse:
     token = tamara_token_from(
         request.query_params.get("tamaraToken"), request.headers.get("authorization")
     )
@@ -122,18 +119,18 @@ async def tamara_webhook(request: Request, settings: Settings, uow: Uow) -> JSON
         raise _unauthenticated("tamara") from None
     body = await request.body()
     meaning = interpret_delivery("tamara", body, request.headers, utc_now())
-    return await _store("tamara", request, body, meaning, settings, uow)
+    return await _store("tamara", request, body, meaning, settings)
 
 
 @router.post("/standard", summary="Standard Webhooks (webhook-id/-timestamp/-signature)")
-async def standard_webhook(request: Request, settings: Settings, uow: Uow) -> JSONResponse:
+async def standard_webhook(request: Request, settings: Settings) -> JSONResponse:
     body = await request.body()
     try:
         verify_standard_webhook(body, request.headers, settings.secret("standard_webhook_secret"))
     except AuthenticationFailed:
         raise _unauthenticated("standard") from None
     meaning = interpret_delivery("standard", body, request.headers, utc_now())
-    return await _store("standard", request, body, meaning, settings, uow)
+    return await _store("standard", request, body, meaning, settings)
 
 
 @router.get("/payment-methods", summary="Payment methods offered to payers", tags=["public"])

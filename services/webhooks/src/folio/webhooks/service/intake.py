@@ -75,19 +75,37 @@ def _delivery_row(cmd: RecordDelivery, delivery_id: uuid.UUID) -> dict[str, Any]
 
 
 async def record_delivery(cmd: RecordDelivery, uow: WebhooksUnitOfWork) -> IntakeOutcome:
-    """Store the delivery once per dedupe key and emit its new payment facts."""
+    """Store the delivery once per dedupe key and emit its new payment facts; commit."""
+    outcome = await store_delivery(cmd, uow)
+    await uow.commit()
+    return outcome
+
+
+async def record_deliveries(
+    cmds: list[RecordDelivery], uow: WebhooksUnitOfWork
+) -> list[IntakeOutcome]:
+    """Several deliveries in one transaction (group commit), each exactly as if alone.
+
+    Identical deliveries inside the batch dedupe against each other like against
+    earlier ones: the first insert wins the unique index, the next sees it.
+    """
+    outcomes = [await store_delivery(cmd, uow) for cmd in cmds]
+    await uow.commit()
+    return outcomes
+
+
+async def store_delivery(cmd: RecordDelivery, uow: WebhooksUnitOfWork) -> IntakeOutcome:
+    """The work of one delivery inside the caller's transaction (no commit)."""
     delivery_id = uuid.uuid4()
     row = _delivery_row(cmd, delivery_id)
     if not await uow.deliveries.insert_first(row):
         await uow.deliveries.insert_duplicate(row)
-        await uow.commit()
         return IntakeOutcome(delivery_id, DeliveryState.DUPLICATE.value, 0)
     emitted = 0
     if cmd.interpretation.state is DeliveryState.ACCEPTED and cmd.interpretation.facts:
         emitted, note = await _emit_new_facts(uow, delivery_id, cmd.interpretation, cmd.received_at)
         if note:
             await uow.deliveries.set_reason(delivery_id, note)
-    await uow.commit()
     return IntakeOutcome(delivery_id, cmd.interpretation.state.value, emitted)
 
 

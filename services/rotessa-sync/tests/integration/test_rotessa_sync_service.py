@@ -662,3 +662,68 @@ async def test_a_backfill_whose_last_answer_raced_its_last_page_is_still_finishe
         assert (await backfill_status(client, backfill_id, headers))["status"] == "RUNNING"
         await app.state.backfill_runner.finalize_settled()
         assert (await backfill_status(client, backfill_id, headers))["status"] == "COMPLETED"
+
+
+ADMIN_ROUTES = [
+    ("GET", "/schedules/unlinked", False),
+    ("GET", "/mortgages/unlinked", False),
+    ("GET", "/links", False),
+    ("POST", "/links", True),
+    ("POST", "/backfills", True),
+    ("GET", "/backfills", False),
+    ("GET", f"/backfills/{uuid.uuid4()}", False),
+    ("POST", f"/backfills/{uuid.uuid4()}/retry", True),
+    ("GET", "/mortgages/m-1/backfills", False),
+    ("POST", "/sync", True),
+    ("GET", "/sync", False),
+    ("GET", "/admin/dead-letters", False),
+]
+
+
+async def test_every_admin_route_denies_anonymous_and_weak_roles(settings):
+    settings.run_messaging = False
+    app = create_app(settings, rotessa_transport=httpx.ASGITransport(app=make_simulator(seed=30)))
+    viewer = admin_headers(settings, roles=("viewer",))
+    stranger = admin_headers(settings, roles=("tenant",))
+    forged = {"Authorization": "Bearer " + "x" * 40}
+    async with running_app(app) as client:
+        for method, path, writes in ADMIN_ROUTES:
+            for headers, expected in ((None, 401), (forged, 401), (stranger, 403)):
+                response = await client.request(method, API + path, headers=headers, json={})
+                assert response.status_code == expected, (method, path, response.text)
+                assert response.headers["content-type"].startswith("application/problem+json")
+            if writes:
+                response = await client.request(method, API + path, headers=viewer, json={})
+                assert response.status_code == 403, (method, path)
+        # another method on a read route is not a way in
+        assert (await client.delete(f"{API}/links", headers=viewer)).status_code == 405
+
+
+async def test_periodic_sync_runs_on_its_own_interval(settings):
+    simulator = make_simulator(seed=31, customers=1)
+    sim = simulator.state.simulator
+    schedule_id = next(iter(sim.schedules))
+    settings.sync_enabled = True
+    settings.sync_interval_seconds = 0.3
+    app = create_app(settings, rotessa_transport=httpx.ASGITransport(app=simulator))
+    headers = admin_headers(settings)
+    mortgage_id = f"mtg-{uuid.uuid4()}"
+    async with running_app(app) as client:
+        await add_mortgage(app, mortgage_id)
+        linked = await client.post(
+            f"{API}/links",
+            json={"mortgage_id": mortgage_id, "schedule_id": schedule_id},
+            headers=headers,
+        )
+        assert linked.status_code == 201
+        fresh = sim.add_transaction(schedule_id=schedule_id, process_date=TODAY - timedelta(days=2))
+
+        async def collected_by_sync():
+            commands = await published_commands(app)
+            return [
+                c for c in commands
+                if c["data"]["transaction_id"] == fresh.id and c["data"].get("origin") == "sync"
+            ]  # fmt: skip
+
+        (event,) = await eventually(collected_by_sync, timeout=20)
+        assert event["data"]["mortgage_id"] == mortgage_id

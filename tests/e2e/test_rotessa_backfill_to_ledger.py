@@ -3,7 +3,7 @@
 Link a schedule with a backfill; the ledger's journal holds the backdated
 collections (balances at past points in time are right), the backfill completes
 from the ledger's confirmations, a rerun adds nothing, and a chargeback found by
-the periodic sync reverses its payment.
+the periodic sync reverses its payment. Rotessa answers 429s on the way.
 """
 
 import uuid
@@ -19,6 +19,7 @@ from folio.ledger.settings import LedgerSettings
 from folio.rotessa_sync.app import create_app as create_rotessa_sync
 from folio.rotessa_sync.settings import RotessaSyncSettings
 from folio.shared.contracts import MortgageChanged, new_envelope
+from folio.simulators.rotessa import FaultPlan
 from folio.simulators.rotessa import create_app as create_simulator
 
 TORONTO = ZoneInfo("America/Toronto")
@@ -102,6 +103,12 @@ async def test_link_backfill_rerun_and_chargeback_reach_the_journal(infra):
             "Eve Okafor", 150_000, "Monthly",
         )  # fmt: skip
 
+        # Rotessa misbehaves during the backfill: every other report page answers 429
+        simulator.state.faults.configure(
+            FaultPlan(
+                every_nth=2, every_status=429, retry_after=0, endpoints={"transaction_report"}
+            )
+        )
         linked = await rotessa.post(
             "/api/rotessa/links",
             json={"mortgage_id": mortgage_id, "schedule_id": schedule.id,
@@ -118,6 +125,8 @@ async def test_link_backfill_rerun_and_chargeback_reach_the_journal(infra):
         done = await eventually(lambda: status_of(backfill_id, "COMPLETED"), timeout=60)
         assert done["metrics"]["confirmed"] == 3
         assert done["metrics"]["declined_skipped"] == 1
+        assert simulator.state.request_counts["transaction_report"] >= 2  # a 429 was survived
+        simulator.state.faults.clear()
 
         async def balance(pit: str | None = None) -> int:
             params = {"pit": pit} if pit else {}

@@ -304,11 +304,7 @@ async def test_outbox_rows_committed_out_of_id_order_are_all_published(infra, de
         slow.emit(mortgage_changed(slow_id))
         # write the outbox row now (lower id) but keep the transaction open
         await slow.session.execute(text("SELECT 1"))
-        from sqlalchemy import insert
-
-        from folio.shared.db import outbox
-
-        await slow.session.execute(insert(outbox), slow._outbox_rows)
+        await slow._write_outbox(slow._outbox_rows)
         slow._outbox_rows = []
         slow_row = await slow.session.execute(text("SELECT max(id) FROM outbox"))
         slow_outbox_id = slow_row.scalar()

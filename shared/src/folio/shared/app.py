@@ -77,8 +77,11 @@ class Runtime:
     async def start(self) -> None:
         if self.settings.run_messaging:
             # The HTTP side serves even while the broker is unreachable (webhook intake
-            # must keep accepting); consumers join as soon as the broker answers.
-            self._tasks.append(asyncio.create_task(_start_broker_with_retry(self.broker)))
+            # must keep accepting); consumers join as soon as the broker answers. When
+            # the broker is up, startup waits for it so the service is whole when ready.
+            connecting = asyncio.create_task(_start_broker_with_retry(self.broker))
+            self._tasks.append(connecting)
+            await asyncio.wait({connecting}, timeout=self.settings.broker_connect_wait_seconds)
             self.relay.start()
             for factory in self.background:
                 self._tasks.append(asyncio.create_task(factory()))

@@ -48,6 +48,8 @@ class ServiceSettings(BaseSettings):
     consumer_batch_size: int = 500
     #: Start Kafka consumers and the outbox relay with the HTTP app.
     run_messaging: bool = True
+    #: How long startup waits for the broker before serving HTTP without it.
+    broker_connect_wait_seconds: float = 15.0
 
     @model_validator(mode="after")
     def _secrets_have_no_default_in_production(self) -> "ServiceSettings":

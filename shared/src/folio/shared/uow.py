@@ -5,16 +5,16 @@ state change, the outbox rows it emitted and the inbox record together.
 Services subclass it and attach repositories in ``_open``.
 """
 
+import json
 import uuid
 from datetime import UTC, datetime
 from typing import Any, Self
 
-from sqlalchemy import insert, literal_column, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import insert, literal_column, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from folio.shared.contracts import Envelope, EventPayload, new_envelope
-from folio.shared.db import audit_log, outbox, processed_messages
+from folio.shared.db import audit_log
 from folio.shared.observability import get_correlation_id
 
 
@@ -100,17 +100,20 @@ class UnitOfWork:
     async def first_deliveries(
         self, consumer: str, event_ids: list[uuid.UUID]
     ) -> set[uuid.UUID]:
-        """Set-based inbox: records all ids, returns those not processed before."""
+        """Set-based inbox: records all ids, returns those not processed before.
+
+        One ``unnest`` statement whatever the batch size (a compiled multi-VALUES
+        statement per batch costs more than the work it guards)."""
         if not event_ids:
             return set()
-        now = datetime.now(UTC)
-        stmt = (
-            pg_insert(processed_messages)
-            .values([{"consumer": consumer, "event_id": e, "processed_at": now} for e in event_ids])
-            .on_conflict_do_nothing()
-            .returning(processed_messages.c.event_id)
+        result = await self.session.execute(
+            text(
+                "INSERT INTO processed_messages (consumer, event_id, processed_at) "
+                "SELECT :consumer, e, now() FROM unnest(CAST(:ids AS uuid[])) AS e "
+                "ON CONFLICT DO NOTHING RETURNING event_id"
+            ),
+            {"consumer": consumer, "ids": list(event_ids)},
         )
-        result = await self.session.execute(stmt)
         return set(result.scalars().all())
 
     async def audit(
@@ -145,10 +148,31 @@ class UnitOfWork:
 
     async def commit(self) -> None:
         if self._outbox_rows:
-            await self.session.execute(insert(outbox), self._outbox_rows)
+            await self._write_outbox(self._outbox_rows)
             self._outbox_rows = []
         await self.session.commit()
         self.committed = True
+
+    async def _write_outbox(self, rows: list[dict[str, Any]]) -> None:
+        # WITH ORDINALITY + ORDER BY: outbox ids follow emit order, which the relay
+        # relies on for per-key order. One statement for any number of rows.
+        await self.session.execute(
+            text(
+                "INSERT INTO outbox (event_id, topic, key, value, headers, created_at) "
+                "SELECT e, t, k, v, CAST(h AS jsonb), c FROM unnest(CAST(:e AS uuid[]), "
+                "CAST(:t AS text[]), CAST(:k AS text[]), CAST(:v AS bytea[]), "
+                "CAST(:h AS text[]), CAST(:c AS timestamptz[])) WITH ORDINALITY "
+                "AS r(e, t, k, v, h, c, n) ORDER BY n"
+            ),
+            {
+                "e": [r["event_id"] for r in rows],
+                "t": [r["topic"] for r in rows],
+                "k": [r["key"] for r in rows],
+                "v": [r["value"] for r in rows],
+                "h": [json.dumps(r["headers"]) for r in rows],
+                "c": [r["created_at"] for r in rows],
+            },
+        )
 
     async def now(self) -> datetime:
         """The database's transaction time (one clock for every service)."""

@@ -49,6 +49,14 @@ async def db(webhooks_database_url):
     await conn.close()
 
 
+def unique_invoice_number() -> str:
+    """Year 1999: the ledger never issues these, so events from these tests can never
+    pay a real invoice when a later test in the session starts the outbox relay."""
+    import uuid
+
+    return f"INV-1999-{uuid.uuid4().int % 1_000_000:06d}"
+
+
 async def send(client: httpx.AsyncClient, delivery: Delivery) -> httpx.Response:
     return await client.post(
         delivery.path, content=delivery.body, headers=delivery.headers, params=delivery.query

@@ -20,7 +20,7 @@ ADMIN_ROUTES = [
 
 
 def invoice() -> str:
-    return f"INV-2026-{uuid.uuid4().int % 1_000_000:06d}"
+    return f"INV-1999-{uuid.uuid4().int % 1_000_000:06d}"
 
 
 @pytest.mark.parametrize(("method", "path"), ADMIN_ROUTES)

@@ -16,7 +16,7 @@ from folio.simulators.payments.standard import StandardWebhooksSender
 
 from .conftest import send, stored_counts
 
-INVOICE = "INV-2026-900001"
+INVOICE = "INV-1999-900001"
 
 
 def _flip_char(text: str, index: int = -1) -> str:

@@ -116,7 +116,7 @@ class DeliveriesRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    # The intake hot path (insert_first .. save_progress) uses plain SQL through the
+    # The intake hot path (insert_firsts .. set_reasons) uses plain SQL through the
     # session's connection: same transaction, without Core's per-statement compile
     # cost, which dominated intake CPU time in profiling.
 
@@ -124,39 +124,102 @@ class DeliveriesRepository:
         connection = await self.session.connection()
         return await connection.exec_driver_sql(sql, params)
 
-    async def insert_first(self, row: dict[str, Any]) -> bool:
-        """Insert the first delivery of its dedupe key; False if one already exists.
+    async def insert_firsts(self, rows: list[dict[str, Any]]) -> set[uuid.UUID]:
+        """Insert deliveries that are first of their dedupe key; returns their ids.
 
         The partial unique index decides, so concurrent identical deliveries
-        serialize on it and exactly one of them wins.
+        serialize on it and exactly one of them wins. Rows are inserted in list
+        order, so within one batch the earliest of identical deliveries wins.
         """
+        width = len(_DELIVERY_FIELDS)
+        placeholders = ", ".join(
+            "("
+            + ", ".join(
+                f"${i * width + j}::jsonb" if name in _JSON_FIELDS else f"${i * width + j}"
+                for j, name in enumerate(_DELIVERY_FIELDS, start=1)
+            )
+            + ")"
+            for i in range(len(rows))
+        )
+        params = [value for row in rows for value in _delivery_values(row, duplicate_of=None)]
         result = await self._driver(
-            f"INSERT INTO deliveries ({_DELIVERY_COLUMNS}) VALUES ({_DELIVERY_PARAMS})"
+            f"INSERT INTO deliveries ({_DELIVERY_COLUMNS}) VALUES {placeholders}"
             " ON CONFLICT (channel, dedupe_key) WHERE duplicate_of IS NULL DO NOTHING"
             " RETURNING id",
-            *_delivery_values(row, duplicate_of=None),
+            *params,
         )
-        return result.scalar_one_or_none() is not None
+        return set(result.scalars().all())
 
-    async def insert_duplicate(self, row: dict[str, Any]) -> uuid.UUID:
-        """Record a later delivery of a known dedupe key; returns the first one's id."""
-        original = (
-            await self._driver(
-                "SELECT id FROM deliveries WHERE channel = $1 AND dedupe_key = $2"
-                " AND duplicate_of IS NULL",
-                row["channel"],
-                row["dedupe_key"],
+    async def insert_duplicates(self, rows: list[dict[str, Any]]) -> None:
+        """Record later deliveries of known dedupe keys, each pointing at the first."""
+        if not rows:
+            return
+        originals = await self._driver(
+            "SELECT id, channel, dedupe_key FROM deliveries WHERE duplicate_of IS NULL"
+            " AND (channel, dedupe_key) IN (SELECT * FROM unnest($1::text[], $2::text[]))",
+            [r["channel"] for r in rows],
+            [r["dedupe_key"] for r in rows],
+        )
+        first_of = {(r.channel, r.dedupe_key): r.id for r in originals}
+        values = []
+        for row in rows:
+            original = first_of[(row["channel"], row["dedupe_key"])]
+            duplicate = {**row, "state": "duplicate", "reason": f"duplicate of {original}"}
+            values.append(_delivery_values(duplicate, duplicate_of=original))
+        connection = await self.session.connection()
+        await connection.exec_driver_sql(
+            f"INSERT INTO deliveries ({_DELIVERY_COLUMNS}) VALUES ({_DELIVERY_PARAMS})", values
+        )
+
+    async def lock_progresses(
+        self, payments: dict[tuple[str, str], str | None], now: datetime
+    ) -> dict[tuple[str, str], tuple[PaymentProgress, dict[str, str]]]:
+        """Several payments' progress rows, created when new and row-locked until commit,
+        locked in key order so replicas locking overlapping sets cannot deadlock."""
+        keys = sorted(payments)
+        rows = await self._driver(
+            "INSERT INTO payment_progress (payment_provider, provider_payment_id,"
+            " invoice_number, progress, parked_origins, updated_at)"
+            " SELECT p, i, n, '{}'::jsonb, '{}'::jsonb, $4"
+            " FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS k(p, i, n, o)"
+            " ORDER BY o"
+            " ON CONFLICT (payment_provider, provider_payment_id)"
+            " DO UPDATE SET updated_at = excluded.updated_at"
+            " RETURNING payment_provider, provider_payment_id, progress, parked_origins",
+            [k[0] for k in keys],
+            [k[1] for k in keys],
+            [payments[k] for k in keys],
+            now,
+        )
+        return {
+            (r.payment_provider, r.provider_payment_id): (
+                PaymentProgress.from_json(r.progress),
+                dict(r.parked_origins),
             )
-        ).scalar_one()
-        duplicate = {**row, "state": "duplicate", "reason": f"duplicate of {original}"}
-        await self._driver(
-            f"INSERT INTO deliveries ({_DELIVERY_COLUMNS}) VALUES ({_DELIVERY_PARAMS})",
-            *_delivery_values(duplicate, duplicate_of=original),
-        )
-        return original
+            for r in rows
+        }
 
-    async def set_reason(self, delivery_id: uuid.UUID, reason: str) -> None:
-        await self._driver("UPDATE deliveries SET reason = $2 WHERE id = $1", delivery_id, reason)
+    async def save_progresses(
+        self, states: dict[tuple[str, str], tuple[PaymentProgress, dict[str, str]]], now: datetime
+    ) -> None:
+        if not states:
+            return
+        connection = await self.session.connection()
+        await connection.exec_driver_sql(
+            "UPDATE payment_progress SET progress = $3::jsonb, parked_origins = $4::jsonb,"
+            " updated_at = $5 WHERE payment_provider = $1 AND provider_payment_id = $2",
+            [
+                (key[0], key[1], json.dumps(progress.to_json()), json.dumps(origins), now)
+                for key, (progress, origins) in states.items()
+            ],
+        )
+
+    async def set_reasons(self, reasons: list[tuple[uuid.UUID, str]]) -> None:
+        if reasons:
+            connection = await self.session.connection()
+            await connection.exec_driver_sql(
+                "UPDATE deliveries SET reason = $2 WHERE id = $1", reasons
+            )
 
     async def set_outcome(self, delivery_id: uuid.UUID, **fields: Any) -> None:
         await self.session.execute(
@@ -256,22 +319,29 @@ class DeliveriesRepository:
         )
 
     async def record_facts(self, rows: list[dict[str, Any]]) -> None:
-        for row in rows:
-            await self._driver(
-                "INSERT INTO payment_facts (event_id, payment_provider, provider_payment_id,"
-                " fact_key, event_type, delivery_id, invoice_number, amount_minor, currency,"
-                " emitted_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-                row["event_id"],
-                row["payment_provider"],
-                row["provider_payment_id"],
-                row["fact_key"],
-                row["event_type"],
-                row["delivery_id"],
-                row["invoice_number"],
-                row["amount_minor"],
-                row["currency"],
-                row["emitted_at"],
-            )
+        if not rows:
+            return
+        connection = await self.session.connection()
+        await connection.exec_driver_sql(
+            "INSERT INTO payment_facts (event_id, payment_provider, provider_payment_id,"
+            " fact_key, event_type, delivery_id, invoice_number, amount_minor, currency,"
+            " emitted_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            [
+                (
+                    row["event_id"],
+                    row["payment_provider"],
+                    row["provider_payment_id"],
+                    row["fact_key"],
+                    row["event_type"],
+                    row["delivery_id"],
+                    row["invoice_number"],
+                    row["amount_minor"],
+                    row["currency"],
+                    row["emitted_at"],
+                )
+                for row in rows
+            ],
+        )
 
     async def facts_of(self, delivery_id: uuid.UUID) -> list[dict[str, Any]]:
         stmt = (

@@ -53,7 +53,7 @@ class IntakeBatcher:
 
     async def submit(self, command: RecordDelivery) -> IntakeOutcome:
         """Store one delivery; returns once its transaction committed (or raises)."""
-        if self._queue is None:  # not running (no lifespan): write it on its own
+        if self._queue is None or self._max_batch <= 1:  # not running, or batching off
             async with self._uow_factory() as uow:
                 return await record_delivery(command, uow)
         waiting = _Waiting(command, asyncio.get_running_loop().create_future())

@@ -18,7 +18,7 @@ from folio.webhooks.domain.deliveries import (
     Interpretation,
     fact_event_id,
 )
-from folio.webhooks.domain.emission import plan_emissions
+from folio.webhooks.domain.emission import PaymentProgress, plan_emissions
 from folio.webhooks.domain.interpretation import interpret_delivery
 from folio.webhooks.domain.payment_methods import (
     METHODS_BY_KEY,
@@ -76,54 +76,93 @@ def _delivery_row(cmd: RecordDelivery, delivery_id: uuid.UUID) -> dict[str, Any]
 
 async def record_delivery(cmd: RecordDelivery, uow: WebhooksUnitOfWork) -> IntakeOutcome:
     """Store the delivery once per dedupe key and emit its new payment facts; commit."""
-    outcome = await store_delivery(cmd, uow)
-    await uow.commit()
+    [outcome] = await record_deliveries([cmd], uow)
     return outcome
 
 
 async def record_deliveries(
     cmds: list[RecordDelivery], uow: WebhooksUnitOfWork
 ) -> list[IntakeOutcome]:
-    """Several deliveries in one transaction (group commit), each exactly as if alone.
+    """Store several deliveries in one transaction (group commit), each as if alone; commit.
 
-    Identical deliveries inside the batch dedupe against each other like against
-    earlier ones: the first insert wins the unique index, the next sees it.
+    Set-based: one multi-row statement per step, whatever the batch size. Identical
+    deliveries in the batch dedupe against each other as against earlier ones (the
+    first in order wins the unique index), and deliveries about the same payment
+    are planned in order against its locked progress.
     """
-    outcomes = [await store_delivery(cmd, uow) for cmd in cmds]
+    rows = [_delivery_row(cmd, uuid.uuid4()) for cmd in cmds]
+    firsts = await uow.deliveries.insert_firsts(rows)
+    await uow.deliveries.insert_duplicates([r for r in rows if r["id"] not in firsts])
+
+    with_facts = [
+        (cmd, row)
+        for cmd, row in zip(cmds, rows, strict=True)
+        if row["id"] in firsts
+        and cmd.interpretation.state is DeliveryState.ACCEPTED
+        and cmd.interpretation.facts
+    ]
+    emitted: dict[uuid.UUID, int] = {}
+    if with_facts:
+        now = cmds[0].received_at
+        payments = {
+            cmd.interpretation.payment_key: cmd.interpretation.invoice_number
+            for cmd, _ in with_facts
+        }
+        states = await uow.deliveries.lock_progresses(payments, now)  # type: ignore[arg-type]
+        fact_rows: list[dict[str, Any]] = []
+        reasons: list[tuple[uuid.UUID, str]] = []
+        for cmd, row in with_facts:
+            key = cmd.interpretation.payment_key
+            assert key is not None
+            progress, origins = states[key]
+            planned = _plan_payment(uow, row["id"], cmd.interpretation, progress, origins, now)
+            states[key] = (planned.progress, planned.parked_origins)
+            fact_rows += planned.fact_rows
+            emitted[row["id"]] = len(planned.fact_rows)
+            if planned.note:
+                reasons.append((row["id"], planned.note))
+        await uow.deliveries.record_facts(fact_rows)
+        await uow.deliveries.save_progresses(states, now)
+        await uow.deliveries.set_reasons(reasons)
     await uow.commit()
-    return outcomes
+    return [
+        IntakeOutcome(
+            row["id"],
+            cmd.interpretation.state.value
+            if row["id"] in firsts
+            else DeliveryState.DUPLICATE.value,
+            emitted.get(row["id"], 0),
+        )
+        for cmd, row in zip(cmds, rows, strict=True)
+    ]
 
 
-async def store_delivery(cmd: RecordDelivery, uow: WebhooksUnitOfWork) -> IntakeOutcome:
-    """The work of one delivery inside the caller's transaction (no commit)."""
-    delivery_id = uuid.uuid4()
-    row = _delivery_row(cmd, delivery_id)
-    if not await uow.deliveries.insert_first(row):
-        await uow.deliveries.insert_duplicate(row)
-        return IntakeOutcome(delivery_id, DeliveryState.DUPLICATE.value, 0)
-    emitted = 0
-    if cmd.interpretation.state is DeliveryState.ACCEPTED and cmd.interpretation.facts:
-        emitted, note = await _emit_new_facts(uow, delivery_id, cmd.interpretation, cmd.received_at)
-        if note:
-            await uow.deliveries.set_reason(delivery_id, note)
-    return IntakeOutcome(delivery_id, cmd.interpretation.state.value, emitted)
+@dataclass(frozen=True)
+class _PlannedPayment:
+    progress: PaymentProgress
+    parked_origins: dict[str, str]
+    fact_rows: list[dict[str, Any]]
+    note: str | None
 
 
-async def _emit_new_facts(
-    uow: WebhooksUnitOfWork, delivery_id: uuid.UUID, meaning: Interpretation, now: datetime
-) -> tuple[int, str | None]:
-    """Plan against the payment's progress (row-locked) and write outbox rows for new facts."""
+def _plan_payment(
+    uow: WebhooksUnitOfWork,
+    delivery_id: uuid.UUID,
+    meaning: Interpretation,
+    progress: PaymentProgress,
+    parked_origins: dict[str, str],
+    now: datetime,
+) -> _PlannedPayment:
+    """Plan one delivery's facts against its payment's progress; queue the outbox rows."""
     assert meaning.payment_key is not None
     provider, payment_id = meaning.payment_key
-    progress, parked_origins = await uow.deliveries.lock_progress(
-        provider, payment_id, meaning.invoice_number, now
-    )
     plan = plan_emissions(progress, meaning.facts)
+    origins = dict(parked_origins)
     for fact in plan.parked:
-        parked_origins[fact.fact_key] = str(delivery_id)
+        origins[fact.fact_key] = str(delivery_id)
     fact_rows = []
     for fact in plan.emit:
-        origin = uuid.UUID(parked_origins.pop(fact.fact_key, str(delivery_id)))
+        origin = uuid.UUID(origins.pop(fact.fact_key, str(delivery_id)))
         event_id = fact_event_id(provider, fact.fact_key)
         uow.emit(fact.payload, event_id=event_id)
         event_type, _ = event_type_of(fact.payload)
@@ -141,15 +180,30 @@ async def _emit_new_facts(
                 "emitted_at": now,
             }
         )
-    await uow.deliveries.record_facts(fact_rows)
-    await uow.deliveries.save_progress(provider, payment_id, plan.progress, parked_origins, now)
     notes = []
     if plan.parked:
         notes.append(f"{len(plan.parked)} refund(s) parked until the payment is verified")
     notes += [f"{key}: {why}" for key, why in plan.skipped if why != "already handled"]
     if not plan.emit and not plan.parked and not notes:
         notes.append("every fact was already emitted by an earlier delivery")
-    return len(plan.emit), "; ".join(notes) or None
+    return _PlannedPayment(plan.progress, origins, fact_rows, "; ".join(notes) or None)
+
+
+async def _emit_new_facts(
+    uow: WebhooksUnitOfWork, delivery_id: uuid.UUID, meaning: Interpretation, now: datetime
+) -> tuple[int, str | None]:
+    """One delivery (replay): lock its payment's progress, plan, write facts and progress."""
+    assert meaning.payment_key is not None
+    provider, payment_id = meaning.payment_key
+    progress, parked_origins = await uow.deliveries.lock_progress(
+        provider, payment_id, meaning.invoice_number, now
+    )
+    planned = _plan_payment(uow, delivery_id, meaning, progress, parked_origins, now)
+    await uow.deliveries.record_facts(planned.fact_rows)
+    await uow.deliveries.save_progress(
+        provider, payment_id, planned.progress, planned.parked_origins, now
+    )
+    return len(planned.fact_rows), planned.note
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,9 @@ import asyncio
 import json
 import uuid
 
+import asyncpg
+import pytest
+
 from folio.simulators.payments.scenarios import arrange
 
 from .conftest import events_for_invoice, send
@@ -156,3 +159,18 @@ async def test_different_deliveries_about_one_payment_at_once_emit_each_fact_onc
         ("payment.verified", 12000),
     ]
     assert kinds.index("payment.verified") < kinds.index("payment.refunded")
+
+
+async def test_what_a_delivery_received_cannot_be_changed_or_deleted(client, providers, db):
+    response = await send(client, providers.pay("moyasar", invoice(), "3.00").deliveries[0])
+    delivery_id = uuid.UUID(response.json()["delivery_id"])
+    for statement in [
+        "UPDATE deliveries SET body = 'forged'::bytea WHERE id = $1",
+        "UPDATE deliveries SET headers = '{}'::jsonb WHERE id = $1",
+        "UPDATE deliveries SET dedupe_key = 'other' WHERE id = $1",
+        "DELETE FROM deliveries WHERE id = $1",
+    ]:
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await db.execute(statement, delivery_id)
+    # its interpretation may still be updated (admin replay)
+    await db.execute("UPDATE deliveries SET reason = 'checked' WHERE id = $1", delivery_id)

@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from folio.devstack.embedded import EmbeddedKafka, EmbeddedPostgres, wait_for_port
 from folio.devstack.services import REPO_ROOT, SERVICES, SIMULATORS
@@ -23,10 +24,16 @@ from folio.shared.messaging import ensure_topics
 from folio.shared.migrations import ensure_service_role, role_url, upgrade
 from folio.shared.settings import LOCAL_DEV_JWT_SECRET
 
-STATE_DIR = REPO_ROOT / ".local"
+STATE_DIR = Path(os.environ.get("FOLIO_STACK_DIR", REPO_ROOT / ".local"))
 PG_PORT = int(os.environ.get("FOLIO_PG_PORT", "15432"))
 KAFKA_PORT = int(os.environ.get("FOLIO_KAFKA_PORT", "19092"))
+#: Services listen on base+1..4 and simulators on base+101..103 (DESIGN.md: 8101.., 8201..).
+PORT_BASE = int(os.environ.get("FOLIO_STACK_PORT_BASE", "8100"))
 DATABASE = "folio"
+
+
+def port_of(default_port: int) -> int:
+    return PORT_BASE + default_port - 8100
 
 
 @dataclass
@@ -113,9 +120,9 @@ def base_env() -> dict[str, str]:
         FOLIO_ENV="local",
         KAFKA_BOOTSTRAP_SERVERS=f"127.0.0.1:{KAFKA_PORT}",
         FOLIO_LOG_JSON="false",
-        FOLIO_ROTESSA_BASE_URL="http://127.0.0.1:8201/v1",
-        FOLIO_BEDS24_BASE_URL="http://127.0.0.1:8202/v2",
-        FOLIO_WEBHOOKS_URL="http://127.0.0.1:8104",
+        FOLIO_ROTESSA_BASE_URL=f"http://127.0.0.1:{port_of(8201)}/v1",
+        FOLIO_BEDS24_BASE_URL=f"http://127.0.0.1:{port_of(8202)}/v2",
+        FOLIO_WEBHOOKS_URL=f"http://127.0.0.1:{port_of(8104)}",
         PYTHONUNBUFFERED="1",
     )
     return env
@@ -127,7 +134,7 @@ def uvicorn_argv(app: str, port: int) -> list[str]:
 
 
 def run() -> None:
-    STATE_DIR.mkdir(exist_ok=True)
+    STATE_DIR.mkdir(parents=True, exist_ok=True)
     logs = STATE_DIR / "logs"
     logs.mkdir(exist_ok=True)
     pg = EmbeddedPostgres(STATE_DIR / "pgdata", PG_PORT)
@@ -150,13 +157,12 @@ def run() -> None:
         asyncio.run(ensure_topics(kafka.bootstrap_servers))
         env = base_env()
         for sim in SIMULATORS:
-            children.append(Supervised(sim.name, uvicorn_argv(sim.app, sim.port), env, sim.port))
+            port = port_of(sim.port)
+            children.append(Supervised(sim.name, uvicorn_argv(sim.app, port), env, port))
         for spec in SERVICES:
-            service_env = {**env, "DATABASE_URL": urls[spec.name],
-                           "FOLIO_HTTP_PORT": str(spec.port)}
-            children.append(
-                Supervised(spec.name, uvicorn_argv(spec.app, spec.port), service_env, spec.port)
-            )
+            port = port_of(spec.port)
+            service_env = {**env, "DATABASE_URL": urls[spec.name], "FOLIO_HTTP_PORT": str(port)}
+            children.append(Supervised(spec.name, uvicorn_argv(spec.app, port), service_env, port))
         for child in children:
             child.start()
         for child in children:
@@ -196,10 +202,10 @@ def local_token(subject: str = "local-admin", roles: list[str] | None = None,
 def print_banner() -> None:
     print("\nFolio is up.\n")
     for spec in SERVICES:
-        base = f"http://127.0.0.1:{spec.port}/api/{spec.name}"
-        print(f"  {spec.name:<10} {base}/docs   ready: {base}/readyz")
+        base = f"http://127.0.0.1:{port_of(spec.port)}/api/{spec.name}"
+        print(f"  {spec.name:<12} {base}/docs   ready: {base}/readyz")
     for sim in SIMULATORS:
-        print(f"  {sim.name:<10} http://127.0.0.1:{sim.port}/")
+        print(f"  {sim.name:<12} http://127.0.0.1:{port_of(sim.port)}/")
     print(f"\n  Postgres   postgresql://postgres@127.0.0.1:{PG_PORT}/{DATABASE}")
     print(f"  Kafka      127.0.0.1:{KAFKA_PORT}")
     print(f"\n  Admin token (12 h; `make token` mints another):\n  {local_token()}\n")
@@ -211,7 +217,9 @@ def wait_ready(timeout: float = 120) -> bool:
     import httpx
 
     deadline = time.monotonic() + timeout
-    pending = {s.name: f"http://127.0.0.1:{s.port}/api/{s.name}/readyz" for s in SERVICES}
+    pending = {
+        s.name: f"http://127.0.0.1:{port_of(s.port)}/api/{s.name}/readyz" for s in SERVICES
+    }
     while pending and time.monotonic() < deadline:
         for name, url in list(pending.items()):
             try:

@@ -1,0 +1,150 @@
+"""`make run`'s stack as a user meets it: start it, wait for every /readyz, pay an
+invoice through the payment simulator, stop it with Ctrl-C (SIGINT), start it again
+on the same data and find the books unchanged. Ports and state directory are moved
+away from the defaults so a developer's running stack is left alone."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from folio.devstack.embedded import free_port
+from folio.shared.auth import mint_token
+from folio.shared.settings import LOCAL_DEV_JWT_SECRET
+
+
+def free_port_block(size: int = 200) -> int:
+    """A base B such that B+1..B+size are all free."""
+    for _ in range(50):
+        base = free_port() // 1000 * 1000
+        if base < 20000 or base + size > 65000:
+            continue
+        ok = True
+        for offset in (1, 2, 3, 4, 101, 102, 103):
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", base + offset))
+                except OSError:
+                    ok = False
+                    break
+        if ok:
+            return base
+    pytest.fail("no free block of ports for the stack")
+
+
+@pytest.fixture
+def stack_env(tmp_path):
+    base = free_port_block()
+    env = {
+        **os.environ,
+        "FOLIO_STACK_DIR": str(tmp_path / "stack"),
+        "FOLIO_STACK_PORT_BASE": str(base),
+        "FOLIO_PG_PORT": str(free_port()),
+        "FOLIO_KAFKA_PORT": str(free_port()),
+    }
+    for name in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "FOLIO_JWT_SECRET"):
+        env.pop(name, None)
+    return env, base, tmp_path
+
+
+def start(env, log_path):
+    log = open(log_path, "ab")
+    return subprocess.Popen(
+        [sys.executable, "-m", "folio.devstack", "run"], env=env, stdout=log,
+        stderr=subprocess.STDOUT, start_new_session=True,
+    )
+
+
+def wait_ready(base: int, proc, log_path, timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    names = {"ledger": 1, "registry": 2, "rotessa": 3, "webhooks": 4}
+    pending = dict(names)
+    while pending and time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"stack exited early:\n{log_path.read_text()[-4000:]}")
+        for name, offset in list(pending.items()):
+            try:
+                url = f"http://127.0.0.1:{base + offset}/api/{name}/readyz"
+                if httpx.get(url, timeout=2).status_code == 200:
+                    pending.pop(name)
+            except httpx.HTTPError:
+                pass
+        time.sleep(0.5)
+    assert not pending, f"not ready: {sorted(pending)}\n{log_path.read_text()[-4000:]}"
+
+
+def stop(proc) -> None:
+    proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
+    assert proc.wait(60) == 0
+
+
+def ports_closed(base: int) -> bool:
+    for offset in (1, 2, 3, 4, 101, 102, 103):
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", base + offset)) == 0:
+                return False
+    return True
+
+
+def test_local_stack_pays_an_invoice_and_survives_a_restart(stack_env):
+    env, base, tmp_path = stack_env
+    log_path = tmp_path / "stack.log"
+    staff = {"Authorization": "Bearer " + mint_token("smoke", ["admin"], LOCAL_DEV_JWT_SECRET)}
+    ledger = f"http://127.0.0.1:{base + 1}/api/ledger"
+
+    proc = start(env, log_path)
+    try:
+        wait_ready(base, proc, log_path)
+        assert "Admin token" in log_path.read_text()
+        created = httpx.post(
+            f"{ledger}/entries", headers=staff, timeout=10,
+            json={"entry_type": "RENT", "amount_minor": 420_000, "currency": "SAR"},
+        )
+        assert created.status_code == 201, created.text
+        entry = created.json()
+        paid = httpx.post(
+            f"http://127.0.0.1:{base + 103}/pay", timeout=30,
+            json={"provider": "tabby", "invoice_number": entry["invoice_number"],
+                  "amount": "4200.00", "currency": "SAR"},
+        )
+        assert paid.status_code == 200, paid.text
+
+        def status():
+            got = httpx.get(f"{ledger}/entries/{entry['entry_id']}", headers=staff, timeout=10)
+            return got.json()
+
+        deadline = time.monotonic() + 60
+        while status()["status"] != "PAID" and time.monotonic() < deadline:
+            time.sleep(0.5)
+        before = status()
+        assert before["status"] == "PAID" and before["paid_minor"] == 420_000
+        transactions = httpx.get(
+            f"{ledger}/v2/folio/transactions", headers=staff, timeout=10,
+            params={"account": f"invoices:{entry['invoice_number']}"},
+        ).json()["cursor"]["data"]
+        assert len(transactions) == 1
+    finally:
+        stop(proc)
+    assert ports_closed(base), "a process outlived Ctrl-C"
+
+    # Same data directory, broker empty again: nothing lost, nothing doubled.
+    proc = start(env, log_path)
+    try:
+        wait_ready(base, proc, log_path)
+        time.sleep(3)  # relays republish what the empty broker lost; consumers dedupe
+        after = httpx.get(f"{ledger}/entries/{entry['entry_id']}", headers=staff, timeout=10)
+        assert after.json()["status"] == "PAID"
+        assert after.json()["version"] == before["version"]
+        again = httpx.get(
+            f"{ledger}/v2/folio/transactions", headers=staff, timeout=10,
+            params={"account": f"invoices:{entry['invoice_number']}"},
+        ).json()["cursor"]["data"]
+        assert len(again) == 1
+    finally:
+        stop(proc)
+    assert ports_closed(base)

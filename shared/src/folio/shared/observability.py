@@ -24,6 +24,8 @@ def set_correlation_id(value: str | None) -> None:
 
 def parse_correlation_id(value: str | bytes | None) -> str:
     """A valid UUID string from a header, or a fresh one."""
+    if not value:
+        return str(uuid.uuid4())
     if isinstance(value, bytes):
         value = value.decode(errors="replace")
     try:

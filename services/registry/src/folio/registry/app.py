@@ -57,6 +57,7 @@ def create_app(
         title="Folio registry",
         description="Buildings, units, Beds24 occupancy, bookings, renewals, mortgages, KPIs",
         routers=[api.router, dead_letter_router(api.PREFIX, api.get_uow)],
+        publishes=("mortgage.changed", "renewal.requested", "booking.extended"),
         extra_state={
             "uow_factory": uow_factory,
             "beds24_client_factory": beds24_client_factory,

@@ -376,3 +376,33 @@ async def test_consumer_killed_between_db_commit_and_offset_commit_applies_once(
     assert total == len(ids), f"{kills} kills produced duplicate effects"
     await relay.stop()
     await broker.stop()
+
+
+async def test_relay_prunes_published_rows_past_retention_only(infra, demo_schema):
+    import asyncpg
+
+    from folio.shared.settings import to_plain_url
+
+    schema = await demo_schema("demo_prune")
+    for _ in range(3):
+        await write_note_and_emit(schema, f"m-{uuid.uuid4()}")
+    relay = make_relay(schema, infra.kafka_bootstrap_servers)
+    relay.start()
+    await eventually(
+        lambda: schema.scalar("SELECT count(*) = 3 FROM outbox WHERE published_at IS NOT NULL"),
+        timeout=30,
+    )
+    await relay.stop()
+    await write_note_and_emit(schema, f"m-{uuid.uuid4()}")  # unpublished: never pruned
+    conn = await asyncpg.connect(to_plain_url(schema.url),
+                                 server_settings={"search_path": schema.schema})
+    try:
+        await conn.execute(
+            "UPDATE outbox SET published_at = now() - interval '8 days'"
+            " WHERE id = (SELECT min(id) FROM outbox)"
+        )
+        assert await relay.prune(conn, force=True) == 1
+        assert await conn.fetchval("SELECT count(*) FROM outbox") == 3
+        assert await conn.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL") == 1
+    finally:
+        await conn.close()

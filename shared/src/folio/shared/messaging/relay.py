@@ -33,6 +33,7 @@ class OutboxRelay:
         service_name: str,
         batch_size: int = 1000,
         poll_interval: float = 1.0,
+        retention_seconds: float = 7 * 24 * 3600,
     ) -> None:
         self.database_url = to_plain_url(database_url)
         self.schema = schema
@@ -40,6 +41,10 @@ class OutboxRelay:
         self.service_name = service_name
         self.batch_size = batch_size
         self.poll_interval = poll_interval
+        #: Published rows are kept this long (to republish after a broker data loss),
+        #: then pruned so the outbox stays small.
+        self.retention_seconds = retention_seconds
+        self._last_prune = 0.0
         self.lock_id = zlib.crc32(f"folio-outbox:{schema}".encode())
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -99,6 +104,7 @@ class OutboxRelay:
             self.active = True
             log.info("outbox.relay.active", schema=self.schema)
             while not self._stopping.is_set():
+                await self.prune(conn)
                 published = await self.publish_batch(conn, producer)
                 if published < self.batch_size:
                     self._wake.clear()
@@ -144,6 +150,19 @@ class OutboxRelay:
         )
         EVENTS_PUBLISHED.labels(self.service_name).inc(len(rows))
         return len(rows)
+
+    async def prune(self, conn: asyncpg.Connection, *, force: bool = False) -> int:
+        """Delete published rows older than the retention, at most once a minute."""
+        now = asyncio.get_running_loop().time()
+        if not force and now - self._last_prune < 60:
+            return 0
+        self._last_prune = now
+        status = await conn.execute(
+            "DELETE FROM outbox WHERE published_at IS NOT NULL"
+            " AND published_at < now() - make_interval(secs => $1)",
+            float(self.retention_seconds),
+        )
+        return int(status.split()[-1])
 
     async def requeue_lost(self, conn: asyncpg.Connection) -> int:
         """Mark unpublished again what the broker no longer has (log shorter than our offsets)."""

@@ -77,7 +77,7 @@ def build_deliveries(count: int, channel: str) -> list[Delivery]:
     return deliveries
 
 
-def start_server(app: str, port: int, env: dict[str, str]) -> subprocess.Popen:
+def start_server(app: str, port: int, env: dict[str, str], workers: int = 1) -> subprocess.Popen:
     argv = [
         sys.executable,
         "-m",
@@ -91,6 +91,8 @@ def start_server(app: str, port: int, env: dict[str, str]) -> subprocess.Popen:
         "--no-access-log",
         "--log-level",
         "warning",
+        "--workers",
+        str(workers),
     ]
     process = subprocess.Popen(argv, cwd=REPO_ROOT, env=env)
     deadline = time.monotonic() + 60
@@ -179,6 +181,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--warmup", type=int, default=100)
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     parser.add_argument(
         "--channel", default="mixed", choices=["mixed", "moyasar", "tabby", "tamara", "standard"]
     )
@@ -205,7 +208,7 @@ def main(argv: list[str]) -> int:
             ("intake", "folio.webhooks.app:create_app"),
         ]:
             port = free_port()
-            server = start_server(app, port, env)
+            server = start_server(app, port, env, args.workers)
             try:
                 asyncio.run(drive("127.0.0.1", port, warmup, args.concurrency))
                 results[name] = asyncio.run(drive("127.0.0.1", port, measured, args.concurrency))

@@ -7,12 +7,15 @@ from fastapi import Request
 from folio.webhooks.adapters.uow import WebhooksUnitOfWork
 from folio.webhooks.settings import WebhooksSettings
 
+# Async on purpose: FastAPI runs a plain ``def`` dependency in its thread pool,
+# a thread hop per request for what is an attribute lookup.
 
-def get_uow(request: Request) -> WebhooksUnitOfWork:
+
+async def get_uow(request: Request) -> WebhooksUnitOfWork:
     return request.app.state.uow_factory()
 
 
-def get_settings(request: Request) -> WebhooksSettings:
+async def get_settings(request: Request) -> WebhooksSettings:
     return request.app.state.settings
 
 

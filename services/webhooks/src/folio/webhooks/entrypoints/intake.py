@@ -29,7 +29,7 @@ from folio.webhooks.domain.verification import (
     verify_tabby_header,
     verify_tamara_token,
 )
-from folio.webhooks.entrypoints.dependencies import get_settings, get_uow, utc_now
+from folio.webhooks.entrypoints.dependencies import get_uow, utc_now
 from folio.webhooks.service.intake import (
     RecordDelivery,
     payment_method_settings,
@@ -39,7 +39,12 @@ from folio.webhooks.settings import WebhooksSettings
 router = APIRouter(prefix="/api/webhooks", tags=["provider webhooks"])
 
 Uow = Annotated[WebhooksUnitOfWork, Depends(get_uow)]
-Settings = Annotated[WebhooksSettings, Depends(get_settings)]
+
+
+def _settings(request: Request) -> WebhooksSettings:
+    # Read directly rather than through a dependency: the provider endpoints are the
+    # hot path, and dependency resolution costs more than the lookup.
+    return request.app.state.settings
 
 
 def _unauthenticated(channel: str) -> Problem:
@@ -84,7 +89,8 @@ async def _store(
 
 
 @router.post("/moyasar", summary="Moyasar webhook (secret_token in the body)")
-async def moyasar_webhook(request: Request, settings: Settings) -> JSONResponse:
+async def moyasar_webhook(request: Request) -> JSONResponse:
+    settings = _settings(request)
     body = await request.body()
     try:
         event = moyasar.parse_event(body)
@@ -96,7 +102,8 @@ async def moyasar_webhook(request: Request, settings: Settings) -> JSONResponse:
 
 
 @router.post("/tabby", summary="Tabby webhook (static header)")
-async def tabby_webhook(request: Request, settings: Settings) -> JSONResponse:
+async def tabby_webhook(request: Request) -> JSONResponse:
+    settings = _settings(request)
     try:
         verify_tabby_header(
             request.headers, settings.tabby_webhook_header, settings.secret("tabby_webhook_secret")
@@ -109,7 +116,8 @@ async def tabby_webhook(request: Request, settings: Settings) -> JSONResponse:
 
 
 @router.post("/tamara", summary="Tamara notification (tamaraToken query parameter or bearer)")
-async def tamara_webhook(request: Request, settings: Settings) -> JSONResponse:
+async def tamara_webhook(request: Request) -> JSONResponse:
+    settings = _settings(request)
     token = tamara_token_from(
         request.query_params.get("tamaraToken"), request.headers.get("authorization")
     )
@@ -123,7 +131,8 @@ async def tamara_webhook(request: Request, settings: Settings) -> JSONResponse:
 
 
 @router.post("/standard", summary="Standard Webhooks (webhook-id/-timestamp/-signature)")
-async def standard_webhook(request: Request, settings: Settings) -> JSONResponse:
+async def standard_webhook(request: Request) -> JSONResponse:
+    settings = _settings(request)
     body = await request.body()
     try:
         verify_standard_webhook(body, request.headers, settings.secret("standard_webhook_secret"))

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from pydantic_core import to_json
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -25,7 +26,7 @@ from folio.ledger.domain.journal import (
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class StoredTransaction:
     ledger: str
     id: int
@@ -143,15 +144,17 @@ class JournalRepository:
     # --- write path ------------------------------------------------------------
 
     async def allocate_ids(self, count: int) -> tuple[list[int], datetime]:
-        """``count`` new transaction ids and the transaction time, in one round trip."""
+        """``count`` new transaction ids (ascending) and the transaction time, in one
+        round trip; one array row rather than ``count`` rows to decode."""
         result = await self.session.execute(
             text(
-                "SELECT nextval('transaction_ids') AS id, now() AS now FROM generate_series(1, :n)"
+                "SELECT array_agg(nextval('transaction_ids')) AS ids, now() AS now "
+                "FROM generate_series(1, :n)"
             ),
             {"n": count},
         )
-        rows = result.all()
-        return sorted(r.id for r in rows), rows[0].now
+        row = result.one()
+        return sorted(row.ids), row.now
 
     async def lock_volumes(
         self, ledger: str, keys: Sequence[VolumeKey]
@@ -182,96 +185,100 @@ class JournalRepository:
         )
         return {(r.address, r.asset): Volumes(r.input, r.output) for r in result}
 
-    async def insert_transactions(self, ledger: str, rows: Sequence[dict[str, Any]]) -> None:
-        """Insert transactions and their moves; one statement per table."""
-        if not rows:
+    async def add_volumes(self, ledger: str, deltas: dict[VolumeKey, Volumes]) -> None:
+        """Add ``deltas`` to the current volumes, creating missing rows, in one statement.
+
+        Rows are taken in (address, asset) order (the ``ORDER BY`` feeds the upsert),
+        the same order ``lock_volumes`` uses, so writers that skip the explicit lock
+        still lock in the common order. A caller that holds the locks already (it
+        checked balances) just updates its own rows.
+        """
+        if not deltas:
             return
         await self.session.execute(
             text(
-                "INSERT INTO transactions (ledger, id, reference, timestamp, inserted_at, "
-                "postings, metadata, reverts_id, source_event_id) "
-                "SELECT :ledger, id, ref, ts, ins, CAST(p AS jsonb), CAST(m AS jsonb), rv, ev "
-                "FROM unnest(CAST(:ids AS bigint[]), CAST(:refs AS text[]), "
-                "CAST(:tss AS timestamptz[]), CAST(:inss AS timestamptz[]), "
-                "CAST(:ps AS text[]), CAST(:ms AS text[]), CAST(:rvs AS bigint[]), "
-                "CAST(:evs AS uuid[])) AS t(id, ref, ts, ins, p, m, rv, ev)"
+                "INSERT INTO volumes AS v (ledger, address, asset, input, output) "
+                "SELECT :ledger, k->>0, k->>1, CAST(k->>2 AS bigint), CAST(k->>3 AS bigint) "
+                "FROM jsonb_array_elements(CAST(:deltas AS jsonb)) AS d(k) "
+                "ORDER BY k->>0, k->>1 "
+                "ON CONFLICT (ledger, address, asset) DO UPDATE "
+                "SET input = v.input + EXCLUDED.input, output = v.output + EXCLUDED.output"
             ),
             {
                 "ledger": ledger,
-                "ids": [r["id"] for r in rows],
-                "refs": [r["reference"] for r in rows],
-                "tss": [r["timestamp"] for r in rows],
-                "inss": [r["inserted_at"] for r in rows],
-                "ps": [json.dumps([p.as_dict() for p in r["postings"]]) for r in rows],
-                "ms": [json.dumps(r["metadata"]) for r in rows],
-                "rvs": [r["reverts_id"] for r in rows],
-                "evs": [r["source_event_id"] for r in rows],
-            },
-        )
-        move_cols: dict[str, list[Any]] = {
-            k: [] for k in ("tx", "addr", "asset", "i", "o", "eff", "ins")
-        }
-        for r in rows:
-            for p in r["postings"]:
-                for address, i, o in ((p.source, 0, p.amount), (p.destination, p.amount, 0)):
-                    move_cols["tx"].append(r["id"])
-                    move_cols["addr"].append(address)
-                    move_cols["asset"].append(p.asset)
-                    move_cols["i"].append(i)
-                    move_cols["o"].append(o)
-                    move_cols["eff"].append(r["timestamp"])
-                    move_cols["ins"].append(r["inserted_at"])
-        await self.session.execute(
-            text(
-                "INSERT INTO moves (ledger, transaction_id, address, asset, input, output, "
-                "effective_at, inserted_at) "
-                "SELECT :ledger, * FROM unnest(CAST(:tx AS bigint[]), CAST(:addr AS text[]), "
-                "CAST(:asset AS text[]), CAST(:i AS bigint[]), CAST(:o AS bigint[]), "
-                "CAST(:eff AS timestamptz[]), CAST(:ins AS timestamptz[]))"
-            ),
-            {"ledger": ledger, **move_cols},
-        )
-        first_use: dict[str, datetime] = {}
-        for r in rows:
-            for p in r["postings"]:
-                for address in (p.source, p.destination):
-                    seen = first_use.get(address)
-                    if seen is None or r["timestamp"] < seen:
-                        first_use[address] = r["timestamp"]
-        ordered = sorted(first_use)
-        await self.session.execute(
-            text(
-                "INSERT INTO accounts (ledger, address, first_usage, insertion_date) "
-                "SELECT :ledger, a, f, :now FROM unnest(CAST(:addrs AS text[]), "
-                "CAST(:firsts AS timestamptz[])) AS k(a, f) "
-                "ON CONFLICT (ledger, address) DO UPDATE SET first_usage = EXCLUDED.first_usage "
-                "WHERE accounts.first_usage > EXCLUDED.first_usage"
-            ),
-            {
-                "ledger": ledger,
-                "addrs": ordered,
-                "firsts": [first_use[a] for a in ordered],
-                "now": rows[0]["inserted_at"],
+                "deltas": to_json(
+                    [[address, asset, d.input, d.output] for (address, asset), d in deltas.items()]
+                ).decode(),
             },
         )
 
-    async def save_volumes(self, ledger: str, volumes: dict[VolumeKey, Volumes]) -> None:
-        if not volumes:
+    async def insert_transactions(
+        self, ledger: str, transactions: Sequence[StoredTransaction], inserted_at: datetime
+    ) -> None:
+        """Insert transactions, their moves and first account usages.
+
+        A batch travels as one JSON document per statement (pydantic's writer; the
+        server unpacks it cheaply), where per-element array encoding on the client
+        cost more than the inserts themselves.
+        """
+        if not transactions:
             return
-        ordered = sorted(volumes)
         await self.session.execute(
             text(
-                "UPDATE volumes v SET input = k.i, output = k.o "
-                "FROM unnest(CAST(:addrs AS text[]), CAST(:assets AS text[]), "
-                "CAST(:ins AS bigint[]), CAST(:outs AS bigint[])) AS k(a, s, i, o) "
-                "WHERE v.ledger = :ledger AND v.address = k.a AND v.asset = k.s"
+                "WITH doc AS MATERIALIZED (SELECT r FROM jsonb_array_elements(CAST(:doc AS jsonb)) "
+                "AS d(r)), "
+                "tx AS (INSERT INTO transactions (ledger, id, reference, timestamp, inserted_at, "
+                "postings, metadata, reverts_id, source_event_id) "
+                "SELECT :ledger, CAST(r->>0 AS bigint), r->>1, CAST(r->>2 AS timestamptz), :now, "
+                "r->3, r->4, CAST(r->>5 AS bigint), CAST(r->>6 AS uuid) FROM doc) "
+                "INSERT INTO moves (ledger, transaction_id, address, asset, input, output, "
+                "effective_at, inserted_at) "
+                "SELECT :ledger, CAST(r->>0 AS bigint), m.address, p->>'asset', m.input, m.output, "
+                "CAST(r->>2 AS timestamptz), :now "
+                "FROM doc, jsonb_array_elements(r->3) AS ps(p), LATERAL (VALUES "
+                "(p->>'source', 0, CAST(p->>'amount' AS bigint)), "
+                "(p->>'destination', CAST(p->>'amount' AS bigint), 0)) AS m(address, input, output)"
             ),
             {
                 "ledger": ledger,
-                "addrs": [k[0] for k in ordered],
-                "assets": [k[1] for k in ordered],
-                "ins": [volumes[k].input for k in ordered],
-                "outs": [volumes[k].output for k in ordered],
+                "now": inserted_at,
+                "doc": to_json(
+                    [
+                        [
+                            tx.id,
+                            tx.reference,
+                            tx.timestamp,
+                            [p.as_dict() for p in tx.postings],
+                            tx.metadata,
+                            tx.reverts_id,
+                            tx.source_event_id,
+                        ]
+                        for tx in transactions
+                    ]
+                ).decode(),
+            },
+        )
+        first_use: dict[str, datetime] = {}
+        for tx in transactions:
+            for p in tx.postings:
+                for address in (p.source, p.destination):
+                    seen = first_use.get(address)
+                    if seen is None or tx.timestamp < seen:
+                        first_use[address] = tx.timestamp
+        # Every writer holds the volume rows of these accounts already, so the row
+        # locks taken here never wait on another journal writer.
+        await self.session.execute(
+            text(
+                "INSERT INTO accounts AS a (ledger, address, first_usage, insertion_date) "
+                "SELECT :ledger, k->>0, CAST(k->>1 AS timestamptz), :now "
+                "FROM jsonb_array_elements(CAST(:firsts AS jsonb)) AS d(k) ORDER BY k->>0 "
+                "ON CONFLICT (ledger, address) DO UPDATE SET first_usage = EXCLUDED.first_usage "
+                "WHERE a.first_usage > EXCLUDED.first_usage"
+            ),
+            {
+                "ledger": ledger,
+                "now": inserted_at,
+                "firsts": to_json(list(first_use.items())).decode(),
             },
         )
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from folio.ledger.domain.journal import WORLD, Posting, asset_for
 from folio.shared.contracts.money import exponent_of
 
 
+@lru_cache(maxsize=256)
 def asset_of(currency: str) -> str:
     return asset_for(currency, exponent_of(currency))
 

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from fnmatch import fnmatchcase
+from functools import lru_cache
 
 ACCOUNT_SEGMENT = r"[a-zA-Z0-9_-]+"
 ACCOUNT_RE = re.compile(rf"^{ACCOUNT_SEGMENT}(:{ACCOUNT_SEGMENT})*$")
@@ -49,10 +50,13 @@ class AlreadyReverted(JournalError):
     error_code = "ALREADY_REVERT"
 
 
+# Cached: a batch names the same few accounts and assets over and over.
+@lru_cache(maxsize=65_536)
 def is_valid_address(address: str) -> bool:
     return len(address) <= MAX_ADDRESS_LENGTH and ACCOUNT_RE.fullmatch(address) is not None
 
 
+@lru_cache(maxsize=1_024)
 def is_valid_asset(asset: str) -> bool:
     return ASSET_RE.fullmatch(asset) is not None
 
@@ -65,7 +69,7 @@ def asset_for(currency: str, exponent: int) -> str:
     return asset
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Posting:
     source: str
     destination: str
@@ -100,7 +104,7 @@ def validate_postings(postings: Sequence[Posting]) -> None:
         posting.validate()
 
 
-@dataclass
+@dataclass(slots=True)
 class Volumes:
     """Cumulative inputs and outputs of one account in one asset; balance = input - output."""
 

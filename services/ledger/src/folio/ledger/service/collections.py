@@ -58,7 +58,7 @@ async def when_payments_collected(envelopes: list[Envelope], uow, journal: Journ
     if items:
         await ensure_ledger(uow, journal.ledger)
         results = await post_transactions(
-            uow, journal.ledger, [c for _, _, c in items], journal.policy
+            uow, journal.ledger, [c for _, _, c in items], journal.policy, with_volumes=False
         )
         first_in_batch: dict[str, NewTransaction] = {}
         for (env, p, candidate), result in zip(items, results, strict=True):

@@ -5,7 +5,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
+
+from pydantic_core import to_json
 
 from folio.ledger.adapters.journal_repository import StoredTransaction
 from folio.ledger.domain.journal import (
@@ -26,7 +28,8 @@ from folio.ledger.domain.journal import (
     validate_postings,
     verify_chain,
 )
-from folio.shared.contracts import LedgerPosting, LedgerTransactionCommitted
+from folio.shared.contracts import EVENT_MODELS, LedgerPosting, LedgerTransactionCommitted
+from folio.shared.observability import get_correlation_id
 
 
 class LedgerNotFound(JournalError):
@@ -47,7 +50,7 @@ class ReferenceConflict(JournalError):
         self.existing = existing
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class NewTransaction:
     postings: tuple[Posting, ...]
     timestamp: datetime | None = None
@@ -72,11 +75,18 @@ async def ensure_ledger(uow, ledger: str) -> None:
         await uow.journal.create_ledger(ledger, ledger, {}, {})
 
 
+def needs_funds_check(candidate: NewTransaction, policy: OverdraftPolicy) -> bool:
+    """True when a posting's source may not go negative (its balance must be read)."""
+    return not candidate.force and any(not policy.allows(p.source) for p in candidate.postings)
+
+
 async def post_transactions(
     uow,
     ledger: str,
     candidates: Sequence[NewTransaction],
     policy: OverdraftPolicy,
+    *,
+    with_volumes: bool = True,
 ) -> list[PostResult]:
     """Post a batch in the unit of work's transaction, set-based.
 
@@ -84,6 +94,12 @@ async def post_transactions(
     (duplicate reference, insufficient funds, invalid posting); one bad
     candidate does not sink the others. Committed ones are announced through
     the outbox as ``ledger.transaction.committed``.
+
+    Balances are read (rows locked in key order) only when a source may not
+    overdraw, or when the caller wants pre/post-commit volumes on the results
+    (``with_volumes``, the Formance API). Otherwise nothing needs reading: the
+    volumes get the batch's summed deltas in one upsert that locks the same rows
+    in the same order, so the rules and the lock order are the same either way.
     """
     journal = uow.journal
     if not await journal.ledger_exists(ledger):
@@ -99,17 +115,16 @@ async def post_transactions(
     existing = await journal.by_references(
         ledger, [candidates[i].reference for i in valid if candidates[i].reference]
     )
-    keys: list[VolumeKey] = []
-    for i in valid:
-        keys.extend(touched_keys(candidates[i].postings))
-    volumes = await journal.lock_volumes(ledger, keys)
-    if valid:
-        allocated, now = await journal.allocate_ids(len(valid))
-        ids = iter(allocated)
-    else:
-        ids, now = iter(()), await uow.now()
-    rows: list[dict] = []
-    changed: dict[VolumeKey, Volumes] = {}
+    read_balances = with_volumes or any(needs_funds_check(candidates[i], policy) for i in valid)
+    volumes: dict[VolumeKey, Volumes] = {}
+    if read_balances:
+        keys: list[VolumeKey] = []
+        for i in valid:
+            keys.extend(touched_keys(candidates[i].postings))
+        volumes = await journal.lock_volumes(ledger, keys)
+    accepted: list[int] = []
+    before: dict[int, dict[VolumeKey, Volumes]] = {}
+    after: dict[int, dict[VolumeKey, Volumes]] = {}
     batch_refs: set[str] = set()
     for i in valid:
         candidate = candidates[i]
@@ -121,48 +136,56 @@ async def post_transactions(
                 existing.get(candidate.reference),
             )
             continue
-        try:
-            after = apply_postings(volumes, candidate.postings, policy, force=candidate.force)
-        except JournalError as exc:
-            results[i] = exc
-            continue
-        pre = {k: volumes[k] for k in after if k in volumes}
-        volumes.update(after)
-        changed.update(after)
+        if read_balances:
+            try:
+                post = apply_postings(volumes, candidate.postings, policy, force=candidate.force)
+            except JournalError as exc:
+                results[i] = exc
+                continue
+            # apply_postings returns fresh objects and never mutates its input, so the
+            # pre/post snapshots can be shared without copying
+            before[i] = {k: volumes.get(k, Volumes()) for k in post}
+            after[i] = post
+            volumes.update(post)
         if candidate.reference:
             batch_refs.add(candidate.reference)
-        tx_id = next(ids)
-        row = {
-            "id": tx_id,
-            "reference": candidate.reference,
-            "timestamp": candidate.timestamp or now,
-            "inserted_at": now,
-            "postings": candidate.postings,
-            "metadata": dict(candidate.metadata),
-            "reverts_id": candidate.reverts_id,
-            "source_event_id": candidate.source_event_id,
-        }
-        rows.append(row)
-        results[i] = StoredTransaction(
+        accepted.append(i)
+    if not accepted:
+        return [r for r in results if r is not None]
+    ids, now = await journal.allocate_ids(len(accepted))
+    stored: list[StoredTransaction] = []
+    deltas: dict[VolumeKey, Volumes] = {}
+    for i, tx_id in zip(accepted, ids, strict=True):
+        candidate = candidates[i]
+        for p in candidate.postings:
+            source = deltas.get((p.source, p.asset))
+            if source is None:
+                source = deltas[(p.source, p.asset)] = Volumes()
+            source.output += p.amount
+            destination = deltas.get((p.destination, p.asset))
+            if destination is None:
+                destination = deltas[(p.destination, p.asset)] = Volumes()
+            destination.input += p.amount
+        tx = StoredTransaction(
             ledger=ledger,
             id=tx_id,
             postings=candidate.postings,
-            timestamp=row["timestamp"],
+            timestamp=candidate.timestamp or now,
             inserted_at=now,
             reference=candidate.reference,
-            metadata=row["metadata"],
+            metadata=dict(candidate.metadata),
             reverts_id=candidate.reverts_id,
             source_event_id=str(candidate.source_event_id) if candidate.source_event_id else None,
-            # apply_postings returns fresh objects and never mutates its input, so the
-            # pre/post snapshots can be shared without copying
-            pre_commit_volumes={k: pre.get(k, Volumes()) for k in after},
-            post_commit_volumes=after,
+            pre_commit_volumes=before.get(i, {}),
+            post_commit_volumes=after.get(i, {}),
         )
-    await journal.insert_transactions(ledger, rows)
-    await journal.save_volumes(ledger, changed)
-    for result in results:
-        if isinstance(result, StoredTransaction):
-            uow.emit(committed_event(result))
+        results[i] = tx
+        stored.append(tx)
+    # volumes first: every journal writer takes its volume row locks before anything
+    # else it may wait on (a concurrent insert of the same reference, account rows)
+    await journal.add_volumes(ledger, deltas)
+    await journal.insert_transactions(ledger, stored, now)
+    emit_committed(uow, stored)
     return [r for r in results if r is not None]
 
 
@@ -183,6 +206,53 @@ def committed_event(tx: StoredTransaction) -> LedgerTransactionCommitted:
         reverts_transaction_id=tx.reverts_id,
         source_event_id=tx.source_event_id,
     )
+
+
+COMMITTED_TOPIC, COMMITTED_VERSION = next(
+    key for key, model in EVENT_MODELS.items() if model is LedgerTransactionCommitted
+)
+
+
+def emit_committed(uow, transactions: Sequence[StoredTransaction]) -> None:
+    """Queue ``ledger.transaction.committed`` for each transaction, in order.
+
+    The same messages ``uow.emit(committed_event(tx))`` writes — topic, key, headers
+    and envelope fields (a unit test holds them equal) — serialised directly by
+    pydantic's JSON writer: building and validating two models per transaction cost
+    more than writing the transaction.
+    """
+    correlation = get_correlation_id()
+    correlation_id = str(uuid.UUID(str(correlation))) if correlation else None
+    headers = {"correlation_id": correlation_id or ""}
+    occurred_at = datetime.now(UTC)
+    for tx in transactions:
+        event_id = uuid.uuid4()
+        envelope = {
+            "event_id": event_id,
+            "event_type": COMMITTED_TOPIC,
+            "schema_version": COMMITTED_VERSION,
+            "occurred_at": occurred_at,
+            "producer": uow.producer,
+            "correlation_id": correlation_id,
+            "data": {
+                "ledger": tx.ledger,
+                "transaction_id": tx.id,
+                "reference": tx.reference,
+                "timestamp": tx.timestamp,
+                "inserted_at": tx.inserted_at,
+                "postings": [p.as_dict() for p in tx.postings],
+                "metadata": tx.metadata,
+                "reverts_transaction_id": tx.reverts_id,
+                "source_event_id": tx.source_event_id,
+            },
+        }
+        uow.emit_raw(
+            topic=COMMITTED_TOPIC,
+            key=tx.reference or str(tx.id),
+            value=to_json(envelope),
+            event_id=event_id,
+            headers=headers,
+        )
 
 
 async def revert_transaction(

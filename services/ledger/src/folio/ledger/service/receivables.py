@@ -458,7 +458,9 @@ async def when_payments_verified(envelopes: list[Envelope], uow, journal: Journa
     await uow.entries.save_states(list(changed.values()), now)
     if candidates:
         await ensure_ledger(uow, journal.ledger)
-        for result in await post_transactions(uow, journal.ledger, candidates, journal.policy):
+        for result in await post_transactions(
+            uow, journal.ledger, candidates, journal.policy, with_volumes=False
+        ):
             if isinstance(result, JournalError):
                 # The payments table already deduplicates; a journal refusal here is a bug.
                 raise result

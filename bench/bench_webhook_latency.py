@@ -1,6 +1,6 @@
 """Webhook → entry PAID latency at a paced rate (QUALITY.md: p99 <= 1 s at 500 webhooks/s).
 
-    python -m bench webhook_latency [--invoices 2000] [--rate 500] [--intake-workers 1]
+    python -m bench webhook_latency [--invoices 2000] [--rate 500] [--intake-processes 1]
 
 The real ledger and webhooks services run as uvicorn subprocesses (each with its
 own role and schema, its outbox relay and consumers) against embedded Postgres
@@ -234,7 +234,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--invoices", type=int, default=2000)
     parser.add_argument("--rate", type=float, default=500.0, help="webhooks per second")
     parser.add_argument("--connections", type=int, default=64, help="keep-alive connections")
-    parser.add_argument("--intake-workers", type=int, default=1)
+    parser.add_argument("--intake-processes", type=int, default=1)
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for PAID")
     args = parser.parse_args(argv)
     with bench_infra() as (admin_url, bootstrap):
@@ -257,16 +257,14 @@ def main(argv: list[str]) -> int:
                 service("webhooks").app,
                 intake_port,
                 {**env, "DATABASE_URL": webhooks_url},
-                args.intake_workers,
+                args.intake_processes,
             )
             try:
                 result = asyncio.run(measure(args, ledger_port, intake_port, ledger_url, bootstrap))
             finally:
-                intake.terminate()
-                intake.wait(timeout=30)
+                intake.stop()
         finally:
-            ledger.terminate()
-            ledger.wait(timeout=30)
+            ledger.stop()
 
     to_paid, intake_ms, lateness = result["to_paid_ms"], result["intake_ms"], result["lateness_ms"]
     n = result["invoices"]
@@ -286,7 +284,7 @@ def main(argv: list[str]) -> int:
             "invoices": n,
             "rate_target_per_s": args.rate,
             "rate_achieved_per_s": round(achieved_rate, 1),
-            "intake_workers": args.intake_workers,
+            "intake_processes": args.intake_processes,
             "to_paid_p50_ms": round(p50, 1),
             "to_paid_p99_ms": round(p99, 1),
             "to_paid_max_ms": round(to_paid[-1], 1) if to_paid else None,

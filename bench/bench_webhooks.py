@@ -77,35 +77,66 @@ def build_deliveries(count: int, channel: str) -> list[Delivery]:
     return deliveries
 
 
-def start_server(app: str, port: int, env: dict[str, str], workers: int = 1) -> subprocess.Popen:
-    argv = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "--factory",
-        app,
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--no-access-log",
-        "--log-level",
-        "warning",
-        "--workers",
-        str(workers),
-    ]
-    process = subprocess.Popen(argv, cwd=REPO_ROOT, env=env)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+#: One uvicorn process of several sharing a port: SO_REUSEPORT lets the kernel spread
+#: connections over them, as replicas behind a load balancer would get them. (Not
+#: ``uvicorn --workers``: its inherited listening socket lacks IPPROTO_TCP, so asyncio
+#: leaves Nagle on for accepted connections and every answer waits ~40 ms for an ACK.)
+_REUSEPORT_SERVER = """
+import socket, sys, uvicorn
+app, port = sys.argv[1], int(sys.argv[2])
+sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+sock.bind(("127.0.0.1", port))
+config = uvicorn.Config(app, factory=True, access_log=False, log_level="warning")
+uvicorn.Server(config).run(sockets=[sock])
+"""
+
+
+class Servers:
+    """``processes`` uvicorn processes serving ``app`` on one port."""
+
+    def __init__(self, app: str, port: int, env: dict[str, str], processes: int = 1) -> None:
+        if processes == 1:
+            argv = [sys.executable, "-m", "uvicorn", "--factory", app, "--host", "127.0.0.1"]
+            argv += ["--port", str(port), "--no-access-log", "--log-level", "warning"]
+            argvs = [argv]
+        else:
+            argvs = [[sys.executable, "-c", _REUSEPORT_SERVER, app, str(port)]] * processes
+        self.processes = [subprocess.Popen(a, cwd=REPO_ROOT, env=env) for a in argvs]
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return process
-        except OSError:
-            if process.poll() is not None:
-                raise RuntimeError(f"{app} exited with {process.returncode}") from None
-            time.sleep(0.1)
-    process.terminate()
-    raise RuntimeError(f"{app} did not start")
+            self._wait_until_listening(app, port, len(argvs))
+        except BaseException:
+            self.stop()
+            raise
+
+    def _wait_until_listening(self, app: str, port: int, processes: int) -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if any(p.poll() is not None for p in self.processes):
+                raise RuntimeError(f"{app} exited")
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                    pass
+            except OSError:
+                time.sleep(0.1)
+                continue
+            if processes == 1:
+                return
+            time.sleep(3)  # the others finish starting (each imports and migrates nothing)
+            if all(p.poll() is None for p in self.processes):
+                return
+        raise RuntimeError(f"{app} did not start")
+
+    def stop(self) -> None:
+        for process in self.processes:
+            process.terminate()
+        for process in self.processes:
+            process.wait(timeout=30)
+
+
+def start_server(app: str, port: int, env: dict[str, str], processes: int = 1) -> Servers:
+    return Servers(app, port, env, processes)
 
 
 def encode_request(delivery: Delivery, host: str) -> bytes:
@@ -181,7 +212,12 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--warmup", type=int, default=100)
     parser.add_argument("--concurrency", type=int, default=32)
-    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="server processes sharing the port (intake and baseline alike)",
+    )
     parser.add_argument(
         "--channel", default="mixed", choices=["mixed", "moyasar", "tabby", "tamara", "standard"]
     )
@@ -208,13 +244,12 @@ def main(argv: list[str]) -> int:
             ("intake", "folio.webhooks.app:create_app"),
         ]:
             port = free_port()
-            server = start_server(app, port, env, args.workers)
+            server = start_server(app, port, env, args.processes)
             try:
                 asyncio.run(drive("127.0.0.1", port, warmup, args.concurrency))
                 results[name] = asyncio.run(drive("127.0.0.1", port, measured, args.concurrency))
             finally:
-                server.terminate()
-                server.wait(timeout=30)
+                server.stop()
         stored, events = asyncio.run(verify_stored(database_url, schema))
 
     intake, baseline = results["intake"], results["baseline"]

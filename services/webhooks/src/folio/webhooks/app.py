@@ -71,7 +71,9 @@ def create_app(settings: WebhooksSettings | None = None) -> FastAPI:
     def uow_factory() -> WebhooksUnitOfWork:
         return WebhooksUnitOfWork(runtime.sessionmaker, producer="webhooks")
 
-    runtime.batcher = IntakeBatcher(uow_factory, max_batch=settings.intake_max_batch)
+    runtime.batcher = IntakeBatcher(
+        uow_factory, max_batch=settings.intake_max_batch, writers=settings.intake_writers
+    )
 
     return create_service_app(
         runtime=runtime,

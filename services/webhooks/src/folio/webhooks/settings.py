@@ -26,6 +26,8 @@ class WebhooksSettings(ServiceSettings):
     max_body_bytes: int = 262_144
     #: Most deliveries written in one transaction (group commit); 1 disables batching.
     intake_max_batch: int = 64
+    #: Batches written at the same time (each holds one database connection).
+    intake_writers: int = 2
     moyasar_webhook_secret: SecretStr | None = None
     #: Tabby echoes a static header chosen at webhook registration.
     tabby_webhook_header: str = "X-Tabby-Webhook-Secret"

@@ -130,7 +130,10 @@ class DeliveriesRepository:
         The partial unique index decides, so concurrent identical deliveries
         serialize on it and exactly one of them wins. Rows are inserted in list
         order, so within one batch the earliest of identical deliveries wins.
+        Rows go in (channel, dedupe key) order, a stable sort: concurrent batches
+        then take the unique index's entries in one order and cannot deadlock.
         """
+        rows = sorted(rows, key=lambda r: (r["channel"], r["dedupe_key"]))
         width = len(_DELIVERY_FIELDS)
         placeholders = ", ".join(
             "("

@@ -6,6 +6,12 @@ deliveries are waiting when the previous transaction finishes, so a lone
 delivery is written at once and a burst is written together; each caller
 still gets its own outcome only after the commit that made it durable.
 
+Up to ``writers`` batches are written at the same time: while one transaction
+waits on its round trips and its commit's WAL flush, the next batch is already
+being written, so intake's throughput is not one transaction's latency bound.
+Writers cannot deadlock each other: deliveries are inserted in dedupe-key
+order and payments locked in key order (see the repository).
+
 If a batch fails, its deliveries are retried one per transaction, so one bad
 delivery (or a deadlock with another replica) cannot fail the others; a
 database outage still fails each of them, and intake answers 503.
@@ -46,9 +52,15 @@ class _Waiting:
 
 
 class IntakeBatcher:
-    def __init__(self, uow_factory: Callable[[], WebhooksUnitOfWork], max_batch: int = 64):
+    def __init__(
+        self,
+        uow_factory: Callable[[], WebhooksUnitOfWork],
+        max_batch: int = 64,
+        writers: int = 2,
+    ):
         self._uow_factory = uow_factory
         self._max_batch = max_batch
+        self._writers = max(1, writers)
         self._queue: asyncio.Queue[_Waiting] | None = None
 
     async def submit(self, command: RecordDelivery) -> IntakeOutcome:
@@ -62,15 +74,24 @@ class IntakeBatcher:
 
     async def run(self) -> None:
         """Process batches until cancelled (the service's lifespan owns this task)."""
-        self._queue = asyncio.Queue()
-        try:
+        queue: asyncio.Queue[_Waiting] = asyncio.Queue()
+        self._queue = queue
+
+        async def writer() -> None:
             while True:
-                batch = [await self._queue.get()]
-                while len(batch) < self._max_batch and not self._queue.empty():
-                    batch.append(self._queue.get_nowait())
+                batch = [await queue.get()]
+                while len(batch) < self._max_batch and not queue.empty():
+                    batch.append(queue.get_nowait())
                 await self._write(batch)
+
+        writers = [asyncio.create_task(writer()) for _ in range(self._writers)]
+        try:
+            await asyncio.gather(*writers)
         finally:
-            queue, self._queue = self._queue, None
+            for task in writers:
+                task.cancel()
+            await asyncio.gather(*writers, return_exceptions=True)
+            self._queue = None
             while not queue.empty():
                 _settle(queue.get_nowait(), error=RuntimeError("intake is stopping"))
 

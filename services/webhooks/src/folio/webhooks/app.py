@@ -12,6 +12,7 @@ from folio.shared.contracts import (
     PaymentRefunded,
     PaymentVerified,
 )
+from folio.webhooks.adapters.direct import DirectConnections, DirectIntakeUnitOfWork
 from folio.webhooks.adapters.uow import WebhooksUnitOfWork
 from folio.webhooks.entrypoints import admin, intake
 from folio.webhooks.service.batching import IntakeBatcher
@@ -30,6 +31,7 @@ class IntakeRuntime(Runtime):
     """
 
     batcher: IntakeBatcher | None = None
+    direct: DirectConnections | None = None
 
     async def start(self) -> None:
         if self.batcher is not None:
@@ -38,6 +40,11 @@ class IntakeRuntime(Runtime):
             return
         self.relay.start()
         self._tasks.append(asyncio.create_task(self._start_broker_when_reachable()))
+
+    async def stop(self) -> None:
+        await super().stop()
+        if self.direct is not None:
+            await self.direct.close()
 
     async def _start_broker_when_reachable(self) -> None:
         delay = 0.5
@@ -71,8 +78,16 @@ def create_app(settings: WebhooksSettings | None = None) -> FastAPI:
     def uow_factory() -> WebhooksUnitOfWork:
         return WebhooksUnitOfWork(runtime.sessionmaker, producer="webhooks")
 
+    # Deliveries are written by the group-commit batcher on its own asyncpg pool
+    # (adapters/direct.py); everything else uses the shared engine's sessions.
+    runtime.direct = DirectConnections(
+        settings.database_url, settings.db_schema, max_size=settings.intake_writers + 2
+    )
+    direct = runtime.direct
     runtime.batcher = IntakeBatcher(
-        uow_factory, max_batch=settings.intake_max_batch, writers=settings.intake_writers
+        lambda: DirectIntakeUnitOfWork(direct, producer="webhooks"),  # type: ignore[arg-type,return-value]
+        max_batch=settings.intake_max_batch,
+        writers=settings.intake_writers,
     )
 
     return create_service_app(

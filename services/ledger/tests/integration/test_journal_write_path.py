@@ -75,12 +75,13 @@ async def test_batch_volumes_equal_moves_and_first_usage_follows_backdating(
 async def test_a_batch_reads_balances_when_a_source_may_not_overdraw(uow_factory, journal_config):
     """Consumer batches skip the balance read unless a source is not overdraft-exempt;
     then the funds rule holds candidate by candidate, in order."""
-    shop = unique("shop").replace("-", "_")
+    shop = unique("shop")
+    ledger = "write-path"  # its own ledger: the forced overdraft must not reach "folio"
     async with uow_factory() as uow:
-        await ensure_ledger(uow, "folio")
+        await ensure_ledger(uow, ledger)
         results = await post_transactions(
             uow,
-            "folio",
+            ledger,
             [
                 NewTransaction((Posting("world", f"{shop}:till", 100, "CAD/2"),)),
                 NewTransaction((Posting(f"{shop}:till", "world", 60, "CAD/2"),)),
@@ -94,7 +95,7 @@ async def test_a_batch_reads_balances_when_a_source_may_not_overdraw(uow_factory
     assert isinstance(results[2], InsufficientFunds)
     assert [isinstance(r, InsufficientFunds) for r in results] == [False, False, True, False]
     async with uow_factory() as uow:
-        volumes = await uow.journal.volumes_of("folio", [f"{shop}:till"])
+        volumes = await uow.journal.volumes_of(ledger, [f"{shop}:till"])
     assert volumes[(f"{shop}:till", "CAD/2")].balance == 100 - 60 - 60
 
 

@@ -13,3 +13,7 @@ class LedgerSettings(ServiceSettings):
     overdraft_accounts: tuple[str, ...] = ("rotessa:clearing",)
     #: Seconds between hash-chain sealing runs.
     seal_interval_seconds: float = 2.0
+    #: Records per consumer batch (one database transaction each). Larger than the
+    #: shared default: a backfill's collections all arrive on one partition, and
+    #: each batch pays a fixed cost (round trips, one commit) whatever its size.
+    consumer_batch_size: int = 2_000

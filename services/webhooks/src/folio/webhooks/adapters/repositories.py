@@ -117,7 +117,7 @@ class DeliveriesRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    # The intake hot path (insert_firsts .. set_reasons) is plain SQL with asyncpg's
+    # The intake hot path (insert_firsts .. record_batch_outcome) is plain SQL with asyncpg's
     # $n parameters over two primitives: here through the session's connection (same
     # transaction, without Core's per-statement compile cost), and on a bare asyncpg
     # connection in ``adapters/direct.py`` for the group-commit writer.
@@ -210,23 +210,54 @@ class DeliveriesRepository:
             for r in rows
         }
 
-    async def save_progresses(
-        self, states: dict[tuple[str, str], tuple[PaymentProgress, dict[str, str]]], now: datetime
+    async def record_batch_outcome(
+        self,
+        fact_rows: list[dict[str, Any]],
+        states: dict[tuple[str, str], tuple[PaymentProgress, dict[str, str]]],
+        reasons: list[tuple[uuid.UUID, str]],
+        now: datetime,
     ) -> None:
-        if not states:
-            return
-        await self._executemany(
-            "UPDATE payment_progress SET progress = $3::jsonb, parked_origins = $4::jsonb,"
-            " updated_at = $5 WHERE payment_provider = $1 AND provider_payment_id = $2",
-            [
-                (key[0], key[1], json.dumps(progress.to_json()), json.dumps(origins), now)
-                for key, (progress, origins) in states.items()
-            ],
-        )
+        """A batch's new facts, payments' progress and delivery notes in one statement.
 
-    async def set_reasons(self, reasons: list[tuple[uuid.UUID, str]]) -> None:
-        if reasons:
-            await self._executemany("UPDATE deliveries SET reason = $2 WHERE id = $1", reasons)
+        Data-modifying CTEs over arrays: one round trip for any batch size (the
+        replay path writes one payment with ``record_facts`` and ``save_progress``).
+        """
+        if not (fact_rows or states or reasons):
+            return
+        await self._fetch(
+            "WITH facts AS (INSERT INTO payment_facts (event_id, payment_provider,"
+            " provider_payment_id, fact_key, event_type, delivery_id, invoice_number,"
+            " amount_minor, currency, emitted_at)"
+            " SELECT e, p, i, f, t, d, n, a, c, w FROM unnest($1::uuid[], $2::text[],"
+            " $3::text[], $4::text[], $5::text[], $6::uuid[], $7::text[], $8::bigint[],"
+            " $9::text[], $10::timestamptz[]) WITH ORDINALITY AS r(e, p, i, f, t, d, n, a, c, w, o)"
+            " ORDER BY o RETURNING 1),"
+            " progress AS (UPDATE payment_progress SET progress = u.g::jsonb,"
+            " parked_origins = u.s::jsonb, updated_at = $15"
+            " FROM unnest($11::text[], $12::text[], $13::text[], $14::text[]) AS u(p, i, g, s)"
+            " WHERE payment_provider = u.p AND provider_payment_id = u.i RETURNING 1),"
+            " notes AS (UPDATE deliveries SET reason = u.r"
+            " FROM unnest($16::uuid[], $17::text[]) AS u(d, r) WHERE id = u.d RETURNING 1)"
+            " SELECT (SELECT count(*) FROM facts), (SELECT count(*) FROM progress),"
+            " (SELECT count(*) FROM notes)",
+            [r["event_id"] for r in fact_rows],
+            [r["payment_provider"] for r in fact_rows],
+            [r["provider_payment_id"] for r in fact_rows],
+            [r["fact_key"] for r in fact_rows],
+            [r["event_type"] for r in fact_rows],
+            [r["delivery_id"] for r in fact_rows],
+            [r["invoice_number"] for r in fact_rows],
+            [r["amount_minor"] for r in fact_rows],
+            [r["currency"] for r in fact_rows],
+            [r["emitted_at"] for r in fact_rows],
+            [key[0] for key in states],
+            [key[1] for key in states],
+            [json.dumps(progress.to_json()) for progress, _ in states.values()],
+            [json.dumps(origins) for _, origins in states.values()],
+            now,
+            [delivery_id for delivery_id, _ in reasons],
+            [reason for _, reason in reasons],
+        )
 
     async def set_outcome(self, delivery_id: uuid.UUID, **fields: Any) -> None:
         await self.session.execute(

@@ -121,9 +121,7 @@ async def record_deliveries(
             emitted[row["id"]] = len(planned.fact_rows)
             if planned.note:
                 reasons.append((row["id"], planned.note))
-        await uow.deliveries.record_facts(fact_rows)
-        await uow.deliveries.save_progresses(states, now)
-        await uow.deliveries.set_reasons(reasons)
+        await uow.deliveries.record_batch_outcome(fact_rows, states, reasons, now)
     await uow.commit()
     return [
         IntakeOutcome(

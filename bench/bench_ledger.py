@@ -6,7 +6,9 @@ multi-row INSERT of the same rows into an unindexed table, in the same run.
 The consumer path is the ledger's own: envelope decoding, the inbox, the batch
 handler (set-based journal write: ids, ordered volume locks, transactions, moves,
 volumes, accounts), outbox rows, one commit per batch. The broker is left out
-(``bench messaging`` measures it) so the figure is the ledger's write path.
+(``bench messaging`` measures it) so the figure is the ledger's write path. It
+runs with the ledger process's garbage-collector settings (``create_app`` applies
+them at start-up), as the service does.
 Targets (QUALITY.md): at least 5,000 tx/s and at least 0.3 times the baseline.
 """
 
@@ -23,6 +25,7 @@ from aiokafka import ConsumerRecord
 from bench.infra import bench_infra, report
 from folio.devstack.services import service
 from folio.ledger.adapters.uow import LedgerUnitOfWork
+from folio.ledger.app import tune_garbage_collector
 from folio.ledger.domain.journal import OverdraftPolicy
 from folio.ledger.domain.receivables import EntryType
 from folio.ledger.entrypoints.consumers import build_handlers
@@ -133,6 +136,7 @@ async def run(args, admin_url: str) -> None:
         await upgrade_async(service("ledger").migrations, admin_url, schema)
         engine = create_engine(admin_url, schema, pool_size=4)
         sessionmaker = create_sessionmaker(engine)
+        tune_garbage_collector()  # as the ledger process does at start-up
         try:
 
             def uow_factory():

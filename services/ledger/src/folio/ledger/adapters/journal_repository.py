@@ -89,6 +89,13 @@ _TX_SELECT = """
 """
 
 
+@dataclass(frozen=True, slots=True)
+class BatchStart:
+    ids: list[int]
+    now: datetime
+    taken_references: set[str]
+
+
 class JournalRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -143,18 +150,27 @@ class JournalRepository:
 
     # --- write path ------------------------------------------------------------
 
-    async def allocate_ids(self, count: int) -> tuple[list[int], datetime]:
-        """``count`` new transaction ids (ascending) and the transaction time, in one
-        round trip; one array row rather than ``count`` rows to decode."""
+    async def prepare_batch(
+        self, ledger: str, count: int, references: Sequence[str]
+    ) -> BatchStart | None:
+        """Everything a batch needs before it writes, in one round trip: whether the
+        ledger exists (None if not), ``count`` new ids (ascending), the transaction
+        time and which of ``references`` are taken already."""
         result = await self.session.execute(
             text(
-                "SELECT array_agg(nextval('transaction_ids')) AS ids, now() AS now "
-                "FROM generate_series(1, :n)"
+                "SELECT EXISTS (SELECT 1 FROM ledgers WHERE name = :ledger) AS found, "
+                "now() AS now, "
+                "ARRAY(SELECT nextval('transaction_ids') FROM generate_series(1, :n)) AS ids, "
+                "ARRAY(SELECT reference FROM transactions WHERE ledger = :ledger AND reference "
+                "= ANY(ARRAY(SELECT jsonb_array_elements_text(CAST(:refs AS jsonb))))) AS taken"
             ),
-            {"n": count},
+            {"ledger": ledger, "n": count, "refs": to_json(sorted(set(references))).decode()},
         )
         row = result.one()
-        return sorted(row.ids), row.now
+        if not row.found:
+            return None
+        self._known_ledgers.add(ledger)
+        return BatchStart(sorted(row.ids), row.now, set(row.taken))
 
     async def lock_volumes(
         self, ledger: str, keys: Sequence[VolumeKey]

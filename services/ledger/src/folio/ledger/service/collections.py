@@ -6,6 +6,7 @@ from folio.ledger.adapters.journal_repository import StoredTransaction
 from folio.ledger.domain import bookkeeping
 from folio.ledger.domain.journal import AlreadyReverted, JournalError
 from folio.ledger.service.journal import (
+    LedgerNotFound,
     NewTransaction,
     ReferenceConflict,
     ensure_ledger,
@@ -56,10 +57,15 @@ async def when_payments_collected(envelopes: list[Envelope], uow, journal: Journ
             )
         )
     if items:
-        await ensure_ledger(uow, journal.ledger)
+        candidates = [c for _, _, c in items]
         results = await post_transactions(
-            uow, journal.ledger, [c for _, _, c in items], journal.policy, with_volumes=False
+            uow, journal.ledger, candidates, journal.policy, with_volumes=False
         )
+        if isinstance(results[0], LedgerNotFound):  # the default ledger needs no setup step
+            await ensure_ledger(uow, journal.ledger)
+            results = await post_transactions(
+                uow, journal.ledger, candidates, journal.policy, with_volumes=False
+            )
         first_in_batch: dict[str, NewTransaction] = {}
         for (env, p, candidate), result in zip(items, results, strict=True):
             if isinstance(result, StoredTransaction):

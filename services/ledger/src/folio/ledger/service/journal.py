@@ -102,8 +102,6 @@ async def post_transactions(
     in the same order, so the rules and the lock order are the same either way.
     """
     journal = uow.journal
-    if not await journal.ledger_exists(ledger):
-        return [LedgerNotFound(f"ledger {ledger!r} not found") for _ in candidates]
     results: list[PostResult | None] = [None] * len(candidates)
     valid: list[int] = []
     for i, candidate in enumerate(candidates):
@@ -112,8 +110,16 @@ async def post_transactions(
             valid.append(i)
         except JournalError as exc:
             results[i] = exc
-    existing = await journal.by_references(
-        ledger, [candidates[i].reference for i in valid if candidates[i].reference]
+    start = await journal.prepare_batch(
+        ledger, len(valid), [candidates[i].reference for i in valid if candidates[i].reference]
+    )
+    if start is None:
+        return [LedgerNotFound(f"ledger {ledger!r} not found") for _ in candidates]
+    # full rows only for references already taken (replays): rare, so a second query
+    existing = (
+        await journal.by_references(ledger, start.taken_references)
+        if start.taken_references
+        else {}
     )
     read_balances = with_volumes or any(needs_funds_check(candidates[i], policy) for i in valid)
     volumes: dict[VolumeKey, Volumes] = {}
@@ -152,7 +158,7 @@ async def post_transactions(
         accepted.append(i)
     if not accepted:
         return [r for r in results if r is not None]
-    ids, now = await journal.allocate_ids(len(accepted))
+    ids, now = start.ids[: len(accepted)], start.now
     stored: list[StoredTransaction] = []
     deltas: dict[VolumeKey, Volumes] = {}
     for i, tx_id in zip(accepted, ids, strict=True):

@@ -2,6 +2,7 @@
 
 import asyncio
 import hashlib
+import random
 import uuid
 from datetime import UTC, datetime
 
@@ -9,7 +10,14 @@ import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy.exc import IntegrityError
 
+from folio.devstack.embedded import free_port
 from folio.shared.db import create_engine, create_sessionmaker
+from folio.shared.messaging.consumer import is_infrastructure_error
+from folio.webhooks.adapters.direct import (
+    DatabaseUnavailable,
+    DirectConnections,
+    DirectIntakeUnitOfWork,
+)
 from folio.webhooks.adapters.uow import WebhooksUnitOfWork
 from folio.webhooks.domain import tabby
 from folio.webhooks.service.batching import IntakeBatcher
@@ -84,3 +92,62 @@ async def test_one_failing_delivery_does_not_fail_the_others_in_its_batch(batche
     assert all(r.state == "accepted" for r in stored)
     ids = [r.delivery_id for r in stored]
     assert await db.fetchval("SELECT count(*) FROM deliveries WHERE id = ANY($1::uuid[])", ids) == 5
+
+
+@pytest.fixture
+async def direct_batcher(webhooks_database_url):
+    """The production writer: two concurrent batches of at most 4, on the asyncpg pool."""
+    connections = DirectConnections(webhooks_database_url, "webhooks")
+    batcher = IntakeBatcher(
+        lambda: DirectIntakeUnitOfWork(connections, producer="webhooks"),  # type: ignore[arg-type,return-value]
+        max_batch=4,
+        writers=2,
+    )
+    task = asyncio.create_task(batcher.run())
+    await asyncio.sleep(0)
+    yield batcher
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    await connections.close()
+
+
+async def test_concurrent_writers_store_each_delivery_once_without_deadlocks(
+    direct_batcher, providers, db
+):
+    numbers = [f"INV-1999-{uuid.uuid4().int % 1_000_000:06d}" for _ in range(8)]
+    deliveries = [providers.pay("tabby", n, "3.00").deliveries[-1] for n in numbers]
+    # four copies of each, shuffled, so overlapping batches meet the same keys in any order
+    copies = [d for d in deliveries for _ in range(4)]
+    random.Random(7).shuffle(copies)
+    splits_before = REGISTRY.get_sample_value("folio_webhooks_intake_batches_split_total") or 0
+    outcomes = await asyncio.gather(*(direct_batcher.submit(command(d.body)) for d in copies))
+    assert [o.state for o in outcomes].count("accepted") == len(numbers)
+    assert [o.state for o in outcomes].count("duplicate") == 3 * len(numbers)
+    splits = REGISTRY.get_sample_value("folio_webhooks_intake_batches_split_total") or 0
+    assert splits == splits_before  # no batch failed and had to be split
+    for number in numbers:
+        assert await db.fetchval("SELECT count(*) FROM outbox WHERE key = $1", number) == 1
+    ids = [o.delivery_id for o in outcomes]
+    assert (
+        await db.fetchval("SELECT count(*) FROM deliveries WHERE id = ANY($1::uuid[])", ids) == 32
+    )
+
+
+async def test_direct_writer_reports_an_unreachable_database_as_unavailable(providers):
+    connections = DirectConnections(
+        f"postgresql://nobody:x@127.0.0.1:{free_port()}/none", "webhooks"
+    )
+    batcher = IntakeBatcher(
+        lambda: DirectIntakeUnitOfWork(connections, producer="webhooks"),  # type: ignore[arg-type,return-value]
+    )
+    task = asyncio.create_task(batcher.run())
+    await asyncio.sleep(0)
+    try:
+        body = providers.pay("tabby", "INV-1999-000777", "1.00").deliveries[-1].body
+        with pytest.raises(DatabaseUnavailable):
+            await batcher.submit(command(body))
+        assert is_infrastructure_error(DatabaseUnavailable("x"))  # intake answers 503
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await connections.close()

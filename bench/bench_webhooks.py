@@ -2,6 +2,7 @@
 beside a bare FastAPI/uvicorn endpoint that returns 200, measured in the same run.
 
     python -m bench webhooks [--requests 1000] [--concurrency 32] [--channel mixed]
+                             [--processes 1]
 
 Both servers run as uvicorn subprocesses on this machine and are driven by the same
 minimal keep-alive HTTP/1.1 load generator, so the baseline absorbs the generator's cost. Intake runs
@@ -9,6 +10,9 @@ with its outbox relay publishing to the broker, as in production. Every delivery
 distinct (its own payment), authenticated by its provider's scheme, and must be
 answered 2xx; afterwards the run checks one stored delivery and one outbox event each.
 QUALITY.md target: >= 1,000 signed webhooks/s and p99 <= 100 ms.
+
+``--processes N`` serves each app from N processes sharing the port (SO_REUSEPORT),
+as N intake replicas behind the gateway; the baseline gets the same N.
 """
 
 import argparse
@@ -261,6 +265,7 @@ def main(argv: list[str]) -> int:
             "channel": args.channel,
             "requests": args.requests,
             "concurrency": args.concurrency,
+            "processes": args.processes,
             "intake_per_s": round(intake["per_s"]),
             "intake_p50_ms": round(intake["p50_ms"], 2),
             "intake_p99_ms": round(intake["p99_ms"], 2),
@@ -278,7 +283,8 @@ def main(argv: list[str]) -> int:
         [
             (
                 "deliveries (measured)",
-                f"{args.requests} {args.channel}, {args.concurrency} in flight",
+                f"{args.requests} {args.channel}, {args.concurrency} in flight, "
+                f"{args.processes} server process(es)",
             ),
             (
                 "intake",

@@ -1,5 +1,6 @@
 """Repositories of the webhooks schema: SQL lives here, rules live in ``domain``."""
 
+import functools
 import json
 import uuid
 from collections.abc import Mapping, Sequence
@@ -102,6 +103,26 @@ def _delivery_values(row: dict[str, Any], duplicate_of: uuid.UUID | None) -> tup
     )
 
 
+@functools.cache
+def _insert_firsts_sql(rows: int) -> str:
+    """The multi-row insert for ``rows`` deliveries (built once per batch size)."""
+    width = len(_DELIVERY_FIELDS)
+    placeholders = ", ".join(
+        "("
+        + ", ".join(
+            f"${i * width + j}::jsonb" if name in _JSON_FIELDS else f"${i * width + j}"
+            for j, name in enumerate(_DELIVERY_FIELDS, start=1)
+        )
+        + ")"
+        for i in range(rows)
+    )
+    return (
+        f"INSERT INTO deliveries ({_DELIVERY_COLUMNS}) VALUES {placeholders}"
+        " ON CONFLICT (channel, dedupe_key) WHERE duplicate_of IS NULL DO NOTHING"
+        " RETURNING id"
+    )
+
+
 @dataclass(frozen=True)
 class DeliverySearch:
     state: str | None = None
@@ -143,23 +164,8 @@ class DeliveriesRepository:
         then take the unique index's entries in one order and cannot deadlock.
         """
         rows = sorted(rows, key=lambda r: (r["channel"], r["dedupe_key"]))
-        width = len(_DELIVERY_FIELDS)
-        placeholders = ", ".join(
-            "("
-            + ", ".join(
-                f"${i * width + j}::jsonb" if name in _JSON_FIELDS else f"${i * width + j}"
-                for j, name in enumerate(_DELIVERY_FIELDS, start=1)
-            )
-            + ")"
-            for i in range(len(rows))
-        )
         params = [value for row in rows for value in _delivery_values(row, duplicate_of=None)]
-        inserted = await self._fetch(
-            f"INSERT INTO deliveries ({_DELIVERY_COLUMNS}) VALUES {placeholders}"
-            " ON CONFLICT (channel, dedupe_key) WHERE duplicate_of IS NULL DO NOTHING"
-            " RETURNING id",
-            *params,
-        )
+        inserted = await self._fetch(_insert_firsts_sql(len(rows)), *params)
         return {r["id"] for r in inserted}
 
     async def insert_duplicates(self, rows: list[dict[str, Any]]) -> None:

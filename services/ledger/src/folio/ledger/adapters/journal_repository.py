@@ -241,19 +241,24 @@ class JournalRepository:
             return
         await self.session.execute(
             text(
-                "WITH doc AS MATERIALIZED (SELECT r FROM jsonb_array_elements(CAST(:doc AS jsonb)) "
-                "AS d(r)), "
+                # each row's fields are typed once (the CTE), then read by both inserts;
+                # every posting gives two moves (its source side and its destination side)
+                "WITH doc AS MATERIALIZED (SELECT CAST(r->>0 AS bigint) AS id, r->>1 AS ref, "
+                "CAST(r->>2 AS timestamptz) AS ts, r->3 AS postings, r->4 AS metadata, "
+                "CAST(r->>5 AS bigint) AS reverts_id, CAST(r->>6 AS uuid) AS source_event_id "
+                "FROM jsonb_array_elements(CAST(:doc AS jsonb)) AS d(r)), "
                 "tx AS (INSERT INTO transactions (ledger, id, reference, timestamp, inserted_at, "
                 "postings, metadata, reverts_id, source_event_id) "
-                "SELECT :ledger, CAST(r->>0 AS bigint), r->>1, CAST(r->>2 AS timestamptz), :now, "
-                "r->3, r->4, CAST(r->>5 AS bigint), CAST(r->>6 AS uuid) FROM doc) "
+                "SELECT :ledger, id, ref, ts, :now, postings, metadata, reverts_id, source_event_id "
+                "FROM doc) "
                 "INSERT INTO moves (ledger, transaction_id, address, asset, input, output, "
                 "effective_at, inserted_at) "
-                "SELECT :ledger, CAST(r->>0 AS bigint), m.address, p->>'asset', m.input, m.output, "
-                "CAST(r->>2 AS timestamptz), :now "
-                "FROM doc, jsonb_array_elements(r->3) AS ps(p), LATERAL (VALUES "
-                "(p->>'source', 0, CAST(p->>'amount' AS bigint)), "
-                "(p->>'destination', CAST(p->>'amount' AS bigint), 0)) AS m(address, input, output)"
+                "SELECT :ledger, doc.id, "
+                "CASE WHEN side.source THEN p->>'source' ELSE p->>'destination' END, p->>'asset', "
+                "CASE WHEN side.source THEN 0 ELSE CAST(p->>'amount' AS bigint) END, "
+                "CASE WHEN side.source THEN CAST(p->>'amount' AS bigint) ELSE 0 END, doc.ts, :now "
+                "FROM doc CROSS JOIN LATERAL jsonb_array_elements(doc.postings) AS ps(p) "
+                "CROSS JOIN (VALUES (true), (false)) AS side(source)"
             ),
             {
                 "ledger": ledger,

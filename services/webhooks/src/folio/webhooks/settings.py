@@ -26,8 +26,12 @@ class WebhooksSettings(ServiceSettings):
     max_body_bytes: int = 262_144
     #: Most deliveries written in one transaction (group commit); 1 disables batching.
     intake_max_batch: int = 64
-    #: Batches written at the same time (each holds one database connection).
-    intake_writers: int = 2
+    #: Batches written at the same time (each holds one database connection). One
+    #: keeps batches large: a second writer did not raise throughput in
+    #: ``bench webhooks`` and, with smaller commits waking the relay more often,
+    #: doubled the webhook → PAID p99 in ``bench webhook_latency``. More pay off when
+    #: the database's round trips are long (a remote database).
+    intake_writers: int = 1
     moyasar_webhook_secret: SecretStr | None = None
     #: Tabby echoes a static header chosen at webhook registration.
     tabby_webhook_header: str = "X-Tabby-Webhook-Secret"

@@ -6,10 +6,10 @@ deliveries are waiting when the previous transaction finishes, so a lone
 delivery is written at once and a burst is written together; each caller
 still gets its own outcome only after the commit that made it durable.
 
-Up to ``writers`` batches are written at the same time: while one transaction
-waits on its round trips and its commit's WAL flush, the next batch is already
-being written, so intake's throughput is not one transaction's latency bound.
-Writers cannot deadlock each other: deliveries are inserted in dedupe-key
+Up to ``writers`` batches can be written at the same time (setting
+``intake_writers``, default 1): while one transaction waits on its round trips
+and its commit's WAL flush, the next batch is already being written, which
+pays off when round trips are long. Writers cannot deadlock each other: deliveries are inserted in dedupe-key
 order and payments locked in key order (see the repository).
 
 If a batch fails, its deliveries are retried one per transaction, so one bad
@@ -56,7 +56,7 @@ class IntakeBatcher:
         self,
         uow_factory: Callable[[], WebhooksUnitOfWork],
         max_batch: int = 64,
-        writers: int = 2,
+        writers: int = 1,
     ):
         self._uow_factory = uow_factory
         self._max_batch = max_batch

@@ -1,6 +1,7 @@
 """The batched journal write: summed volume deltas, first usages, funds checks, and the
 database's own guard on ledgers."""
 
+import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -125,3 +126,49 @@ async def test_ledgers_are_append_only(uow_factory, statement):
     async with uow_factory() as uow:
         with pytest.raises(DBAPIError, match="not allowed"):
             await uow.session.execute(text(statement))
+
+
+async def test_concurrent_batches_on_shared_accounts_neither_deadlock_nor_lose_volume(
+    uow_factory, journal_config
+):
+    """Consumer batches (delta upserts) and balance-checked writers touch the same rows
+    at once; every writer locks volume rows in the same order, so all commit."""
+    mortgages = [unique("m") for _ in range(6)]
+    shop = unique("shop")
+    ledger = "write-path-concurrent"
+    async with uow_factory() as uow:
+        await ensure_ledger(uow, ledger)
+        await post_transactions(
+            uow,
+            ledger,
+            [NewTransaction((Posting("world", f"{shop}:till", 10_000, "CAD/2"),))],
+            journal_config.policy,
+        )
+        await uow.commit()
+
+    async def batch(seed: int) -> None:
+        # reversed or not: the same accounts arrive in different orders per writer
+        order = mortgages if seed % 2 else list(reversed(mortgages))
+        candidates = [
+            NewTransaction((Posting("world", f"mortgages:{m}", seed + 1, "CAD/2"),)) for m in order
+        ]
+        if seed % 3 == 0:  # this writer must read balances: a till may not overdraw
+            candidates.append(NewTransaction((Posting(f"{shop}:till", "world", 1, "CAD/2"),)))
+        async with uow_factory() as uow:
+            results = await post_transactions(
+                uow, ledger, candidates, journal_config.policy, with_volumes=False
+            )
+            assert not [r for r in results if isinstance(r, Exception)]
+            await uow.commit()
+
+    await asyncio.gather(*(batch(seed) for seed in range(12)))
+    addresses = [f"mortgages:{m}" for m in mortgages] + ["world", f"{shop}:till"]
+    async with uow_factory() as uow:
+        current = await uow.journal.volumes_of(ledger, addresses)
+        from_moves = await uow.journal.volumes_of(
+            ledger, addresses, pit=datetime(2100, 1, 1, tzinfo=UTC)
+        )
+    assert current == from_moves
+    per_mortgage = sum(seed + 1 for seed in range(12))
+    assert all(current[(f"mortgages:{m}", "CAD/2")].input == per_mortgage for m in mortgages)
+    assert current[(f"{shop}:till", "CAD/2")].balance == 10_000 - 4  # seeds 0, 3, 6, 9

@@ -1,7 +1,7 @@
 """Webhook intake: signed deliveries/s and p99 latency through the real intake service,
 beside a bare FastAPI/uvicorn endpoint that returns 200, measured in the same run.
 
-    python -m bench webhooks [--requests 1000] [--concurrency 32] [--channel mixed]
+    python -m bench webhooks [--requests 3000] [--concurrency 32] [--channel mixed]
                              [--processes 1]
 
 Both servers run as uvicorn subprocesses on this machine and are driven by the same
@@ -213,8 +213,8 @@ async def verify_stored(admin_url: str, schema: str) -> tuple[int, int]:
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="bench webhooks")
-    parser.add_argument("--requests", type=int, default=1000)
-    parser.add_argument("--warmup", type=int, default=100)
+    parser.add_argument("--requests", type=int, default=3000)
+    parser.add_argument("--warmup", type=int, default=300)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument(
         "--processes",

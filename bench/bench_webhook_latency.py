@@ -75,7 +75,10 @@ class PaidWatcher:
     """Consumes ledger.entry.changed from the current end; notes when each invoice turns PAID."""
 
     def __init__(self, bootstrap: str, invoices: set[str]) -> None:
-        self.consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+        # A short fetch wait: the watcher is the stopwatch and must not add latency.
+        self.consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=5
+        )
         self.invoices = invoices
         self.paid_at: dict[str, float] = {}
         self.all_paid = asyncio.Event()
@@ -187,7 +190,59 @@ async def paid_in_database(ledger_url: str, invoices: list[str]) -> int:
         await conn.close()
 
 
-async def measure(args, ledger_port: int, intake_port: int, ledger_url: str, bootstrap: str):
+async def pipeline_stages(
+    admin_url: str, seen_wall: dict[str, float]
+) -> dict[str, dict[str, float]]:
+    """Where the time goes, per invoice, from the outbox rows' own timestamps (ms):
+    intake's relay (event written → on the broker), the ledger (on the broker →
+    entry PAID event written), the ledger's relay, and the broker → this process."""
+    conn = await asyncpg.connect(to_plain_url(admin_url))
+    try:
+        intake = await conn.fetch(
+            "SELECT key, created_at, published_at FROM webhooks.outbox"
+            " WHERE topic = 'payment.verified'"
+        )
+        ledger = await conn.fetch(
+            "SELECT convert_from(value, 'UTF8')::jsonb -> 'data' ->> 'invoice_number' AS invoice,"
+            " min(created_at) AS created_at, min(published_at) AS published_at"
+            " FROM ledger.outbox WHERE topic = 'ledger.entry.changed'"
+            " AND convert_from(value, 'UTF8')::jsonb -> 'data' ->> 'status' = 'PAID'"
+            " GROUP BY 1"
+        )
+    finally:
+        await conn.close()
+    verified = {r["key"]: r for r in intake if r["published_at"] is not None}
+    paid = {r["invoice"]: r for r in ledger if r["published_at"] is not None}
+    stages: dict[str, list[float]] = {
+        "intake_relay": [],
+        "ledger_consume_to_paid": [],
+        "ledger_relay": [],
+        "broker_to_bench": [],
+    }
+    for invoice, seen in seen_wall.items():
+        v, e = verified.get(invoice), paid.get(invoice)
+        if v is None or e is None:
+            continue
+        stages["intake_relay"].append((v["published_at"] - v["created_at"]).total_seconds())
+        stages["ledger_consume_to_paid"].append(
+            (e["created_at"] - v["published_at"]).total_seconds()
+        )
+        stages["ledger_relay"].append((e["published_at"] - e["created_at"]).total_seconds())
+        stages["broker_to_bench"].append(seen - e["published_at"].timestamp())
+    summary = {}
+    for name, values in stages.items():
+        values.sort()
+        if values:
+            summary[name] = {
+                "p50_ms": round(statistics.median(values) * 1000, 1),
+                "p99_ms": round(percentile(values, 0.99) * 1000, 1),
+            }
+    return summary
+
+
+async def measure(
+    args, ledger_port: int, intake_port: int, ledger_url: str, admin_url: str, bootstrap: str
+):
     settings = LedgerSettings(database_url=ledger_url, environment="local")
     headers = admin_headers(settings, roles=("admin",), subject="bench")
     setup_started = time.perf_counter()
@@ -210,6 +265,10 @@ async def measure(args, ledger_port: int, intake_port: int, ledger_url: str, boo
     finally:
         await watcher.stop()
     in_database = await paid_in_database(ledger_url, invoices)
+    wall_offset = time.time() - time.perf_counter()
+    stages = await pipeline_stages(
+        admin_url, {n: t + wall_offset for n, t in watcher.paid_at.items()}
+    )
     to_paid = sorted(
         (watcher.paid_at[n] - answered[n]) * 1000
         for n in invoices
@@ -226,6 +285,7 @@ async def measure(args, ledger_port: int, intake_port: int, ledger_url: str, boo
         "answered": len(answered),
         "seen_paid": len(watcher.paid_at),
         "paid_in_database": in_database,
+        "stages": stages,
     }
 
 
@@ -260,7 +320,9 @@ def main(argv: list[str]) -> int:
                 args.intake_processes,
             )
             try:
-                result = asyncio.run(measure(args, ledger_port, intake_port, ledger_url, bootstrap))
+                result = asyncio.run(
+                    measure(args, ledger_port, intake_port, ledger_url, admin_url, bootstrap)
+                )
             finally:
                 intake.stop()
         finally:
@@ -298,6 +360,7 @@ def main(argv: list[str]) -> int:
             "setup_seconds": round(result["setup_seconds"], 1),
             "complete": complete,
             "target_met": met,
+            "stages": result["stages"],
         },
         [
             ("invoices", f"{n:,} (one Moyasar payment_paid webhook each)"),
@@ -313,6 +376,10 @@ def main(argv: list[str]) -> int:
                 f"{result['answered']} / {result['seen_paid']} / {result['paid_in_database']}",
             ),
             ("target (p99 <= 1 s)", "met" if met else "not met"),
+            *(
+                (f"  stage: {name}", f"p50 {v['p50_ms']:,.0f} ms, p99 {v['p99_ms']:,.0f} ms")
+                for name, v in result["stages"].items()
+            ),
         ],
     )
     return 0 if complete else 1

@@ -25,12 +25,12 @@ from aiokafka import ConsumerRecord
 from bench.infra import bench_infra, report
 from folio.devstack.services import service
 from folio.ledger.adapters.uow import LedgerUnitOfWork
-from folio.ledger.app import tune_garbage_collector
 from folio.ledger.domain.journal import OverdraftPolicy
 from folio.ledger.domain.receivables import EntryType
 from folio.ledger.entrypoints.consumers import build_handlers
 from folio.ledger.service import receivables
 from folio.ledger.service.receivables import CreateEntry, JournalConfig
+from folio.shared.app import tune_garbage_collector
 from folio.shared.contracts import PaymentCollected, PaymentVerified, new_envelope
 from folio.shared.db import create_engine, create_sessionmaker
 from folio.shared.messaging.consumer import Consumer

@@ -7,6 +7,7 @@ relay, and stops them on shutdown; nothing is built at import time.
 """
 
 import asyncio
+import gc
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -42,6 +43,28 @@ from folio.shared.settings import ServiceSettings
 log = structlog.get_logger(__name__)
 
 
+_gc_tuned = False
+
+
+def tune_garbage_collector() -> None:
+    """Keep the cyclic collector out of hot paths (once per process).
+
+    A consumer batch or a burst of webhooks allocates tens of thousands of
+    short-lived objects; with the default thresholds they are promoted and trigger
+    full collections that walk every object imported at start-up (measured: about
+    a sixth of the ledger benchmark, and p99 spikes in webhook intake). Objects
+    alive now are frozen out of the collector's view and young collections run
+    less often; reference counting still frees everything acyclic at once.
+    """
+    global _gc_tuned
+    if _gc_tuned:
+        return
+    _gc_tuned = True
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 100)
+
+
 @dataclass
 class Runtime:
     """Everything a service process holds open: database, broker, relay, background tasks."""
@@ -56,6 +79,7 @@ class Runtime:
 
     @classmethod
     def create(cls, settings: ServiceSettings) -> "Runtime":
+        tune_garbage_collector()
         engine = create_engine(settings.database_url, settings.db_schema)
         return cls(
             settings=settings,

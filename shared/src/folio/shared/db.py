@@ -16,7 +16,9 @@ def create_engine(database_url: str, schema: str, *, pool_size: int = 10) -> Asy
         to_asyncpg_url(database_url),
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
+        # No pre-ping (a round trip per checkout): a connection broken by a database
+        # restart fails its statement, the pool is invalidated and the next use reconnects.
+        pool_recycle=1800,
         connect_args={"server_settings": {"search_path": schema, "timezone": "UTC"}},
     )
 

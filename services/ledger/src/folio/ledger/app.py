@@ -1,7 +1,6 @@
 """Ledger service bootstrap: ``folio.ledger.app:create_app`` (port 8101 in the dev stack)."""
 
 import asyncio
-import gc
 
 import structlog
 from fastapi import FastAPI
@@ -18,31 +17,8 @@ from folio.shared.dead_letters import dead_letter_router
 
 log = structlog.get_logger(__name__)
 
-_gc_tuned = False
-
-
-def tune_garbage_collector() -> None:
-    """Keep the cyclic collector out of the consumer's way (once per process).
-
-    A consumer batch allocates tens of thousands of short-lived objects that live
-    until its commit; with the default thresholds they are promoted and trigger
-    full collections that walk every object imported at start-up (about a sixth
-    of ``bench ledger``'s time). Objects alive now are frozen out of the
-    collector's view and young collections run less often; reference counting
-    still frees everything acyclic at once. Same settings as webhook intake.
-    """
-    global _gc_tuned
-    if _gc_tuned:
-        return
-    _gc_tuned = True
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(50_000, 50, 100)
-
-
 def create_app(settings: LedgerSettings | None = None) -> FastAPI:
     settings = settings or LedgerSettings()
-    tune_garbage_collector()
     runtime = Runtime.create(settings)
 
     def uow_factory() -> LedgerUnitOfWork:
@@ -79,6 +55,8 @@ def create_app(settings: LedgerSettings | None = None) -> FastAPI:
             formance_api.router,
             dead_letter_router(f"/api/{settings.service_name}", uow_dependency),
         ],
+        publishes=("ledger.entry.changed", "ledger.transaction.committed",
+                   "ledger.command.rejected"),
         extra_state={"uow_factory": uow_factory, "journal_config": journal, "consumer": consumer},
     )
     formance_api.install_formance_errors(app)

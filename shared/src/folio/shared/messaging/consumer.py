@@ -74,9 +74,8 @@ class Consumer:
     max_attempts: int = 5
     backoff_seconds: float = 0.2
 
-    @property
-    def event_types(self) -> set[str]:
-        return set(self.handlers) | set(self.batch_handlers)
+    def __post_init__(self) -> None:
+        self.event_types = frozenset(self.handlers) | frozenset(self.batch_handlers)
 
     async def process(self, records: Sequence[ConsumerRecord]) -> None:
         decoded: list[tuple[ConsumerRecord, Envelope]] = []
@@ -137,9 +136,12 @@ class Consumer:
                 else:
                     await self.handlers[envelope.event_type](envelope, uow)
             await uow.commit()
+        counts: dict[tuple[str, str], int] = {}
         for envelope in envelopes:
             outcome = "processed" if envelope.event_id in processed else "duplicate"
-            EVENTS_CONSUMED.labels(self.service_name, self.name, envelope.event_type, outcome).inc()
+            counts[(envelope.event_type, outcome)] = counts.get((envelope.event_type, outcome), 0) + 1
+        for (event_type, outcome), count in counts.items():
+            EVENTS_CONSUMED.labels(self.service_name, self.name, event_type, outcome).inc(count)
 
     async def _apply_with_retries(self, record: ConsumerRecord, envelope: Envelope) -> None:
         last_error: Exception | None = None
@@ -230,6 +232,7 @@ def subscribe(
     max_attempts: int = 5,
     backoff_seconds: float = 0.2,
     batch_timeout_ms: int = 50,
+    fetch_max_wait_ms: int = 100,
 ) -> Consumer:
     """Register one consumer group on ``broker`` for the topics its handlers name."""
     consumer = Consumer(
@@ -249,6 +252,8 @@ def subscribe(
         batch=True,
         max_records=max_records,
         batch_timeout_ms=batch_timeout_ms,
+        # aiokafka's 500 ms default shows as idle gaps between batches
+        fetch_max_wait_ms=fetch_max_wait_ms,
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.NACK_ON_ERROR,
         decoder=_records_only,

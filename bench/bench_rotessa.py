@@ -5,13 +5,19 @@ beside reading the same report pages without writing, measured in the same run.
 
 Full path: the rotessa-sync service (backfill runner → outbox → relay → broker)
 and the ledger service (batched consumer → journal → confirmations → broker →
-rotessa-sync's consumer) run in this process against embedded Postgres and
-Tansu (or DATABASE_URL / KAFKA_BOOTSTRAP_SERVERS). The simulator is served in
-process. Target (QUALITY.md): 100,000 transactions in ≤ 30 s.
+rotessa-sync's consumer) against embedded Postgres and Tansu (or DATABASE_URL /
+KAFKA_BOOTSTRAP_SERVERS). The ledger runs as its own uvicorn process, as in
+production (each service is its own process, DESIGN.md §7); rotessa-sync and the
+simulator share this process (``--ledger-in-process`` puts the ledger here too,
+on the same event loop). The baseline reads the same pages with the same client
+and the in-process simulator before any service starts.
+Target (QUALITY.md): 100,000 transactions in ≤ 30 s.
 """
 
 import argparse
 import asyncio
+import contextlib
+import os
 import time
 import uuid
 from datetime import UTC, date, datetime
@@ -19,7 +25,9 @@ from datetime import UTC, date, datetime
 import asyncpg
 import httpx
 
+from bench.bench_webhooks import REPO_ROOT, start_server
 from bench.infra import bench_infra, report
+from folio.devstack.embedded import free_port
 from folio.devstack.services import service
 from folio.devstack.testing import admin_headers
 from folio.ledger.app import create_app as create_ledger
@@ -87,9 +95,9 @@ async def read_only(simulator, start: date, end: date) -> tuple[float, int]:
     return time.perf_counter() - started, rows
 
 
-async def run(args, admin_url: str, bootstrap: str) -> None:
+async def run(args, admin_url: str, bootstrap: str, ledger_url: str) -> None:
     ledger_settings = LedgerSettings(
-        database_url=await migrated_url(admin_url, "ledger"),
+        database_url=ledger_url,
         kafka_bootstrap_servers=bootstrap,
         environment="test", log_json=False, log_level="WARNING",
     )  # fmt: skip
@@ -115,14 +123,14 @@ async def run(args, admin_url: str, bootstrap: str) -> None:
     baseline_seconds, baseline_rows = await read_only(simulator, first_day, today)
     assert baseline_rows == args.transactions, baseline_rows
 
-    ledger_app = create_ledger(ledger_settings)
+    ledger_app = create_ledger(ledger_settings) if args.ledger_in_process else None
     sync_app = create_rotessa_sync(
         sync_settings, rotessa_transport=httpx.ASGITransport(app=simulator)
     )
     mortgage_id = f"bench_{uuid.uuid4().hex[:10]}"
     headers = admin_headers(sync_settings)
     async with (
-        ledger_app.router.lifespan_context(ledger_app),
+        ledger_app.router.lifespan_context(ledger_app) if ledger_app else contextlib.nullcontext(),
         sync_app.router.lifespan_context(sync_app),
     ):
         async with sync_app.state.uow_factory() as uow:
@@ -173,6 +181,7 @@ async def run(args, admin_url: str, bootstrap: str) -> None:
         "target_seconds_scaled": round(target_seconds, 2),
         "meets_target": backfill_seconds <= target_seconds,
         "status": body["status"],
+        "ledger": "in process" if args.ledger_in_process else "own process",
         "timeline_seconds": timeline,
     }
     report(
@@ -180,6 +189,7 @@ async def run(args, admin_url: str, bootstrap: str) -> None:
         results,
         [
             ("transactions", f"{args.transactions:,}"),
+            ("ledger", results["ledger"]),
             ("backfill until ledger confirmed all", f"{backfill_seconds:.2f} s"),
             ("  of which report read + published", f"{(read_at or 0):.2f} s"),
             ("baseline: read same pages, no writes", f"{baseline_seconds:.2f} s"),
@@ -195,9 +205,31 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--transactions", type=int, default=5_000)
     parser.add_argument("--per-day", type=int, default=50)
     parser.add_argument("--timeout", type=float, default=600.0)
+    parser.add_argument(
+        "--ledger-in-process",
+        action="store_true",
+        help="run the ledger on this process's event loop instead of its own process",
+    )
     args = parser.parse_args(argv)
     with bench_infra() as (admin_url, bootstrap):
-        asyncio.run(run(args, admin_url, bootstrap))
+        ledger_url = asyncio.run(migrated_url(admin_url, "ledger"))
+        ledger = None
+        if not args.ledger_in_process:
+            env = {
+                **os.environ,
+                "DATABASE_URL": ledger_url,
+                "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+                "FOLIO_ENV": "test",
+                "FOLIO_LOG_LEVEL": "WARNING",
+                "FOLIO_LOG_JSON": "false",
+                "PYTHONPATH": str(REPO_ROOT),
+            }
+            ledger = start_server(service("ledger").app, free_port(), env)
+        try:
+            asyncio.run(run(args, admin_url, bootstrap, ledger_url))
+        finally:
+            if ledger is not None:
+                ledger.stop()
     return 0
 
 

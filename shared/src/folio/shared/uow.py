@@ -5,7 +5,6 @@ state change, the outbox rows it emitted and the inbox record together.
 Services subclass it and attach repositories in ``_open``.
 """
 
-import base64
 import json
 import uuid
 from datetime import UTC, datetime
@@ -156,30 +155,25 @@ class UnitOfWork:
         self.committed = True
 
     async def _write_outbox(self, rows: list[dict[str, Any]]) -> None:
-        # One statement for any number of rows, parameters as one JSON document (cheaper
-        # on the client than six typed arrays). WITH ORDINALITY + ORDER BY: outbox ids
-        # follow emit order, which the relay relies on for per-key order.
-        document = json.dumps(
-            [
-                {
-                    "e": str(r["event_id"]),
-                    "t": r["topic"],
-                    "k": r["key"],
-                    "v": base64.b64encode(r["value"]).decode(),
-                    "h": r["headers"],
-                }
+        # Binary COPY: the cheapest bulk insert there is (statement-level INSERT triggers,
+        # such as the relay's NOTIFY, still fire). Rows keep emit order, so outbox ids
+        # follow it, which the relay relies on for per-key order.
+        connection = await self.session.connection()
+        raw = (await connection.get_raw_connection()).driver_connection
+        await raw.copy_records_to_table(
+            "outbox",
+            columns=("event_id", "topic", "key", "value", "headers", "created_at"),
+            records=[
+                (
+                    r["event_id"],
+                    r["topic"],
+                    r["key"],
+                    r["value"],
+                    json.dumps(r["headers"]),
+                    r["created_at"],
+                )
                 for r in rows
-            ]
-        )
-        await self.session.execute(
-            text(
-                "INSERT INTO outbox (event_id, topic, key, value, headers, created_at) "
-                "SELECT CAST(r->>'e' AS uuid), r->>'t', r->>'k', decode(r->>'v', 'base64'), "
-                "r->'h', now() "
-                "FROM jsonb_array_elements(CAST(:rows AS jsonb)) WITH ORDINALITY AS x(r, n) "
-                "ORDER BY n"
-            ),
-            {"rows": document},
+            ],
         )
 
     async def now(self) -> datetime:

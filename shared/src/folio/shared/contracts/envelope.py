@@ -2,9 +2,10 @@
 
 import uuid
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PrivateAttr
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from folio.shared.contracts.events import EVENT_MODELS, EventPayload, event_type_of
 
@@ -21,16 +22,17 @@ class Envelope(BaseModel):
     producer: str
     correlation_id: uuid.UUID | None = None
     data: dict[str, Any] = Field(default_factory=dict)
-    _payload: EventPayload | None = PrivateAttr(default=None)
 
     def payload(self) -> EventPayload:
         """The typed, validated payload for this event type and version (validated once)."""
-        if self._payload is None:
-            model = EVENT_MODELS.get((self.event_type, self.schema_version))
-            if model is None:
-                raise ValueError(f"unknown event {self.event_type} v{self.schema_version}")
-            self._payload = model.model_validate(self.data)
-        return self._payload
+        return self.typed_payload
+
+    @cached_property
+    def typed_payload(self) -> EventPayload:
+        model = EVENT_MODELS.get((self.event_type, self.schema_version))
+        if model is None:
+            raise ValueError(f"unknown event {self.event_type} v{self.schema_version}")
+        return model.model_validate(self.data)
 
 
 def new_envelope(

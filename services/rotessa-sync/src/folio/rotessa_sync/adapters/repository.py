@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from pydantic_core import to_json
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,6 +21,20 @@ from folio.rotessa_sync.adapters.orm import (
 from folio.rotessa_sync.domain.classification import CommandState
 from folio.rotessa_sync.domain.linking import MortgageView
 from folio.shared.contracts import MortgageChanged
+
+
+@dataclass(frozen=True, slots=True)
+class CommandRecord:
+    """One command of a page, as ``ledger_commands`` stores it (page-wide fields apart)."""
+
+    reference: str
+    event_id: uuid.UUID
+    kind: str
+    transaction_id: int
+    schedule_id: int | None
+    mortgage_id: str
+    amount_minor: int
+    currency: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,17 +257,24 @@ class RotessaRepository:
         return {r.reference: CommandState(r.state) for r in rows}
 
     async def record_commands(
-        self, rows: Sequence[dict[str, Any]], *, retry_rejected: bool
+        self,
+        commands: Sequence[CommandRecord],
+        *,
+        origin: str,
+        backfill_id: uuid.UUID | None,
+        state: CommandState,
+        published_at: datetime,
+        retry_rejected: bool,
     ) -> set[str]:
         """Insert commands; returns the references this call won.
 
         A reference already present is left alone (another sync or backfill sent
         it), except a REJECTED one when retrying. The caller emits events only for
         the references returned, so concurrent writers never both send one.
-        One statement over arrays (``unnest``): a page of 1000 commands costs one
-        round trip and no per-row SQL compilation.
+        One statement whatever the page size: the rows travel as one JSON document
+        (one serialisation on the client; fields common to the page as scalars).
         """
-        if not rows:
+        if not commands:
             return set()
         on_conflict = (
             "ON CONFLICT (reference) DO UPDATE SET event_id = EXCLUDED.event_id,"
@@ -263,19 +285,27 @@ class RotessaRepository:
             if retry_rejected
             else "ON CONFLICT (reference) DO NOTHING"
         )
-        columns = {
-            "reference": "text", "event_id": "uuid", "kind": "text", "transaction_id": "bigint",
-            "schedule_id": "bigint", "mortgage_id": "text", "amount_minor": "bigint",
-            "currency": "text", "origin": "text", "backfill_id": "uuid", "state": "text",
-            "published_at": "timestamptz",
-        }  # fmt: skip
-        arrays = ", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in columns.items())
         statement = sa.text(
-            f"INSERT INTO ledger_commands ({', '.join(columns)})"  # fixed column names
-            f" SELECT * FROM unnest({arrays}) {on_conflict} RETURNING reference"
+            "INSERT INTO ledger_commands (reference, event_id, kind, transaction_id,"
+            " schedule_id, mortgage_id, amount_minor, currency, origin, backfill_id, state,"
+            " published_at)"
+            " SELECT r.reference, r.event_id, r.kind, r.transaction_id, r.schedule_id,"
+            " r.mortgage_id, r.amount_minor, r.currency, :origin, CAST(:backfill_id AS uuid),"
+            " :state, :published_at"
+            " FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(reference text, event_id uuid,"
+            " kind text, transaction_id bigint, schedule_id bigint, mortgage_id text,"
+            f" amount_minor bigint, currency text) {on_conflict} RETURNING reference"
         )
-        params = {name: [row[name] for row in rows] for name in columns}
-        result = await self.session.execute(statement, params)
+        result = await self.session.execute(
+            statement,
+            {
+                "rows": to_json(commands).decode(),
+                "origin": origin,
+                "backfill_id": backfill_id,
+                "state": state.value,
+                "published_at": published_at,
+            },
+        )
         return set(result.scalars())
 
     async def apply_ledger_answers(

@@ -12,11 +12,14 @@ backfill yields byte-identical events. The zone is configurable
 """
 
 from datetime import UTC, date, datetime, time
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 DEFAULT_BUSINESS_TIMEZONE = "America/Toronto"
 
 
+# A report has many rows per process date; the zone arithmetic is most of a row's planning.
+@lru_cache(maxsize=8192)
 def effective_at_for(process_date: date, timezone: str = DEFAULT_BUSINESS_TIMEZONE) -> datetime:
     """The UTC instant at which a payment processed on ``process_date`` takes effect."""
     local_midnight = datetime.combine(process_date, time(0, 0), tzinfo=ZoneInfo(timezone))

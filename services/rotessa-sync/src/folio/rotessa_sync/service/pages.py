@@ -6,11 +6,14 @@ page in flight and never sends a reference twice.
 """
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
+from pydantic_core import to_json
+
+from folio.rotessa_sync.adapters.repository import CommandRecord
 from folio.rotessa_sync.adapters.rotessa_client import ReportPage
 from folio.rotessa_sync.domain.backfill import BackfillMetrics, error_entry
 from folio.rotessa_sync.domain.classification import (
@@ -22,7 +25,8 @@ from folio.rotessa_sync.domain.classification import (
     plan_transaction,
 )
 from folio.rotessa_sync.domain.model import ReportedTransaction
-from folio.shared.contracts import PaymentCollected, PaymentReversed
+from folio.shared.contracts import EVENT_MODELS, PaymentCollected, PaymentReversed
+from folio.shared.observability import get_correlation_id
 
 
 @dataclass
@@ -67,18 +71,19 @@ async def apply_report_page(
     pending: list[tuple[PaymentCollected | PaymentReversed, uuid.UUID, ReportedTransaction]] = []
     backfill_text = str(backfill_id) if backfill_id else None
     for row, mortgage_id in mine:
+        row_known = {}
+        if known:  # a first backfill knows nothing: skip two lookups per row
+            for ref in (
+                collected_reference(row.transaction_id),
+                chargeback_reference(row.transaction_id),
+            ):
+                if ref in known:
+                    row_known[ref] = known[ref]
         try:
             plan = plan_transaction(
                 row,
                 mortgage_id=mortgage_id,
-                known={
-                    ref: known[ref]
-                    for ref in (
-                        collected_reference(row.transaction_id),
-                        chargeback_reference(row.transaction_id),
-                    )
-                    if ref in known
-                },
+                known=row_known,
                 origin=origin,
                 backfill_id=backfill_text,
                 retry_rejected=retry_rejected,
@@ -93,30 +98,77 @@ async def apply_report_page(
         outcome.metrics.count_plan(plan)
         pending.extend((event, uuid.uuid4(), row) for event in plan.to_publish)
 
-    command_rows = [
-        {
-            "reference": event.reversal_reference
+    commands = [
+        CommandRecord(
+            reference=event.reversal_reference
             if isinstance(event, PaymentReversed)
             else event.reference,
-            "event_id": event_id,
-            "kind": "reversed" if isinstance(event, PaymentReversed) else "collected",
-            "transaction_id": row.transaction_id,
-            "schedule_id": row.schedule_id,
-            "mortgage_id": event.mortgage_id,
-            "amount_minor": event.amount_minor,
-            "currency": event.currency,
-            "origin": origin,
-            "backfill_id": backfill_id,
-            "state": CommandState.PUBLISHED.value,
-            "published_at": now,
-        }
+            event_id=event_id,
+            kind="reversed" if isinstance(event, PaymentReversed) else "collected",
+            transaction_id=row.transaction_id,
+            schedule_id=row.schedule_id,
+            mortgage_id=event.mortgage_id,
+            amount_minor=event.amount_minor,
+            currency=event.currency,
+        )
         for event, event_id, row in pending
     ]
-    won = await uow.repo.record_commands(command_rows, retry_rejected=retry_rejected)
-    for (event, event_id, _), command in zip(pending, command_rows, strict=True):
-        if command["reference"] in won:
-            uow.emit(event, event_id=event_id)
+    won = await uow.repo.record_commands(
+        commands,
+        origin=origin,
+        backfill_id=backfill_id,
+        state=CommandState.PUBLISHED,
+        published_at=now,
+        retry_rejected=retry_rejected,
+    )
+    sent: list[tuple[PaymentCollected | PaymentReversed, uuid.UUID]] = []
+    for (event, event_id, _), command in zip(pending, commands, strict=True):
+        if command.reference in won:
+            sent.append((event, event_id))
         else:  # another writer sent it between our read and our insert
             outcome.metrics.published -= 1
             outcome.metrics.duplicates += 1
+    emit_payment_events(uow, sent)
     return outcome
+
+
+_TOPIC_AND_VERSION = {
+    model: key
+    for key, model in EVENT_MODELS.items()
+    if model in (PaymentCollected, PaymentReversed)
+}
+
+
+def emit_payment_events(
+    uow: Any, events: Sequence[tuple[PaymentCollected | PaymentReversed, uuid.UUID]]
+) -> None:
+    """Queue each event in the outbox under its event id, in order.
+
+    The same messages ``uow.emit(event, event_id=...)`` writes (topic, key, headers,
+    envelope fields; a unit test holds the bytes equal), serialised in one pass by
+    pydantic's JSON writer from the already validated payload: a second model
+    (the envelope) plus a dump and re-validation per row cost more than the row's
+    database work.
+    """
+    correlation = get_correlation_id()
+    correlation_id = str(uuid.UUID(str(correlation))) if correlation else None
+    headers = {"correlation_id": correlation_id or ""}
+    occurred_at = datetime.now(UTC)
+    for event, event_id in events:
+        topic, version = _TOPIC_AND_VERSION[type(event)]
+        envelope = {
+            "event_id": event_id,
+            "event_type": topic,
+            "schema_version": version,
+            "occurred_at": occurred_at,
+            "producer": uow.producer,
+            "correlation_id": correlation_id,
+            "data": event,
+        }
+        uow.emit_raw(
+            topic=topic,
+            key=event.aggregate_key(),
+            value=to_json(envelope),
+            event_id=event_id,
+            headers=headers,
+        )

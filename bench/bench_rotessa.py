@@ -7,10 +7,12 @@ Full path: the rotessa-sync service (backfill runner → outbox → relay → br
 and the ledger service (batched consumer → journal → confirmations → broker →
 rotessa-sync's consumer) against embedded Postgres and Tansu (or DATABASE_URL /
 KAFKA_BOOTSTRAP_SERVERS). The ledger runs as its own uvicorn process, as in
-production (each service is its own process, DESIGN.md §7); rotessa-sync and the
-simulator share this process (``--ledger-in-process`` puts the ledger here too,
-on the same event loop). The baseline reads the same pages with the same client
-and the in-process simulator before any service starts.
+production (each service is its own process, DESIGN.md §7), and the Rotessa
+simulator runs as its own process too, as Rotessa is a remote API: its work
+serving pages is not rotessa-sync's. rotessa-sync runs in this process.
+``--ledger-in-process`` / ``--simulator-in-process`` put them on this event loop
+instead. The baseline reads the same pages from the same simulator with the same
+client before any service starts.
 Target (QUALITY.md): 100,000 transactions in ≤ 30 s.
 """
 
@@ -18,6 +20,9 @@ import argparse
 import asyncio
 import contextlib
 import os
+import socket
+import subprocess
+import sys
 import time
 import uuid
 from datetime import UTC, date, datetime
@@ -82,11 +87,9 @@ async def pipeline_timeline(admin_url: str, backfill_id: str) -> dict[str, float
     }
 
 
-async def read_only(simulator, start: date, end: date) -> tuple[float, int]:
+async def read_only(rotessa: "Rotessa", start: date, end: date) -> tuple[float, int]:
     """Baseline: page through the same report with the same client, writing nothing."""
-    client = RotessaClient(
-        "http://rotessa.bench/v1", "sim-rotessa-key", transport=httpx.ASGITransport(app=simulator)
-    )
+    client = RotessaClient(rotessa.base_url, "sim-rotessa-key", transport=rotessa.transport())
     started = time.perf_counter()
     rows = 0
     async with client:
@@ -95,7 +98,61 @@ async def read_only(simulator, start: date, end: date) -> tuple[float, int]:
     return time.perf_counter() - started, rows
 
 
-async def run(args, admin_url: str, bootstrap: str, ledger_url: str) -> None:
+def start_simulator(port: int) -> subprocess.Popen:
+    """``python -m folio.simulators.rotessa`` with no customers, once it accepts connections."""
+    argv = [sys.executable, "-m", "folio.simulators.rotessa", "--port", str(port)]
+    argv += ["--seed", "1", "--customers", "0"]
+    process = subprocess.Popen(
+        argv, cwd=REPO_ROOT, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return process
+        except OSError:
+            time.sleep(0.1)
+    process.terminate()
+    raise RuntimeError("the Rotessa simulator did not start")
+
+
+class Rotessa:
+    """The simulator, in this process (ASGI transport) or its own (HTTP on a port)."""
+
+    def __init__(self, today: date, port: int | None) -> None:
+        self.port = port
+        self.app = None if port else create_simulator(seed=1, customers=0, today=today)
+        self.base_url = f"http://127.0.0.1:{port}/v1" if port else "http://rotessa.bench/v1"
+
+    def transport(self) -> httpx.AsyncBaseTransport | None:
+        return httpx.ASGITransport(app=self.app) if self.app else None
+
+    async def add_bulk_schedule(self, first_day: date, count: int, per_day: int) -> tuple[int, int]:
+        """A customer with one schedule and ``count`` Approved transactions (setup, not timed)."""
+        if self.app is not None:
+            sim = self.app.state.simulator
+            customer = sim.add_customer(name="Benchmark Borrower")
+            schedule = sim.add_schedule(
+                customer_id=customer.id, amount_minor=125_000, process_date=first_day
+            )
+            sim.add_bulk_transactions(
+                schedule_id=schedule.id, count=count, first_date=first_day, per_day=per_day
+            )
+            return customer.id, schedule.id
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{self.port}") as client:
+            created = await client.post(
+                "/_sim/customers",
+                json={"name": "Benchmark Borrower", "amount": "1250.00",
+                      "process_date": first_day.isoformat(), "bulk_count": count,
+                      "bulk_per_day": per_day, "bulk_first_date": first_day.isoformat()},
+                timeout=300,
+            )  # fmt: skip
+            created.raise_for_status()
+            body = created.json()
+            return body["customer_id"], body["schedule_id"]
+
+
+async def run(args, admin_url: str, bootstrap: str, ledger_url: str, sim_port: int | None) -> None:
     ledger_settings = LedgerSettings(
         database_url=ledger_url,
         kafka_bootstrap_servers=bootstrap,
@@ -106,27 +163,20 @@ async def run(args, admin_url: str, bootstrap: str, ledger_url: str) -> None:
         kafka_bootstrap_servers=bootstrap,
         environment="test", log_json=False, log_level="WARNING",
         sync_enabled=False, backfill_poll_seconds=0.1,
-        rotessa_base_url="http://rotessa.bench/v1",
     )  # fmt: skip
     today = datetime.now(UTC).date()
     first_day = date(2000, 1, 1)
-    simulator = create_simulator(seed=1, customers=0, today=today)
-    sim = simulator.state.simulator
-    customer = sim.add_customer(name="Benchmark Borrower")
-    schedule = sim.add_schedule(
-        customer_id=customer.id, amount_minor=125_000, process_date=first_day
-    )
-    sim.add_bulk_transactions(
-        schedule_id=schedule.id, count=args.transactions, first_date=first_day, per_day=args.per_day
+    rotessa = Rotessa(today, sim_port)
+    sync_settings.rotessa_base_url = rotessa.base_url
+    customer_id, schedule_id = await rotessa.add_bulk_schedule(
+        first_day, args.transactions, args.per_day
     )
 
-    baseline_seconds, baseline_rows = await read_only(simulator, first_day, today)
+    baseline_seconds, baseline_rows = await read_only(rotessa, first_day, today)
     assert baseline_rows == args.transactions, baseline_rows
 
     ledger_app = create_ledger(ledger_settings) if args.ledger_in_process else None
-    sync_app = create_rotessa_sync(
-        sync_settings, rotessa_transport=httpx.ASGITransport(app=simulator)
-    )
+    sync_app = create_rotessa_sync(sync_settings, rotessa_transport=rotessa.transport())
     mortgage_id = f"bench_{uuid.uuid4().hex[:10]}"
     headers = admin_headers(sync_settings)
     async with (
@@ -147,8 +197,8 @@ async def run(args, admin_url: str, bootstrap: str, ledger_url: str) -> None:
             started = time.perf_counter()
             linked = await client.post(
                 "/api/rotessa/links",
-                json={"mortgage_id": mortgage_id, "schedule_id": schedule.id,
-                      "customer_id": customer.id, "start_backfill": True},
+                json={"mortgage_id": mortgage_id, "schedule_id": schedule_id,
+                      "customer_id": customer_id, "start_backfill": True},
                 headers=headers,
             )  # fmt: skip
             linked.raise_for_status()
@@ -182,6 +232,7 @@ async def run(args, admin_url: str, bootstrap: str, ledger_url: str) -> None:
         "meets_target": backfill_seconds <= target_seconds,
         "status": body["status"],
         "ledger": "in process" if args.ledger_in_process else "own process",
+        "simulator": "in process" if args.simulator_in_process else "own process",
         "timeline_seconds": timeline,
     }
     report(
@@ -190,6 +241,7 @@ async def run(args, admin_url: str, bootstrap: str, ledger_url: str) -> None:
         [
             ("transactions", f"{args.transactions:,}"),
             ("ledger", results["ledger"]),
+            ("simulator", results["simulator"]),
             ("backfill until ledger confirmed all", f"{backfill_seconds:.2f} s"),
             ("  of which report read + published", f"{(read_at or 0):.2f} s"),
             ("baseline: read same pages, no writes", f"{baseline_seconds:.2f} s"),
@@ -210,10 +262,14 @@ def main(argv: list[str]) -> int:
         action="store_true",
         help="run the ledger on this process's event loop instead of its own process",
     )
+    parser.add_argument(
+        "--simulator-in-process",
+        action="store_true",
+        help="serve the Rotessa simulator on this process's event loop (ASGI transport)",
+    )
     args = parser.parse_args(argv)
-    with bench_infra() as (admin_url, bootstrap):
+    with bench_infra() as (admin_url, bootstrap), contextlib.ExitStack() as servers:
         ledger_url = asyncio.run(migrated_url(admin_url, "ledger"))
-        ledger = None
         if not args.ledger_in_process:
             env = {
                 **os.environ,
@@ -224,12 +280,13 @@ def main(argv: list[str]) -> int:
                 "FOLIO_LOG_JSON": "false",
                 "PYTHONPATH": str(REPO_ROOT),
             }
-            ledger = start_server(service("ledger").app, free_port(), env)
-        try:
-            asyncio.run(run(args, admin_url, bootstrap, ledger_url))
-        finally:
-            if ledger is not None:
-                ledger.stop()
+            servers.callback(start_server(service("ledger").app, free_port(), env).stop)
+        sim_port = None
+        if not args.simulator_in_process:
+            sim_port = free_port()
+            simulator = start_simulator(sim_port)
+            servers.callback(lambda: (simulator.terminate(), simulator.wait(timeout=30)))
+        asyncio.run(run(args, admin_url, bootstrap, ledger_url, sim_port))
     return 0
 
 

@@ -32,6 +32,10 @@ class RotessaSyncSettings(ServiceSettings):
     backfill_poll_seconds: float = 1.0
     backfill_prefetch_pages: int = 1
 
+    #: Ledger answers arrive one per command (a backfill's thousands on one partition);
+    #: each consumer batch pays an inbox insert, one UPDATE and a commit whatever its size.
+    consumer_batch_size: int = 2_000
+
     #: Periodic sync of linked schedules.
     sync_enabled: bool = True
     sync_interval_seconds: float = 300.0

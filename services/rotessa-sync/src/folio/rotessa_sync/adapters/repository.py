@@ -161,6 +161,19 @@ class RotessaRepository:
             stmt = stmt.with_for_update()
         return (await self.session.execute(stmt)).one_or_none()
 
+    async def lock_backfill_at_now(self, backfill_id: uuid.UUID) -> tuple[Any | None, datetime]:
+        """The backfill row locked for update, and the transaction's time: one round trip."""
+        stmt = (
+            sa.select(backfill_log, sa.func.now().label("transaction_now"))
+            .where(backfill_log.c.backfill_id == backfill_id)
+            .with_for_update(of=backfill_log)
+        )
+        row = (await self.session.execute(stmt)).one_or_none()
+        if row is None:
+            now = (await self.session.execute(sa.select(sa.func.now()))).scalar_one()
+            return None, now
+        return row, row.transaction_now
+
     async def list_backfills(
         self, *, mortgage_id: str | None, status: str | None, limit: int
     ) -> list[Any]:

@@ -266,7 +266,7 @@ async def run_claimed_backfill(
         async with aclosing(pages):
             async for page in pages:
                 async with uow_factory() as uow:
-                    row = await uow.repo.get_backfill(backfill_id, for_update=True)
+                    row, now = await uow.repo.lock_backfill_at_now(backfill_id)
                     if (
                         row is None
                         or row.status != BackfillStatus.RUNNING.value
@@ -274,7 +274,6 @@ async def run_claimed_backfill(
                         or row.next_page != page.page
                     ):
                         raise LeaseLost(str(backfill_id))
-                    now = await uow.now()
                     outcome = await apply_report_page(
                         uow,
                         page,

@@ -1,7 +1,6 @@
 """Bootstrap of the webhooks intake service (port 8104, prefix /api/webhooks)."""
 
 import asyncio
-import gc
 
 import structlog
 from fastapi import FastAPI
@@ -22,27 +21,6 @@ from folio.webhooks.settings import WebhooksSettings
 log = structlog.get_logger(__name__)
 
 
-_gc_tuned = False
-
-
-def _tune_garbage_collector() -> None:
-    """Keep the cyclic collector from pausing intake for tens of milliseconds.
-
-    A full collection walks every object the process holds, most of them imported
-    at start-up (FastAPI, SQLAlchemy, pydantic, aiokafka); under load that pause
-    alone tripled intake's p99 in ``bench webhooks``. Objects alive at start-up are
-    frozen out of the collector's view (once per process), and young collections
-    run less often. Reference counting still frees everything acyclic at once.
-    """
-    global _gc_tuned
-    if _gc_tuned:
-        return
-    _gc_tuned = True
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(50_000, 50, 100)
-
-
 class IntakeRuntime(Runtime):
     """Serves HTTP at once, even when the broker is down.
 
@@ -56,7 +34,7 @@ class IntakeRuntime(Runtime):
     direct: DirectConnections | None = None
 
     async def start(self) -> None:
-        _tune_garbage_collector()
+        # (the cyclic collector is tuned once per process by Runtime.create)
         if self.batcher is not None:
             self._tasks.append(asyncio.create_task(self.batcher.run(), name="intake-batcher"))
         if not self.settings.run_messaging:

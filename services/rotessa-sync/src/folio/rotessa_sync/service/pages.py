@@ -61,12 +61,20 @@ async def apply_report_page(
                     "invalid_row", bad.error, transaction_id=bad.transaction_id, page=page.page
                 )
             )
-    refs = [
-        r
-        for row, _ in mine
-        for r in (collected_reference(row.transaction_id), chargeback_reference(row.transaction_id))
-    ]
-    known = await uow.repo.known_states(refs)
+    # The command insert below is the authority on what was already sent (a reference
+    # it does not win is counted as a duplicate, never emitted). Looking references up
+    # first only saves planning rows that will not be sent: worth a round trip for the
+    # periodic sync, which re-reads mostly known rows, not for a backfill's pages.
+    known: dict[str, CommandState] = {}
+    if origin == "sync":
+        known = await uow.repo.known_states(
+            r
+            for row, _ in mine
+            for r in (
+                collected_reference(row.transaction_id),
+                chargeback_reference(row.transaction_id),
+            )
+        )
 
     pending: list[tuple[PaymentCollected | PaymentReversed, uuid.UUID, ReportedTransaction]] = []
     backfill_text = str(backfill_id) if backfill_id else None

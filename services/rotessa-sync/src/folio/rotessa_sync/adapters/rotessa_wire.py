@@ -32,6 +32,11 @@ def parse_loose_date(value: Any) -> date | None:
         return value
     if not isinstance(value, str):
         raise ValueError(f"not a date: {value!r}")
+    if len(value) == 10:  # the usual padded "2019-03-07": parsed in C
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
     match = _LOOSE_DATE.match(value)
     if match:
         year, month, day = (int(part) for part in match.groups())

@@ -287,12 +287,19 @@ class JournalRepository:
                     if seen is None or tx.timestamp < seen:
                         first_use[address] = tx.timestamp
         # Every writer holds the volume rows of these accounts already, so the row
-        # locks taken here never wait on another journal writer.
+        # locks taken here never wait on another journal writer. Accounts whose first
+        # usage is already no later are skipped before the upsert: first_usage only
+        # ever decreases, so the skip stays right, and the upsert would lock (write)
+        # each such row for nothing.
         await self.session.execute(
             text(
                 "INSERT INTO accounts AS a (ledger, address, first_usage, insertion_date) "
-                "SELECT :ledger, k->>0, CAST(k->>1 AS timestamptz), :now "
-                "FROM jsonb_array_elements(CAST(:firsts AS jsonb)) AS d(k) ORDER BY k->>0 "
+                "SELECT :ledger, n.address, n.first_usage, :now FROM ("
+                "SELECT k->>0 AS address, CAST(k->>1 AS timestamptz) AS first_usage "
+                "FROM jsonb_array_elements(CAST(:firsts AS jsonb)) AS d(k)) AS n "
+                "WHERE NOT EXISTS (SELECT 1 FROM accounts o WHERE o.ledger = :ledger "
+                "AND o.address = n.address AND o.first_usage <= n.first_usage) "
+                "ORDER BY n.address "
                 "ON CONFLICT (ledger, address) DO UPDATE SET first_usage = EXCLUDED.first_usage "
                 "WHERE a.first_usage > EXCLUDED.first_usage"
             ),

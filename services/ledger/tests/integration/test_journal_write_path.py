@@ -3,11 +3,12 @@ database's own guard on ledgers."""
 
 import asyncio
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from folio.ledger.domain.journal import InsufficientFunds, Posting
 from folio.ledger.service.journal import NewTransaction, ensure_ledger, post_transactions
@@ -172,3 +173,26 @@ async def test_concurrent_batches_on_shared_accounts_neither_deadlock_nor_lose_v
     per_mortgage = sum(seed + 1 for seed in range(12))
     assert all(current[(f"mortgages:{m}", "CAD/2")].input == per_mortgage for m in mortgages)
     assert current[(f"{shop}:till", "CAD/2")].balance == 10_000 - 4  # seeds 0, 3, 6, 9
+
+
+async def test_a_reference_taken_after_the_batch_checked_fails_as_an_integrity_error(
+    uow_factory, journal_config
+):
+    """The batch statements run on the raw driver connection; a reference a concurrent
+    writer took after ``prepare_batch`` looked still fails on the unique key, and
+    callers see SQLAlchemy's error with the constraint name they map to CONFLICT."""
+    reference = unique("ref")
+    posting = (Posting("world", f"{unique('acct')}:till", 5, "CAD/2"),)
+    async with uow_factory() as uow:
+        await ensure_ledger(uow, "folio")
+        [stored] = await post_transactions(
+            uow, "folio", [NewTransaction(posting, reference=reference)], journal_config.policy
+        )
+        await uow.commit()
+    async with uow_factory() as uow:
+        start = await uow.journal.prepare_batch("folio", 1, [])
+        replay = replace(stored, id=start.ids[0])
+        with pytest.raises(IntegrityError) as caught:
+            await uow.journal.insert_transactions("folio", [replay], start.now)
+    assert caught.value.orig.sqlstate == "23505"
+    assert caught.value.orig.constraint_name == "transactions_ledger_reference_key"

@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import asyncpg
 from pydantic_core import to_json
+from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -150,27 +152,53 @@ class JournalRepository:
 
     # --- write path ------------------------------------------------------------
 
+    async def _batch_statement(self, sql: str, *args: Any) -> list[Any]:
+        """Run one of the batch write statements on the session's own asyncpg
+        connection (same transaction), as the shared outbox does for its COPY.
+
+        These run once per batch with large parameters, where the ORM's per-statement
+        work was a fair share of the cost. Errors come back as SQLAlchemy's (sqlstate
+        and constraint name on ``orig``), the way callers handle the same refusal from
+        a session statement.
+        """
+        connection = await self.session.connection()
+        raw = (await connection.get_raw_connection()).driver_connection
+        if not raw.is_in_transaction():
+            # the session begins its transaction lazily, on its first statement
+            await self.session.execute(text("SELECT 1"))
+        try:
+            return await raw.fetch(sql, *args)
+        except asyncpg.PostgresError as exc:
+            error: type[sa_exc.DBAPIError] = (
+                sa_exc.IntegrityError
+                if isinstance(exc, asyncpg.IntegrityConstraintViolationError)
+                else sa_exc.DBAPIError
+            )
+            raise error(sql, args, exc) from exc
+        except asyncpg.InterfaceError as exc:
+            raise sa_exc.InterfaceError(sql, args, exc) from exc
+
     async def prepare_batch(
         self, ledger: str, count: int, references: Sequence[str]
     ) -> BatchStart | None:
         """Everything a batch needs before it writes, in one round trip: whether the
         ledger exists (None if not), ``count`` new ids (ascending), the transaction
         time and which of ``references`` are taken already."""
-        result = await self.session.execute(
-            text(
-                "SELECT EXISTS (SELECT 1 FROM ledgers WHERE name = :ledger) AS found, "
-                "now() AS now, "
-                "ARRAY(SELECT nextval('transaction_ids') FROM generate_series(1, :n)) AS ids, "
-                "ARRAY(SELECT reference FROM transactions WHERE ledger = :ledger AND reference "
-                "= ANY(ARRAY(SELECT jsonb_array_elements_text(CAST(:refs AS jsonb))))) AS taken"
-            ),
-            {"ledger": ledger, "n": count, "refs": to_json(sorted(set(references))).decode()},
+        [row] = await self._batch_statement(
+            "SELECT EXISTS (SELECT 1 FROM ledgers WHERE name = $1) AS found, "
+            "now() AS now, "
+            "ARRAY(SELECT nextval('transaction_ids') FROM generate_series(1, CAST($2 AS integer)))"
+            " AS ids, "
+            "ARRAY(SELECT reference FROM transactions WHERE ledger = $1 AND reference "
+            "= ANY(ARRAY(SELECT jsonb_array_elements_text(CAST($3 AS jsonb))))) AS taken",
+            ledger,
+            count,
+            to_json(sorted(set(references))).decode(),
         )
-        row = result.one()
-        if not row.found:
+        if not row["found"]:
             return None
         self._known_ledgers.add(ledger)
-        return BatchStart(sorted(row.ids), row.now, set(row.taken))
+        return BatchStart(sorted(row["ids"]), row["now"], set(row["taken"]))
 
     async def lock_volumes(
         self, ledger: str, keys: Sequence[VolumeKey]
@@ -211,21 +239,17 @@ class JournalRepository:
         """
         if not deltas:
             return
-        await self.session.execute(
-            text(
-                "INSERT INTO volumes AS v (ledger, address, asset, input, output) "
-                "SELECT :ledger, k->>0, k->>1, CAST(k->>2 AS bigint), CAST(k->>3 AS bigint) "
-                "FROM jsonb_array_elements(CAST(:deltas AS jsonb)) AS d(k) "
-                "ORDER BY k->>0, k->>1 "
-                "ON CONFLICT (ledger, address, asset) DO UPDATE "
-                "SET input = v.input + EXCLUDED.input, output = v.output + EXCLUDED.output"
-            ),
-            {
-                "ledger": ledger,
-                "deltas": to_json(
-                    [[address, asset, d.input, d.output] for (address, asset), d in deltas.items()]
-                ).decode(),
-            },
+        await self._batch_statement(
+            "INSERT INTO volumes AS v (ledger, address, asset, input, output) "
+            "SELECT CAST($1 AS text), k->>0, k->>1, CAST(k->>2 AS bigint), CAST(k->>3 AS bigint) "
+            "FROM jsonb_array_elements(CAST($2 AS jsonb)) AS d(k) "
+            "ORDER BY k->>0, k->>1 "
+            "ON CONFLICT (ledger, address, asset) DO UPDATE "
+            "SET input = v.input + EXCLUDED.input, output = v.output + EXCLUDED.output",
+            ledger,
+            to_json(
+                [[address, asset, d.input, d.output] for (address, asset), d in deltas.items()]
+            ).decode(),
         )
 
     async def insert_transactions(
@@ -239,45 +263,42 @@ class JournalRepository:
         """
         if not transactions:
             return
-        await self.session.execute(
-            text(
-                # each row's fields are typed once (the CTE), then read by both inserts;
-                # every posting gives two moves (its source side and its destination side)
-                "WITH doc AS MATERIALIZED (SELECT CAST(r->>0 AS bigint) AS id, r->>1 AS ref, "
-                "CAST(r->>2 AS timestamptz) AS ts, r->3 AS postings, r->4 AS metadata, "
-                "CAST(r->>5 AS bigint) AS reverts_id, CAST(r->>6 AS uuid) AS source_event_id "
-                "FROM jsonb_array_elements(CAST(:doc AS jsonb)) AS d(r)), "
-                "tx AS (INSERT INTO transactions (ledger, id, reference, timestamp, inserted_at, "
-                "postings, metadata, reverts_id, source_event_id) "
-                "SELECT :ledger, id, ref, ts, :now, postings, metadata, reverts_id, source_event_id "
-                "FROM doc) "
-                "INSERT INTO moves (ledger, transaction_id, address, asset, input, output, "
-                "effective_at, inserted_at) "
-                "SELECT :ledger, doc.id, "
-                "CASE WHEN side.source THEN p->>'source' ELSE p->>'destination' END, p->>'asset', "
-                "CASE WHEN side.source THEN 0 ELSE CAST(p->>'amount' AS bigint) END, "
-                "CASE WHEN side.source THEN CAST(p->>'amount' AS bigint) ELSE 0 END, doc.ts, :now "
-                "FROM doc CROSS JOIN LATERAL jsonb_array_elements(doc.postings) AS ps(p) "
-                "CROSS JOIN (VALUES (true), (false)) AS side(source)"
-            ),
-            {
-                "ledger": ledger,
-                "now": inserted_at,
-                "doc": to_json(
+        await self._batch_statement(
+            # each row's fields are typed once (the CTE), then read by both inserts;
+            # every posting gives two moves (its source side and its destination side)
+            "WITH doc AS MATERIALIZED (SELECT CAST(r->>0 AS bigint) AS id, r->>1 AS ref, "
+            "CAST(r->>2 AS timestamptz) AS ts, r->3 AS postings, r->4 AS metadata, "
+            "CAST(r->>5 AS bigint) AS reverts_id, CAST(r->>6 AS uuid) AS source_event_id "
+            "FROM jsonb_array_elements(CAST($3 AS jsonb)) AS d(r)), "
+            "tx AS (INSERT INTO transactions (ledger, id, reference, timestamp, inserted_at, "
+            "postings, metadata, reverts_id, source_event_id) "
+            "SELECT CAST($1 AS text), id, ref, ts, CAST($2 AS timestamptz), postings, metadata, "
+            "reverts_id, source_event_id FROM doc) "
+            "INSERT INTO moves (ledger, transaction_id, address, asset, input, output, "
+            "effective_at, inserted_at) "
+            "SELECT CAST($1 AS text), doc.id, "
+            "CASE WHEN side.source THEN p->>'source' ELSE p->>'destination' END, p->>'asset', "
+            "CASE WHEN side.source THEN 0 ELSE CAST(p->>'amount' AS bigint) END, "
+            "CASE WHEN side.source THEN CAST(p->>'amount' AS bigint) ELSE 0 END, doc.ts, "
+            "CAST($2 AS timestamptz) "
+            "FROM doc CROSS JOIN LATERAL jsonb_array_elements(doc.postings) AS ps(p) "
+            "CROSS JOIN (VALUES (true), (false)) AS side(source)",
+            ledger,
+            inserted_at,
+            to_json(
+                [
                     [
-                        [
-                            tx.id,
-                            tx.reference,
-                            tx.timestamp,
-                            [p.as_dict() for p in tx.postings],
-                            tx.metadata,
-                            tx.reverts_id,
-                            tx.source_event_id,
-                        ]
-                        for tx in transactions
+                        tx.id,
+                        tx.reference,
+                        tx.timestamp,
+                        [p.as_dict() for p in tx.postings],
+                        tx.metadata,
+                        tx.reverts_id,
+                        tx.source_event_id,
                     ]
-                ).decode(),
-            },
+                    for tx in transactions
+                ]
+            ).decode(),
         )
         first_use: dict[str, datetime] = {}
         for tx in transactions:
@@ -291,23 +312,19 @@ class JournalRepository:
         # usage is already no later are skipped before the upsert: first_usage only
         # ever decreases, so the skip stays right, and the upsert would lock (write)
         # each such row for nothing.
-        await self.session.execute(
-            text(
-                "INSERT INTO accounts AS a (ledger, address, first_usage, insertion_date) "
-                "SELECT :ledger, n.address, n.first_usage, :now FROM ("
-                "SELECT k->>0 AS address, CAST(k->>1 AS timestamptz) AS first_usage "
-                "FROM jsonb_array_elements(CAST(:firsts AS jsonb)) AS d(k)) AS n "
-                "WHERE NOT EXISTS (SELECT 1 FROM accounts o WHERE o.ledger = :ledger "
-                "AND o.address = n.address AND o.first_usage <= n.first_usage) "
-                "ORDER BY n.address "
-                "ON CONFLICT (ledger, address) DO UPDATE SET first_usage = EXCLUDED.first_usage "
-                "WHERE a.first_usage > EXCLUDED.first_usage"
-            ),
-            {
-                "ledger": ledger,
-                "now": inserted_at,
-                "firsts": to_json(list(first_use.items())).decode(),
-            },
+        await self._batch_statement(
+            "INSERT INTO accounts AS a (ledger, address, first_usage, insertion_date) "
+            "SELECT CAST($1 AS text), n.address, n.first_usage, CAST($2 AS timestamptz) FROM ("
+            "SELECT k->>0 AS address, CAST(k->>1 AS timestamptz) AS first_usage "
+            "FROM jsonb_array_elements(CAST($3 AS jsonb)) AS d(k)) AS n "
+            "WHERE NOT EXISTS (SELECT 1 FROM accounts o WHERE o.ledger = CAST($1 AS text) "
+            "AND o.address = n.address AND o.first_usage <= n.first_usage) "
+            "ORDER BY n.address "
+            "ON CONFLICT (ledger, address) DO UPDATE SET first_usage = EXCLUDED.first_usage "
+            "WHERE a.first_usage > EXCLUDED.first_usage",
+            ledger,
+            inserted_at,
+            to_json(list(first_use.items())).decode(),
         )
 
     async def lock_for_revert(self, ledger: str, tx_id: int) -> None:

@@ -155,27 +155,28 @@ class UnitOfWork:
         self.committed = True
 
     async def _write_outbox(self, rows: list[dict[str, Any]]) -> None:
-        # Binary COPY: the cheapest bulk insert there is (statement-level INSERT triggers,
-        # such as the relay's NOTIFY, still fire). Rows keep emit order, so outbox ids
-        # follow it, which the relay relies on for per-key order.
         connection = await self.session.connection()
         raw = (await connection.get_raw_connection()).driver_connection
-        await raw.copy_records_to_table(
-            "outbox",
-            columns=("event_id", "topic", "key", "value", "headers", "created_at"),
-            records=[
-                (
-                    r["event_id"],
-                    r["topic"],
-                    r["key"],
-                    r["value"],
-                    json.dumps(r["headers"]),
-                    r["created_at"],
-                )
-                for r in rows
-            ],
-        )
+        await copy_outbox_rows(raw, rows)
 
     async def now(self) -> datetime:
         """The database's transaction time (one clock for every service)."""
         return (await self.session.execute(select(literal_column("now()")))).scalar_one()
+
+
+async def copy_outbox_rows(connection: Any, rows: list[dict[str, Any]]) -> None:
+    """Write queued outbox rows on an asyncpg connection inside the caller's transaction.
+
+    Binary COPY: the cheapest bulk insert there is (statement-level INSERT triggers,
+    such as the relay's NOTIFY, still fire). Rows keep emit order, so outbox ids
+    follow it, which the relay relies on for per-key order.
+    """
+    await connection.copy_records_to_table(
+        "outbox",
+        columns=("event_id", "topic", "key", "value", "headers", "created_at"),
+        records=[
+            (r["event_id"], r["topic"], r["key"], r["value"], json.dumps(r["headers"]),
+             r["created_at"])
+            for r in rows
+        ],
+    )

@@ -23,7 +23,7 @@ from typing import Any, Self
 import asyncpg
 
 from folio.shared.settings import to_plain_url
-from folio.shared.uow import UnitOfWork
+from folio.shared.uow import UnitOfWork, copy_outbox_rows
 from folio.webhooks.adapters.repositories import DeliveriesRepository
 
 #: asyncpg failures that mean "the database is not there", not "the data is wrong".
@@ -52,9 +52,14 @@ class DirectConnections:
         self._creating = asyncio.Lock()
 
     async def _init(self, connection: asyncpg.Connection) -> None:
-        # jsonb in as the JSON text the repository passes, out as Python values.
+        # jsonb in as the JSON text the repository passes, out as Python values; binary
+        # format (version byte 1 + text) so the shared outbox COPY can encode it too.
         await connection.set_type_codec(
-            "jsonb", encoder=lambda text: text, decoder=json.loads, schema="pg_catalog"
+            "jsonb",
+            encoder=lambda text: b"\x01" + text.encode(),
+            decoder=lambda data: json.loads(data[1:]),
+            schema="pg_catalog",
+            format="binary",
         )
 
     @staticmethod
@@ -151,17 +156,5 @@ class DirectIntakeUnitOfWork(UnitOfWork):
         self.committed = True
 
     async def _write_outbox(self, rows: list[dict[str, Any]]) -> None:
-        # As the shared UnitOfWork: one statement, ids in emit order (WITH ORDINALITY).
         assert self._connection is not None
-        await self._connection.execute(
-            "INSERT INTO outbox (event_id, topic, key, value, headers, created_at)"
-            " SELECT e, t, k, v, h::jsonb, c FROM unnest($1::uuid[], $2::text[], $3::text[],"
-            " $4::bytea[], $5::text[], $6::timestamptz[]) WITH ORDINALITY"
-            " AS r(e, t, k, v, h, c, n) ORDER BY n",
-            [r["event_id"] for r in rows],
-            [r["topic"] for r in rows],
-            [r["key"] for r in rows],
-            [r["value"] for r in rows],
-            [json.dumps(r["headers"]) for r in rows],
-            [r["created_at"] for r in rows],
-        )
+        await copy_outbox_rows(self._connection, rows)

@@ -474,44 +474,32 @@ class RegistryRepository:
 
     async def add_collection_deltas(self, deltas: Iterable[tuple[uuid.UUID, str, date, int, int]]):
         """(building, currency, local date, amount, count) added to the daily totals."""
-        for building_id, currency, local_date, amount, count in sorted(deltas):
-            stmt = pg_insert(kpi_daily_collections).values(
-                building_id=building_id,
-                currency=currency,
-                local_date=local_date,
-                collected_minor=amount,
-                entry_count=count,
-            )
-            stmt = stmt.on_conflict_do_update(
-                index_elements=list(kpi_daily_collections.primary_key.columns),
-                set_={
-                    "collected_minor": kpi_daily_collections.c.collected_minor
-                    + stmt.excluded.collected_minor,
-                    "entry_count": kpi_daily_collections.c.entry_count + stmt.excluded.entry_count,
-                },
-            )
-            await self.session.execute(stmt)
+        rows = [
+            {"building_id": b, "currency": c, "local_date": d, "collected_minor": a,
+             "entry_count": n}
+            for (b, c, d), (a, n) in _summed(deltas, key_size=3)
+        ]
+        await self._add_deltas(kpi_daily_collections, rows, ("collected_minor", "entry_count"))
 
     async def add_open_deltas(self, deltas: Iterable[tuple[uuid.UUID, str, str, date, int, int]]):
         """(building, currency, status, due date, amount, count) added to open receivables."""
-        for building_id, currency, status, due_date, amount, count in sorted(deltas):
-            stmt = pg_insert(kpi_open_receivables).values(
-                building_id=building_id,
-                currency=currency,
-                status=status,
-                due_date=due_date,
-                amount_minor=amount,
-                entry_count=count,
-            )
-            stmt = stmt.on_conflict_do_update(
-                index_elements=list(kpi_open_receivables.primary_key.columns),
-                set_={
-                    "amount_minor": kpi_open_receivables.c.amount_minor
-                    + stmt.excluded.amount_minor,
-                    "entry_count": kpi_open_receivables.c.entry_count + stmt.excluded.entry_count,
-                },
-            )
-            await self.session.execute(stmt)
+        rows = [
+            {"building_id": b, "currency": c, "status": st, "due_date": d, "amount_minor": a,
+             "entry_count": n}
+            for (b, c, st, d), (a, n) in _summed(deltas, key_size=4)
+        ]
+        await self._add_deltas(kpi_open_receivables, rows, ("amount_minor", "entry_count"))
+
+    async def _add_deltas(self, table, rows: list[dict], summed: tuple[str, ...]) -> None:
+        """One multi-row upsert adding ``summed`` columns; rows in key order (lock order)."""
+        if not rows:
+            return
+        stmt = pg_insert(table).values(rows)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=list(table.primary_key.columns),
+            set_={col: table.c[col] + stmt.excluded[col] for col in summed},
+        )
+        await self.session.execute(stmt)
 
     async def collection_sums(
         self,
@@ -623,3 +611,14 @@ class RegistryRepository:
 
 def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _summed(deltas: Iterable[tuple], *, key_size: int) -> list[tuple[tuple, tuple[int, int]]]:
+    """Deltas summed per key (one upsert cannot touch a row twice), sorted by key."""
+    totals: dict[tuple, list[int]] = {}
+    for delta in deltas:
+        key, (amount, count) = delta[:key_size], delta[key_size:]
+        total = totals.setdefault(key, [0, 0])
+        total[0] += amount
+        total[1] += count
+    return [(key, (a, n)) for key, (a, n) in sorted(totals.items())]

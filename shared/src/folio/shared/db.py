@@ -4,11 +4,18 @@ Each service owns one Postgres schema. Engines set ``search_path`` to it, so
 table definitions stay unqualified and the same code runs in any schema.
 """
 
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import BYTEA, JSONB, UUID
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
 from folio.shared.settings import to_asyncpg_url
+
+T = TypeVar("T")
 
 
 def create_engine(database_url: str, schema: str, *, pool_size: int = 10) -> AsyncEngine:
@@ -170,3 +177,25 @@ MESSAGING_DDL: tuple[str, ...] = (
         FOR EACH ROW EXECUTE FUNCTION refuse_change()
     """,
 )
+
+
+async def while_in_flight(statements: Awaitable[Any], work: Callable[[], T]) -> T:
+    """Send ``statements`` to the database, run ``work`` while the server executes
+    them, then wait for them; returns what ``work`` returned.
+
+    ``work`` is CPU only: it must not use the connection the statements hold, and
+    nothing it computes may feed them. Python and PostgreSQL then share a batch's
+    wall time instead of taking turns. An error from either is raised, and the
+    statements are never left running.
+    """
+    in_flight = asyncio.ensure_future(statements)
+    await asyncio.sleep(0)  # the task runs up to its first wait: the statement is sent
+    try:
+        result = work()
+    except BaseException:
+        in_flight.cancel()
+        with contextlib.suppress(BaseException):
+            await in_flight
+        raise
+    await in_flight
+    return result

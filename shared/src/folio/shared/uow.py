@@ -10,12 +10,21 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any, Self
 
-from sqlalchemy import insert, literal_column, select, text
+from sqlalchemy import bindparam, insert, literal_column, select, text
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from folio.shared.contracts import Envelope, EventPayload, new_envelope
 from folio.shared.db import audit_log
 from folio.shared.observability import get_correlation_id
+
+# ids travel as one binary uuid[] parameter (no per-id text on either side)
+_RECORD_DELIVERIES = text(
+    "INSERT INTO processed_messages (consumer, event_id, processed_at) "
+    "SELECT :consumer, e, now() FROM unnest(:ids) AS e "
+    "ON CONFLICT DO NOTHING RETURNING event_id"
+).bindparams(bindparam("ids", type_=ARRAY(PG_UUID(as_uuid=True))))
 
 
 class UnitOfWork:
@@ -97,9 +106,7 @@ class UnitOfWork:
         """Record the event in the inbox; False when this consumer already processed it."""
         return event_id in await self.first_deliveries(consumer, [event_id])
 
-    async def first_deliveries(
-        self, consumer: str, event_ids: list[uuid.UUID]
-    ) -> set[uuid.UUID]:
+    async def first_deliveries(self, consumer: str, event_ids: list[uuid.UUID]) -> set[uuid.UUID]:
         """Set-based inbox: records all ids, returns those not processed before.
 
         One ``unnest`` statement whatever the batch size (a compiled multi-VALUES
@@ -107,13 +114,7 @@ class UnitOfWork:
         if not event_ids:
             return set()
         result = await self.session.execute(
-            text(
-                "INSERT INTO processed_messages (consumer, event_id, processed_at) "
-                "SELECT :consumer, CAST(e AS uuid), now() "
-                "FROM jsonb_array_elements_text(CAST(:ids AS jsonb)) AS e "
-                "ON CONFLICT DO NOTHING RETURNING event_id"
-            ),
-            {"consumer": consumer, "ids": json.dumps([str(e) for e in event_ids])},
+            _RECORD_DELIVERIES, {"consumer": consumer, "ids": event_ids}
         )
         return set(result.scalars().all())
 
@@ -171,12 +172,17 @@ async def copy_outbox_rows(connection: Any, rows: list[dict[str, Any]]) -> None:
     such as the relay's NOTIFY, still fire). Rows keep emit order, so outbox ids
     follow it, which the relay relies on for per-key order.
     """
+    # the rows of one batch usually share one headers dict: encode each dict once
+    headers_json: dict[int, str] = {}
+    records = []
+    for r in rows:
+        headers = r["headers"]
+        encoded = headers_json.get(id(headers))
+        if encoded is None:
+            encoded = headers_json[id(headers)] = json.dumps(headers)
+        records.append((r["event_id"], r["topic"], r["key"], r["value"], encoded, r["created_at"]))
     await connection.copy_records_to_table(
         "outbox",
         columns=("event_id", "topic", "key", "value", "headers", "created_at"),
-        records=[
-            (r["event_id"], r["topic"], r["key"], r["value"], json.dumps(r["headers"]),
-             r["created_at"])
-            for r in rows
-        ],
+        records=records,
     )

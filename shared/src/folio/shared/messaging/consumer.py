@@ -126,22 +126,27 @@ class Consumer:
             for envelope in todo:
                 by_type.setdefault(envelope.event_type, []).append(envelope)
             for envelope in todo:
-                set_correlation_id(
-                    str(envelope.correlation_id) if envelope.correlation_id else None
-                )
                 if envelope.event_type in self.batch_handlers:
                     group = by_type.pop(envelope.event_type, None)
-                    if group:
+                    if group:  # handled with the first of its type, under its correlation
+                        self._correlate(envelope)
                         await self.batch_handlers[envelope.event_type](group, uow)
                 else:
+                    self._correlate(envelope)
                     await self.handlers[envelope.event_type](envelope, uow)
             await uow.commit()
         counts: dict[tuple[str, str], int] = {}
         for envelope in envelopes:
             outcome = "processed" if envelope.event_id in processed else "duplicate"
-            counts[(envelope.event_type, outcome)] = counts.get((envelope.event_type, outcome), 0) + 1
+            counts[(envelope.event_type, outcome)] = (
+                counts.get((envelope.event_type, outcome), 0) + 1
+            )
         for (event_type, outcome), count in counts.items():
             EVENTS_CONSUMED.labels(self.service_name, self.name, event_type, outcome).inc(count)
+
+    @staticmethod
+    def _correlate(envelope: Envelope) -> None:
+        set_correlation_id(str(envelope.correlation_id) if envelope.correlation_id else None)
 
     async def _apply_with_retries(self, record: ConsumerRecord, envelope: Envelope) -> None:
         last_error: Exception | None = None

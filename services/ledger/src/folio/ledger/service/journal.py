@@ -29,6 +29,7 @@ from folio.ledger.domain.journal import (
     verify_chain,
 )
 from folio.shared.contracts import EVENT_MODELS, LedgerPosting, LedgerTransactionCommitted
+from folio.shared.db import while_in_flight
 from folio.shared.observability import get_correlation_id
 
 
@@ -131,6 +132,7 @@ async def post_transactions(
     accepted: list[int] = []
     before: dict[int, dict[VolumeKey, Volumes]] = {}
     after: dict[int, dict[VolumeKey, Volumes]] = {}
+    deltas: dict[VolumeKey, Volumes] = {}
     batch_refs: set[str] = set()
     for i in valid:
         candidate = candidates[i]
@@ -156,13 +158,6 @@ async def post_transactions(
         if candidate.reference:
             batch_refs.add(candidate.reference)
         accepted.append(i)
-    if not accepted:
-        return [r for r in results if r is not None]
-    ids, now = start.ids[: len(accepted)], start.now
-    stored: list[StoredTransaction] = []
-    deltas: dict[VolumeKey, Volumes] = {}
-    for i, tx_id in zip(accepted, ids, strict=True):
-        candidate = candidates[i]
         for p in candidate.postings:
             source = deltas.get((p.source, p.asset))
             if source is None:
@@ -172,26 +167,41 @@ async def post_transactions(
             if destination is None:
                 destination = deltas[(p.destination, p.asset)] = Volumes()
             destination.input += p.amount
-        tx = StoredTransaction(
-            ledger=ledger,
-            id=tx_id,
-            postings=candidate.postings,
-            timestamp=candidate.timestamp or now,
-            inserted_at=now,
-            reference=candidate.reference,
-            metadata=dict(candidate.metadata),
-            reverts_id=candidate.reverts_id,
-            source_event_id=str(candidate.source_event_id) if candidate.source_event_id else None,
-            pre_commit_volumes=before.get(i, {}),
-            post_commit_volumes=after.get(i, {}),
-        )
-        results[i] = tx
-        stored.append(tx)
-    # volumes first: every journal writer takes its volume row locks before anything
-    # else it may wait on (a concurrent insert of the same reference, account rows)
-    await journal.add_volumes(ledger, deltas)
-    await journal.insert_transactions(ledger, stored, now)
-    emit_committed(uow, stored)
+    if not accepted:
+        return [r for r in results if r is not None]
+    now = start.now
+
+    def store() -> list[StoredTransaction]:
+        stored = []
+        for i, tx_id in zip(accepted, start.ids[: len(accepted)], strict=True):
+            candidate = candidates[i]
+            tx = StoredTransaction(
+                ledger=ledger,
+                id=tx_id,
+                postings=candidate.postings,
+                timestamp=candidate.timestamp or now,
+                inserted_at=now,
+                reference=candidate.reference,
+                metadata=dict(candidate.metadata),
+                reverts_id=candidate.reverts_id,
+                source_event_id=(
+                    str(candidate.source_event_id) if candidate.source_event_id else None
+                ),
+                pre_commit_volumes=before.get(i, {}),
+                post_commit_volumes=after.get(i, {}),
+            )
+            results[i] = tx
+            stored.append(tx)
+        return stored
+
+    # Volumes first: every journal writer takes its volume row locks before anything
+    # else it may wait on (a concurrent insert of the same reference, account rows).
+    # The rows to store and the events need no database answer, so Python builds
+    # them while the server runs the statements before them.
+    stored = await while_in_flight(journal.add_volumes(ledger, deltas), store)
+    await while_in_flight(
+        journal.insert_transactions(ledger, stored, now), lambda: emit_committed(uow, stored)
+    )
     return [r for r in results if r is not None]
 
 

@@ -29,7 +29,7 @@ from aiokafka import ConsumerRecord
 
 from bench.infra import bench_infra, report
 from folio.devstack.services import service
-from folio.ledger.adapters.uow import LedgerUnitOfWork
+from folio.ledger.adapters.uow import unit_of_work_factory
 from folio.ledger.domain.journal import OverdraftPolicy
 from folio.ledger.domain.receivables import EntryType
 from folio.ledger.entrypoints.consumers import build_handlers
@@ -150,9 +150,7 @@ async def run(args, admin_url: str) -> None:
         sessionmaker = create_sessionmaker(engine)
         tune_garbage_collector()  # as the ledger process does at start-up
         try:
-
-            def uow_factory():
-                return LedgerUnitOfWork(sessionmaker, producer="ledger")
+            uow_factory = unit_of_work_factory(sessionmaker, producer="ledger")  # as the service
 
             journal = JournalConfig("folio", OverdraftPolicy(("rotessa:clearing",)))
             handlers, batch_handlers = build_handlers(journal)

@@ -12,6 +12,7 @@ from folio.shared.contracts import (
     decode_envelope,
     minor_to_decimal,
     new_envelope,
+    new_event_ids,
     to_minor,
 )
 
@@ -88,3 +89,10 @@ def test_unknown_event_type_has_no_payload():
     other = envelope.model_copy(update={"event_type": "nope.nothing"})
     with pytest.raises(ValueError):
         other.payload()
+
+
+def test_new_event_ids_are_distinct_random_uuids():
+    ids = new_event_ids(1000)
+    assert len(ids) == 1000 == len(set(ids))
+    assert all(i.version == 4 and i.variant == uuid.RFC_4122 for i in ids)
+    assert new_event_ids(0) == []

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from folio.devstack.testing import admin_headers
-from folio.ledger.adapters.uow import LedgerUnitOfWork
+from folio.ledger.adapters.uow import unit_of_work_factory
 from folio.ledger.app import create_app
 from folio.ledger.domain.journal import OverdraftPolicy
 from folio.ledger.service.receivables import JournalConfig
@@ -39,7 +39,8 @@ async def sessionmaker(ledger_settings):
 
 @pytest.fixture(scope="session")
 def uow_factory(sessionmaker):
-    return lambda: LedgerUnitOfWork(sessionmaker, producer="ledger")
+    """As the service builds them: units of work sharing what they know of the database."""
+    return unit_of_work_factory(sessionmaker, producer="ledger")
 
 
 @pytest.fixture(scope="session")

@@ -7,6 +7,7 @@ Services subclass it and attach repositories in ``_open``.
 
 import json
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Self
 
@@ -33,6 +34,7 @@ class UnitOfWork:
         self.producer = producer
         self.session: AsyncSession
         self._outbox_rows: list[dict[str, Any]] = []
+        self._after_commit: list[Callable[[], None]] = []
         self.emitted: list[Envelope] = []
         self.committed = False
 
@@ -40,6 +42,7 @@ class UnitOfWork:
         self.session = self._sessionmaker()
         await self.session.begin()
         self._outbox_rows = []
+        self._after_commit = []
         self.emitted = []
         self.committed = False
         await self._open()
@@ -148,12 +151,20 @@ class UnitOfWork:
         )
         return [dict(r._mapping) for r in rows]
 
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` once this transaction has committed (never after a rollback):
+        for in-process knowledge that is only true of committed data."""
+        self._after_commit.append(callback)
+
     async def commit(self) -> None:
         if self._outbox_rows:
             await self._write_outbox(self._outbox_rows)
             self._outbox_rows = []
         await self.session.commit()
         self.committed = True
+        callbacks, self._after_commit = self._after_commit, []
+        for callback in callbacks:
+            callback()
 
     async def _write_outbox(self, rows: list[dict[str, Any]]) -> None:
         connection = await self.session.connection()

@@ -5,7 +5,7 @@ import asyncio
 import structlog
 from fastapi import FastAPI
 
-from folio.ledger.adapters.uow import LedgerUnitOfWork
+from folio.ledger.adapters.uow import LedgerUnitOfWork, unit_of_work_factory
 from folio.ledger.domain.journal import OverdraftPolicy
 from folio.ledger.entrypoints import api, formance_api
 from folio.ledger.entrypoints.consumers import register_consumers
@@ -17,12 +17,12 @@ from folio.shared.dead_letters import dead_letter_router
 
 log = structlog.get_logger(__name__)
 
+
 def create_app(settings: LedgerSettings | None = None) -> FastAPI:
     settings = settings or LedgerSettings()
     runtime = Runtime.create(settings)
 
-    def uow_factory() -> LedgerUnitOfWork:
-        return LedgerUnitOfWork(runtime.sessionmaker, producer=settings.service_name)
+    uow_factory = unit_of_work_factory(runtime.sessionmaker, producer=settings.service_name)
 
     def uow_dependency() -> LedgerUnitOfWork:
         return uow_factory()
@@ -55,8 +55,11 @@ def create_app(settings: LedgerSettings | None = None) -> FastAPI:
             formance_api.router,
             dead_letter_router(f"/api/{settings.service_name}", uow_dependency),
         ],
-        publishes=("ledger.entry.changed", "ledger.transaction.committed",
-                   "ledger.command.rejected"),
+        publishes=(
+            "ledger.entry.changed",
+            "ledger.transaction.committed",
+            "ledger.command.rejected",
+        ),
         extra_state={"uow_factory": uow_factory, "journal_config": journal, "consumer": consumer},
     )
     formance_api.install_formance_errors(app)

@@ -5,7 +5,12 @@ frozen payload models below, chosen by ``event_type`` (see ``EVENT_MODELS``).
 Changes inside a schema version are additive; consumers ignore unknown fields.
 """
 
-from folio.shared.contracts.envelope import Envelope, decode_envelope, new_envelope
+from folio.shared.contracts.envelope import (
+    Envelope,
+    decode_envelope,
+    new_envelope,
+    new_event_ids,
+)
 from folio.shared.contracts.events import (
     EVENT_MODELS,
     TOPICS,
@@ -53,5 +58,6 @@ __all__ = [
     "event_type_of",
     "minor_to_decimal",
     "new_envelope",
+    "new_event_ids",
     "to_minor",
 ]

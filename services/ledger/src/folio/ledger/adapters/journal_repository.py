@@ -8,7 +8,7 @@ deadlock on each other; a deadlock that still happens is retried by the caller.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -98,10 +98,52 @@ class BatchStart:
     taken_references: set[str]
 
 
+class KnownFirstUsages:
+    """Accounts' first usages as of committed transactions, kept in process.
+
+    An account's ``first_usage`` only ever moves earlier, and only times read from
+    committed batches are kept, so a kept time is never earlier than the stored
+    one: a transaction at or after it cannot change the account's row, and the
+    batch's account upsert leaves such accounts out (in steady state, all of them).
+    Shared by the unit-of-work factory of one database; bounded by starting over.
+    """
+
+    def __init__(self, limit: int = 200_000) -> None:
+        self._limit = limit
+        self._times: dict[tuple[str, str], datetime] = {}
+
+    def unknown(self, ledger: str, first_use: dict[str, datetime]) -> dict[str, datetime]:
+        """The accounts of ``first_use`` whose row may need inserting or moving earlier."""
+        times = self._times
+        return {
+            address: at
+            for address, at in first_use.items()
+            if (known := times.get((ledger, address))) is None or at < known
+        }
+
+    def remember(self, ledger: str, first_use: dict[str, datetime]) -> None:
+        """Call after commit: each account's stored first usage is now no later."""
+        if len(self._times) + len(first_use) > self._limit:
+            self._times.clear()
+        times = self._times
+        for address, at in first_use.items():
+            known = times.get((ledger, address))
+            if known is None or at < known:
+                times[(ledger, address)] = at
+
+
 class JournalRepository:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(
+        self,
+        session: AsyncSession,
+        first_usages: KnownFirstUsages | None = None,
+        after_commit: Callable[[Callable[[], None]], None] | None = None,
+    ) -> None:
         self.session = session
         self._known_ledgers: set[str] = set()  # ledgers are never deleted
+        # without a hook to learn of the commit, nothing is remembered (never skipped)
+        self._first_usages = first_usages if after_commit else None
+        self._after_commit = after_commit
 
     # --- ledgers ---------------------------------------------------------------
 
@@ -307,6 +349,13 @@ class JournalRepository:
                     seen = first_use.get(address)
                     if seen is None or tx.timestamp < seen:
                         first_use[address] = tx.timestamp
+        pending = first_use
+        if self._first_usages is not None and self._after_commit is not None:
+            pending = self._first_usages.unknown(ledger, first_use)
+            known, ledger_name = self._first_usages, ledger
+            self._after_commit(lambda: known.remember(ledger_name, first_use))
+        if not pending:
+            return
         # Every writer holds the volume rows of these accounts already, so the row
         # locks taken here never wait on another journal writer. Accounts whose first
         # usage is already no later are skipped before the upsert: first_usage only
@@ -324,7 +373,7 @@ class JournalRepository:
             "WHERE a.first_usage > EXCLUDED.first_usage",
             ledger,
             inserted_at,
-            to_json(list(first_use.items())).decode(),
+            to_json(list(pending.items())).decode(),
         )
 
     async def lock_for_revert(self, ledger: str, tx_id: int) -> None:

@@ -28,7 +28,12 @@ from folio.ledger.domain.journal import (
     validate_postings,
     verify_chain,
 )
-from folio.shared.contracts import EVENT_MODELS, LedgerPosting, LedgerTransactionCommitted
+from folio.shared.contracts import (
+    EVENT_MODELS,
+    LedgerPosting,
+    LedgerTransactionCommitted,
+    new_event_ids,
+)
 from folio.shared.db import while_in_flight
 from folio.shared.observability import get_correlation_id
 
@@ -241,8 +246,7 @@ def emit_committed(uow, transactions: Sequence[StoredTransaction]) -> None:
     correlation_id = str(uuid.UUID(str(correlation))) if correlation else None
     headers = {"correlation_id": correlation_id or ""}
     occurred_at = datetime.now(UTC)
-    for tx in transactions:
-        event_id = uuid.uuid4()
+    for tx, event_id in zip(transactions, new_event_ids(len(transactions)), strict=True):
         envelope = {
             "event_id": event_id,
             "event_type": COMMITTED_TOPIC,

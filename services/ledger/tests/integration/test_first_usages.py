@@ -53,12 +53,13 @@ async def test_known_accounts_skip_the_upsert_and_earlier_usages_still_move_it(
 
 
 async def test_a_rolled_back_batch_teaches_nothing(uow_factory, journal_config):
-    from folio.ledger.service.collections import when_payments_collected
+    from folio.ledger.service.collections import prepare_collection, when_payments_collected
 
     mortgage = unique("m")
     address = f"mortgages:{mortgage}"
+    event = collected(mortgage, 2, 100)
     async with uow_factory() as uow:  # posts, then rolls back (never committed)
-        await when_payments_collected([collected(mortgage, 2, 100)], uow, journal_config)
+        await when_payments_collected([(event, prepare_collection(event))], uow, journal_config)
     assert await first_usage(uow_factory, address) is None
 
     await consumer(uow_factory, journal_config).process([record(collected(mortgage, 9, 100))])

@@ -7,7 +7,7 @@ table definitions stay unqualified and the same code runs in any schema.
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import BYTEA, JSONB, UUID
@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 
 from folio.shared.settings import to_asyncpg_url
 
+S = TypeVar("S")
 T = TypeVar("T")
 
 
@@ -179,23 +180,22 @@ MESSAGING_DDL: tuple[str, ...] = (
 )
 
 
-async def while_in_flight(statements: Awaitable[Any], work: Callable[[], T]) -> T:
+async def while_in_flight(statements: Awaitable[S], work: Callable[[], T]) -> tuple[S, T]:
     """Send ``statements`` to the database, run ``work`` while the server executes
-    them, then wait for them; returns what ``work`` returned.
+    them, then wait for them; returns both results.
 
     ``work`` is CPU only: it must not use the connection the statements hold, and
     nothing it computes may feed them. Python and PostgreSQL then share a batch's
-    wall time instead of taking turns. An error from either is raised, and the
-    statements are never left running.
+    wall time instead of taking turns. An error from either is raised; when ``work``
+    fails, the statements are still waited for (the connection stays usable, and
+    the caller's rollback undoes them).
     """
     in_flight = asyncio.ensure_future(statements)
     await asyncio.sleep(0)  # the task runs up to its first wait: the statement is sent
     try:
         result = work()
-    except BaseException:
-        in_flight.cancel()
-        with contextlib.suppress(BaseException):
+    except Exception:
+        with contextlib.suppress(Exception):
             await in_flight
         raise
-    await in_flight
-    return result
+    return await in_flight, result

@@ -58,6 +58,11 @@ class UnitOfWork:
         finally:
             await self.session.close()
 
+    async def begin(self) -> None:
+        """Start the database transaction now; it otherwise starts with the first
+        statement, a round trip that statement then waits for."""
+        await self.session.execute(text("SELECT 1"))
+
     def emit(
         self,
         payload: EventPayload,

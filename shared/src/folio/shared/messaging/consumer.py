@@ -2,12 +2,14 @@
 
 For each batch of records the wrapper:
 
-1. decodes every envelope; one that is not valid JSON, has an unknown event type
-   or an invalid payload is dead-lettered at once (retrying cannot fix it);
+1. decodes every envelope; one that is not valid JSON or has an unknown event
+   type is dead-lettered at once (retrying cannot fix it);
 2. runs the whole batch in ONE unit of work: the inbox keeps only first
    deliveries, batch handlers get their events set-wise, event handlers one by
    one, then one commit; offsets are committed only after that (FastStream
-   ``NACK_ON_ERROR``: ack after success, rewind on error);
+   ``NACK_ON_ERROR``: ack after success, rewind on error). Payloads are checked,
+   and two-step handlers prepare, while the inbox insert is in flight; an invalid
+   payload rolls the batch back, is dead-lettered, and the rest runs again;
 3. if the batch fails, falls back to one unit of work per event with bounded
    retries and exponential backoff; an event that keeps failing is written to
    ``dead_letters`` and copied to ``<topic>.dlq`` through the outbox, and the
@@ -31,7 +33,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from folio.shared.contracts import Envelope, decode_envelope
-from folio.shared.db import dead_letters
+from folio.shared.db import dead_letters, while_in_flight
 from folio.shared.messaging.broker import dlq_topic
 from folio.shared.observability import (
     DEAD_LETTERS,
@@ -46,9 +48,35 @@ log = structlog.get_logger(__name__)
 EventHandler = Callable[[Envelope, Any], Awaitable[None]]
 BatchHandler = Callable[[list[Envelope], Any], Awaitable[None]]
 
+# From this many events a batch starts its transaction first, so the inbox insert goes
+# out at once and payload checks and handlers' ``prepare`` run while it is in flight.
+OVERLAP_FROM = 64
+
+
+@dataclass(frozen=True)
+class PreparedBatchHandler:
+    """A batch handler in two steps, so its CPU-only part overlaps the inbox insert.
+
+    ``prepare(envelope)`` must be pure (no database, no I/O, no side effects): it
+    runs for every envelope of the batch, the duplicates the inbox then drops
+    included. ``handle(items, uow)`` gets ``(envelope, prepared)`` for the first
+    deliveries, in arrival order, as a plain batch handler gets its envelopes.
+    """
+
+    prepare: Callable[[Envelope], Any]
+    handle: Callable[[list[tuple[Envelope, Any]], Any], Awaitable[None]]
+
 
 class PoisonMessage(Exception):
     """The record can never be processed as it is (bad bytes, unknown type)."""
+
+
+class InvalidPayloads(Exception):
+    """Payloads found invalid while the batch ran; the batch was rolled back."""
+
+    def __init__(self, reasons: dict[int, str]) -> None:
+        super().__init__(f"{len(reasons)} invalid payload(s)")
+        self.reasons = reasons  # position in the batch -> why
 
 
 def is_infrastructure_error(exc: BaseException) -> bool:
@@ -69,7 +97,7 @@ class Consumer:
     name: str
     uow_factory: Callable[[], UnitOfWork]
     handlers: dict[str, EventHandler]
-    batch_handlers: dict[str, BatchHandler]
+    batch_handlers: dict[str, BatchHandler | PreparedBatchHandler]
     service_name: str = "folio"
     max_attempts: int = 5
     backoff_seconds: float = 0.2
@@ -84,56 +112,89 @@ class Consumer:
                 decoded.append((record, self._decode(record)))
             except PoisonMessage as exc:
                 await self.dead_letter(record, None, str(exc), attempts=1)
-        if not decoded:
+        while decoded:
+            try:
+                await self._apply([env for _, env in decoded])
+                return
+            except InvalidPayloads as exc:  # rolled back: dead-letter those, run the rest
+                for position, reason in exc.reasons.items():
+                    record, envelope = decoded[position]
+                    await self.dead_letter(record, envelope, reason, attempts=1)
+                decoded = [d for i, d in enumerate(decoded) if i not in exc.reasons]
+                continue
+            except Exception as exc:
+                if is_infrastructure_error(exc):
+                    raise
+                if len(decoded) > 1:
+                    log.warning("consumer.batch_failed", consumer=self.name, error=repr(exc))
+                else:
+                    await asyncio.sleep(self.backoff_seconds)
+            for record, envelope in decoded:
+                await self._apply_with_retries(record, envelope)
             return
-        try:
-            await self._apply([env for _, env in decoded])
-            return
-        except Exception as exc:
-            if is_infrastructure_error(exc):
-                raise
-            if len(decoded) > 1:
-                log.warning("consumer.batch_failed", consumer=self.name, error=repr(exc))
-            else:
-                await asyncio.sleep(self.backoff_seconds)
-        for record, envelope in decoded:
-            await self._apply_with_retries(record, envelope)
 
     def _decode(self, record: ConsumerRecord) -> Envelope:
+        """The envelope of a record; its payload is checked in ``_apply``."""
         try:
             envelope = decode_envelope(record.value or b"")
         except (ValidationError, ValueError) as exc:
             raise PoisonMessage(f"undecodable envelope: {exc}") from None
         if envelope.event_type not in self.event_types:
             raise PoisonMessage(f"no handler for event type {envelope.event_type!r}")
-        try:
-            envelope.payload()
-        except (ValidationError, ValueError) as exc:
-            raise PoisonMessage(f"invalid {envelope.event_type} payload: {exc}") from None
         return envelope
+
+    def _prepare(self, envelopes: list[Envelope]) -> list[Any]:
+        """Check every payload (raises ``InvalidPayloads``), then run the ``prepare``
+        step of the two-step handlers; CPU only."""
+        reasons: dict[int, str] = {}
+        for position, envelope in enumerate(envelopes):
+            try:
+                envelope.payload()
+            except (ValidationError, ValueError) as exc:
+                reasons[position] = f"invalid {envelope.event_type} payload: {exc}"
+        if reasons:
+            raise InvalidPayloads(reasons)
+        prepared: list[Any] = []
+        for envelope in envelopes:
+            handler = self.batch_handlers.get(envelope.event_type)
+            prepared.append(
+                handler.prepare(envelope) if isinstance(handler, PreparedBatchHandler) else None
+            )
+        return prepared
 
     async def _apply(self, envelopes: list[Envelope]) -> None:
         async with self.uow_factory() as uow:
-            fresh = await uow.first_deliveries(self.name, [e.event_id for e in envelopes])
-            todo = []
-            for envelope in envelopes:  # a batch may hold the same event twice
+            if len(envelopes) >= OVERLAP_FROM:
+                await uow.begin()
+            fresh, prepared = await while_in_flight(
+                uow.first_deliveries(self.name, [e.event_id for e in envelopes]),
+                lambda: self._prepare(envelopes),
+            )
+            todo: list[int] = []
+            for position, envelope in enumerate(envelopes):  # the same event may come twice
                 if envelope.event_id in fresh:
                     fresh.discard(envelope.event_id)
-                    todo.append(envelope)
-            processed = {e.event_id for e in todo}
+                    todo.append(position)
+            processed = {envelopes[i].event_id for i in todo}
             # keep arrival order; batch handlers take a run of their type at once
-            by_type: dict[str, list[Envelope]] = {}
-            for envelope in todo:
-                by_type.setdefault(envelope.event_type, []).append(envelope)
-            for envelope in todo:
-                if envelope.event_type in self.batch_handlers:
-                    group = by_type.pop(envelope.event_type, None)
-                    if group:  # handled with the first of its type, under its correlation
-                        self._correlate(envelope)
-                        await self.batch_handlers[envelope.event_type](group, uow)
-                else:
+            by_type: dict[str, list[int]] = {}
+            for position in todo:
+                by_type.setdefault(envelopes[position].event_type, []).append(position)
+            for position in todo:
+                envelope = envelopes[position]
+                handler = self.batch_handlers.get(envelope.event_type)
+                if handler is None:
                     self._correlate(envelope)
                     await self.handlers[envelope.event_type](envelope, uow)
+                    continue
+                group = by_type.pop(envelope.event_type, None)
+                if not group:
+                    continue  # handled with the first of its type, under its correlation
+                self._correlate(envelope)
+                if isinstance(handler, PreparedBatchHandler):
+                    await handler.handle([(envelopes[i], prepared[i]) for i in group], uow)
+                else:
+                    await handler([envelopes[i] for i in group], uow)
             await uow.commit()
         counts: dict[tuple[str, str], int] = {}
         for envelope in envelopes:
@@ -153,6 +214,9 @@ class Consumer:
         for attempt in range(1, self.max_attempts + 1):
             try:
                 await self._apply([envelope])
+                return
+            except InvalidPayloads as exc:  # retrying cannot fix it
+                await self.dead_letter(record, envelope, exc.reasons[0], attempts=1)
                 return
             except Exception as exc:
                 if is_infrastructure_error(exc):
@@ -231,7 +295,7 @@ def subscribe(
     group_id: str,
     uow_factory: Callable[[], UnitOfWork],
     handlers: dict[str, EventHandler] | None = None,
-    batch_handlers: dict[str, BatchHandler] | None = None,
+    batch_handlers: dict[str, BatchHandler | PreparedBatchHandler] | None = None,
     service_name: str = "folio",
     max_records: int = 500,
     max_attempts: int = 5,

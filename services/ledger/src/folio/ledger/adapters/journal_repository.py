@@ -92,6 +92,14 @@ _TX_SELECT = """
 
 
 @dataclass(frozen=True, slots=True)
+class JournalRows:
+    """Stored transactions serialised for the write statements."""
+
+    document: str
+    first_use: dict[str, datetime]  # each account's earliest effective time in the batch
+
+
+@dataclass(frozen=True, slots=True)
 class BatchStart:
     ids: list[int]
     now: datetime
@@ -294,17 +302,50 @@ class JournalRepository:
             ).decode(),
         )
 
-    async def insert_transactions(
-        self, ledger: str, transactions: Sequence[StoredTransaction], inserted_at: datetime
-    ) -> None:
-        """Insert transactions, their moves and first account usages.
+    @staticmethod
+    def journal_rows(transactions: Sequence[StoredTransaction]) -> JournalRows:
+        """Serialise a batch for ``insert_transactions``: CPU only, so a caller can do
+        it while the database works on the batch's earlier statements.
 
         A batch travels as one JSON document per statement (pydantic's writer; the
         server unpacks it cheaply), where per-element array encoding on the client
         cost more than the inserts themselves.
         """
+        first_use: dict[str, datetime] = {}
+        for tx in transactions:
+            for p in tx.postings:
+                for address in (p.source, p.destination):
+                    seen = first_use.get(address)
+                    if seen is None or tx.timestamp < seen:
+                        first_use[address] = tx.timestamp
+        document = to_json(
+            [
+                [
+                    tx.id,
+                    tx.reference,
+                    tx.timestamp,
+                    [p.as_dict() for p in tx.postings],
+                    tx.metadata,
+                    tx.reverts_id,
+                    tx.source_event_id,
+                ]
+                for tx in transactions
+            ]
+        ).decode()
+        return JournalRows(document, first_use)
+
+    async def insert_transactions(
+        self,
+        ledger: str,
+        transactions: Sequence[StoredTransaction],
+        inserted_at: datetime,
+        rows: JournalRows | None = None,
+    ) -> None:
+        """Insert transactions, their moves and first account usages (``rows``: the
+        same transactions already serialised by ``journal_rows``)."""
         if not transactions:
             return
+        rows = rows or self.journal_rows(transactions)
         await self._batch_statement(
             # each row's fields are typed once (the CTE), then read by both inserts;
             # every posting gives two moves (its source side and its destination side)
@@ -327,28 +368,9 @@ class JournalRepository:
             "CROSS JOIN (VALUES (true), (false)) AS side(source)",
             ledger,
             inserted_at,
-            to_json(
-                [
-                    [
-                        tx.id,
-                        tx.reference,
-                        tx.timestamp,
-                        [p.as_dict() for p in tx.postings],
-                        tx.metadata,
-                        tx.reverts_id,
-                        tx.source_event_id,
-                    ]
-                    for tx in transactions
-                ]
-            ).decode(),
+            rows.document,
         )
-        first_use: dict[str, datetime] = {}
-        for tx in transactions:
-            for p in tx.postings:
-                for address in (p.source, p.destination):
-                    seen = first_use.get(address)
-                    if seen is None or tx.timestamp < seen:
-                        first_use[address] = tx.timestamp
+        first_use = rows.first_use
         pending = first_use
         if self._first_usages is not None and self._after_commit is not None:
             pending = self._first_usages.unknown(ledger, first_use)

@@ -9,7 +9,7 @@ from folio.ledger.service import collections, receivables
 from folio.ledger.service.receivables import JournalConfig
 from folio.ledger.settings import LedgerSettings
 from folio.shared.messaging import subscribe
-from folio.shared.messaging.consumer import Consumer
+from folio.shared.messaging.consumer import Consumer, PreparedBatchHandler
 
 CONSUMER_GROUP = "ledger"
 
@@ -20,8 +20,8 @@ def build_handlers(journal: JournalConfig):
     async def payments_verified(envelopes, uow):
         await receivables.when_payments_verified(envelopes, uow, journal)
 
-    async def payments_collected(envelopes, uow):
-        await collections.when_payments_collected(envelopes, uow, journal)
+    async def payments_collected(prepared, uow):
+        await collections.when_payments_collected(prepared, uow, journal)
 
     async def payment_refunded(envelope, uow):
         await receivables.when_payment_refunded(envelope, uow, journal)
@@ -37,7 +37,9 @@ def build_handlers(journal: JournalConfig):
     }
     batch_handlers = {
         "payment.verified": payments_verified,
-        "payment.collected": payments_collected,
+        "payment.collected": PreparedBatchHandler(
+            collections.prepare_collection, payments_collected
+        ),
     }
     return handlers, batch_handlers
 

@@ -18,8 +18,35 @@ from folio.ledger.service.receivables import JournalConfig, _rejection, record_r
 from folio.shared.contracts import Envelope, PaymentCollected, PaymentReversed
 
 
-async def when_payments_collected(envelopes: list[Envelope], uow, journal: JournalConfig) -> None:
-    """Post each collection with ``timestamp = effective_at`` and its reference.
+def prepare_collection(envelope: Envelope) -> NewTransaction | str:
+    """The journal transaction a collection asks for (``timestamp = effective_at``,
+    its reference), or why it cannot be one. Pure: the consumer runs it while the
+    batch's inbox insert is in flight."""
+    p = envelope.payload()
+    assert isinstance(p, PaymentCollected)
+    try:
+        postings = bookkeeping.collection_postings(p.mortgage_id, p.amount_minor, p.currency)
+    except (JournalError, ValueError) as exc:
+        return str(exc)
+    return NewTransaction(
+        postings=postings,
+        timestamp=p.effective_at,
+        reference=p.reference,
+        metadata={
+            "mortgage_id": p.mortgage_id,
+            "schedule_id": str(p.schedule_id),
+            "rotessa_transaction_id": str(p.transaction_id),
+            "process_date": p.process_date.isoformat(),
+            "origin": p.origin,
+        },
+        source_event_id=envelope.event_id,
+    )
+
+
+async def when_payments_collected(
+    prepared: list[tuple[Envelope, NewTransaction | str]], uow, journal: JournalConfig
+) -> None:
+    """Post each collection (``prepare_collection``'s transaction), idempotent by reference.
 
     Same reference and same postings → an acknowledged no-op (reported as a
     duplicate so the backfill can count it as confirmed); same reference with
@@ -27,35 +54,15 @@ async def when_payments_collected(envelopes: list[Envelope], uow, journal: Journ
     """
     items: list[tuple[Envelope, PaymentCollected, NewTransaction]] = []
     rejections: list[dict] = []
-    for env in envelopes:
+    for env, transaction in prepared:
         p = env.payload()
         assert isinstance(p, PaymentCollected)
-        try:
-            postings = bookkeeping.collection_postings(p.mortgage_id, p.amount_minor, p.currency)
-        except (JournalError, ValueError) as exc:
+        if isinstance(transaction, str):
             rejections.append(
-                _rejection(env, "payment.collected", "INVALID", str(exc), reference=p.reference)
+                _rejection(env, "payment.collected", "INVALID", transaction, reference=p.reference)
             )
             continue
-        items.append(
-            (
-                env,
-                p,
-                NewTransaction(
-                    postings=postings,
-                    timestamp=p.effective_at,
-                    reference=p.reference,
-                    metadata={
-                        "mortgage_id": p.mortgage_id,
-                        "schedule_id": str(p.schedule_id),
-                        "rotessa_transaction_id": str(p.transaction_id),
-                        "process_date": p.process_date.isoformat(),
-                        "origin": p.origin,
-                    },
-                    source_event_id=env.event_id,
-                ),
-            )
-        )
+        items.append((env, p, transaction))
     if items:
         candidates = [c for _, _, c in items]
         results = await post_transactions(

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 from pydantic_core import to_json
 
-from folio.ledger.adapters.journal_repository import StoredTransaction
+from folio.ledger.adapters.journal_repository import JournalRows, StoredTransaction
 from folio.ledger.domain.journal import (
     GENESIS_HASH,
     AlreadyReverted,
@@ -176,7 +176,7 @@ async def post_transactions(
         return [r for r in results if r is not None]
     now = start.now
 
-    def store() -> list[StoredTransaction]:
+    def store() -> tuple[list[StoredTransaction], JournalRows]:
         stored = []
         for i, tx_id in zip(accepted, start.ids[: len(accepted)], strict=True):
             candidate = candidates[i]
@@ -197,15 +197,16 @@ async def post_transactions(
             )
             results[i] = tx
             stored.append(tx)
-        return stored
+        return stored, journal.journal_rows(stored)
 
     # Volumes first: every journal writer takes its volume row locks before anything
     # else it may wait on (a concurrent insert of the same reference, account rows).
     # The rows to store and the events need no database answer, so Python builds
     # them while the server runs the statements before them.
-    stored = await while_in_flight(journal.add_volumes(ledger, deltas), store)
+    _, (stored, rows) = await while_in_flight(journal.add_volumes(ledger, deltas), store)
     await while_in_flight(
-        journal.insert_transactions(ledger, stored, now), lambda: emit_committed(uow, stored)
+        journal.insert_transactions(ledger, stored, now, rows),
+        lambda: emit_committed(uow, stored),
     )
     return [r for r in results if r is not None]
 

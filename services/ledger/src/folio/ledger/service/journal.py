@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -109,15 +109,27 @@ async def post_transactions(
     """
     journal = uow.journal
     results: list[PostResult | None] = [None] * len(candidates)
-    valid: list[int] = []
-    for i, candidate in enumerate(candidates):
-        try:
-            validate_postings(candidate.postings)
-            valid.append(i)
-        except JournalError as exc:
-            results[i] = exc
-    start = await journal.prepare_batch(
-        ledger, len(valid), [candidates[i].reference for i in valid if candidates[i].reference]
+
+    def check() -> tuple[list[int], bool, dict[VolumeKey, Volumes]]:
+        """The well-formed candidates, whether any needs its balances read, and their
+        summed volume deltas (right unless one is refused below, which is rare)."""
+        valid: list[int] = []
+        for i, candidate in enumerate(candidates):
+            try:
+                validate_postings(candidate.postings)
+                valid.append(i)
+            except JournalError as exc:
+                results[i] = exc
+        read = with_volumes or any(needs_funds_check(candidates[i], policy) for i in valid)
+        return valid, read, summed_deltas(candidates[i] for i in valid)
+
+    # ids for every candidate (an invalid one leaves a gap, as a rolled-back batch
+    # does) and the references already taken come back while the candidates are checked
+    start, (valid, read_balances, deltas) = await while_in_flight(
+        journal.prepare_batch(
+            ledger, len(candidates), [c.reference for c in candidates if c.reference]
+        ),
+        check,
     )
     if start is None:
         return [LedgerNotFound(f"ledger {ledger!r} not found") for _ in candidates]
@@ -127,7 +139,6 @@ async def post_transactions(
         if start.taken_references
         else {}
     )
-    read_balances = with_volumes or any(needs_funds_check(candidates[i], policy) for i in valid)
     volumes: dict[VolumeKey, Volumes] = {}
     if read_balances:
         keys: list[VolumeKey] = []
@@ -137,7 +148,6 @@ async def post_transactions(
     accepted: list[int] = []
     before: dict[int, dict[VolumeKey, Volumes]] = {}
     after: dict[int, dict[VolumeKey, Volumes]] = {}
-    deltas: dict[VolumeKey, Volumes] = {}
     batch_refs: set[str] = set()
     for i in valid:
         candidate = candidates[i]
@@ -163,15 +173,8 @@ async def post_transactions(
         if candidate.reference:
             batch_refs.add(candidate.reference)
         accepted.append(i)
-        for p in candidate.postings:
-            source = deltas.get((p.source, p.asset))
-            if source is None:
-                source = deltas[(p.source, p.asset)] = Volumes()
-            source.output += p.amount
-            destination = deltas.get((p.destination, p.asset))
-            if destination is None:
-                destination = deltas[(p.destination, p.asset)] = Volumes()
-            destination.input += p.amount
+    if len(accepted) != len(valid):  # some were refused: only the accepted move volumes
+        deltas = summed_deltas(candidates[i] for i in accepted)
     if not accepted:
         return [r for r in results if r is not None]
     now = start.now
@@ -209,6 +212,22 @@ async def post_transactions(
         lambda: emit_committed(uow, stored),
     )
     return [r for r in results if r is not None]
+
+
+def summed_deltas(candidates: Iterable[NewTransaction]) -> dict[VolumeKey, Volumes]:
+    """What the candidates' postings add to each (account, asset)'s volumes."""
+    deltas: dict[VolumeKey, Volumes] = {}
+    for candidate in candidates:
+        for p in candidate.postings:
+            source = deltas.get((p.source, p.asset))
+            if source is None:
+                source = deltas[(p.source, p.asset)] = Volumes()
+            source.output += p.amount
+            destination = deltas.get((p.destination, p.asset))
+            if destination is None:
+                destination = deltas[(p.destination, p.asset)] = Volumes()
+            destination.input += p.amount
+    return deltas
 
 
 def committed_event(tx: StoredTransaction) -> LedgerTransactionCommitted:

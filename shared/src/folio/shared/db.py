@@ -7,11 +7,18 @@ table definitions stay unqualified and the same code runs in any schema.
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
+import asyncpg
 import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects.postgresql import BYTEA, JSONB, UUID
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 from folio.shared.settings import to_asyncpg_url
 
@@ -199,3 +206,32 @@ async def while_in_flight(statements: Awaitable[S], work: Callable[[], T]) -> tu
             await in_flight
         raise
     return await in_flight, result
+
+
+async def driver_fetch(session: AsyncSession, sql: str, *args: Any) -> list[Any]:
+    """Run one statement on the session's own asyncpg connection, inside the session's
+    transaction (begun first if it has not been), skipping SQLAlchemy's per-statement
+    work: for the few statements a batch runs with large parameters.
+
+    Errors come back as SQLAlchemy's (sqlstate and constraint name on ``orig``), the
+    way callers and the consumer's retry logic handle the same refusal from a
+    session statement; a lost connection reads as an operational error.
+    """
+    connection = await session.connection()
+    raw = (await connection.get_raw_connection()).driver_connection
+    if not raw.is_in_transaction():
+        # the session begins its transaction lazily, on its first statement
+        await session.execute(sa.text("SELECT 1"))
+    try:
+        return await raw.fetch(sql, *args)
+    except (asyncpg.PostgresConnectionError, asyncpg.exceptions.OperatorInterventionError) as exc:
+        raise sa_exc.OperationalError(sql, args, exc) from exc
+    except asyncpg.PostgresError as exc:
+        error: type[sa_exc.DBAPIError] = (
+            sa_exc.IntegrityError
+            if isinstance(exc, asyncpg.IntegrityConstraintViolationError)
+            else sa_exc.DBAPIError
+        )
+        raise error(sql, args, exc) from exc
+    except asyncpg.InterfaceError as exc:
+        raise sa_exc.InterfaceError(sql, args, exc) from exc

@@ -11,21 +11,19 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Self
 
-from sqlalchemy import bindparam, insert, literal_column, select, text
-from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.dialects.postgresql import UUID as PG_UUID
+from sqlalchemy import insert, literal_column, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from folio.shared.contracts import Envelope, EventPayload, new_envelope
-from folio.shared.db import audit_log
+from folio.shared.db import audit_log, driver_fetch
 from folio.shared.observability import get_correlation_id
 
 # ids travel as one binary uuid[] parameter (no per-id text on either side)
-_RECORD_DELIVERIES = text(
+_RECORD_DELIVERIES = (
     "INSERT INTO processed_messages (consumer, event_id, processed_at) "
-    "SELECT :consumer, e, now() FROM unnest(:ids) AS e "
+    "SELECT $1, e, now() FROM unnest($2::uuid[]) AS e "
     "ON CONFLICT DO NOTHING RETURNING event_id"
-).bindparams(bindparam("ids", type_=ARRAY(PG_UUID(as_uuid=True))))
+)
 
 
 class UnitOfWork:
@@ -121,10 +119,8 @@ class UnitOfWork:
         statement per batch costs more than the work it guards)."""
         if not event_ids:
             return set()
-        result = await self.session.execute(
-            _RECORD_DELIVERIES, {"consumer": consumer, "ids": event_ids}
-        )
-        return set(result.scalars().all())
+        rows = await driver_fetch(self.session, _RECORD_DELIVERIES, consumer, event_ids)
+        return {row[0] for row in rows}
 
     async def audit(
         self,

@@ -48,10 +48,6 @@ log = structlog.get_logger(__name__)
 EventHandler = Callable[[Envelope, Any], Awaitable[None]]
 BatchHandler = Callable[[list[Envelope], Any], Awaitable[None]]
 
-# From this many events a batch starts its transaction first, so the inbox insert goes
-# out at once and payload checks and handlers' ``prepare`` run while it is in flight.
-OVERLAP_FROM = 64
-
 
 @dataclass(frozen=True)
 class PreparedBatchHandler:
@@ -106,35 +102,57 @@ class Consumer:
         self.event_types = frozenset(self.handlers) | frozenset(self.batch_handlers)
 
     async def process(self, records: Sequence[ConsumerRecord]) -> None:
+        failure: Exception | None = None
+        async with self.uow_factory() as uow:
+            # the transaction starts while the records are decoded
+            _, (decoded, poison) = await while_in_flight(
+                uow.begin(), lambda: self._decode_all(records)
+            )
+            if decoded:
+                try:
+                    await self._apply_in(uow, [envelope for _, envelope in decoded])
+                except Exception as exc:  # rolled back as the unit of work closes
+                    failure = exc
+        for record, reason in poison:
+            await self.dead_letter(record, None, reason, attempts=1)
+        while isinstance(failure, InvalidPayloads):  # dead-letter those, run the rest
+            for position, reason in failure.reasons.items():
+                record, envelope = decoded[position]
+                await self.dead_letter(record, envelope, reason, attempts=1)
+            decoded = [d for i, d in enumerate(decoded) if i not in failure.reasons]
+            if not decoded:
+                return
+            try:
+                await self._apply([envelope for _, envelope in decoded])
+                failure = None
+            except Exception as exc:
+                failure = exc
+        if failure is None:
+            return
+        if is_infrastructure_error(failure):
+            raise failure
+        if len(decoded) > 1:
+            log.warning("consumer.batch_failed", consumer=self.name, error=repr(failure))
+        else:
+            await asyncio.sleep(self.backoff_seconds)
+        for record, envelope in decoded:
+            await self._apply_with_retries(record, envelope)
+
+    def _decode_all(
+        self, records: Sequence[ConsumerRecord]
+    ) -> tuple[list[tuple[ConsumerRecord, Envelope]], list[tuple[ConsumerRecord, str]]]:
+        """(decoded records, records that can never be processed with why); CPU only."""
         decoded: list[tuple[ConsumerRecord, Envelope]] = []
+        poison: list[tuple[ConsumerRecord, str]] = []
         for record in records:
             try:
                 decoded.append((record, self._decode(record)))
             except PoisonMessage as exc:
-                await self.dead_letter(record, None, str(exc), attempts=1)
-        while decoded:
-            try:
-                await self._apply([env for _, env in decoded])
-                return
-            except InvalidPayloads as exc:  # rolled back: dead-letter those, run the rest
-                for position, reason in exc.reasons.items():
-                    record, envelope = decoded[position]
-                    await self.dead_letter(record, envelope, reason, attempts=1)
-                decoded = [d for i, d in enumerate(decoded) if i not in exc.reasons]
-                continue
-            except Exception as exc:
-                if is_infrastructure_error(exc):
-                    raise
-                if len(decoded) > 1:
-                    log.warning("consumer.batch_failed", consumer=self.name, error=repr(exc))
-                else:
-                    await asyncio.sleep(self.backoff_seconds)
-            for record, envelope in decoded:
-                await self._apply_with_retries(record, envelope)
-            return
+                poison.append((record, str(exc)))
+        return decoded, poison
 
     def _decode(self, record: ConsumerRecord) -> Envelope:
-        """The envelope of a record; its payload is checked in ``_apply``."""
+        """The envelope of a record; its payload is checked in ``_apply_in``."""
         try:
             envelope = decode_envelope(record.value or b"")
         except (ValidationError, ValueError) as exc:
@@ -164,38 +182,41 @@ class Consumer:
 
     async def _apply(self, envelopes: list[Envelope]) -> None:
         async with self.uow_factory() as uow:
-            if len(envelopes) >= OVERLAP_FROM:
-                await uow.begin()
-            fresh, prepared = await while_in_flight(
-                uow.first_deliveries(self.name, [e.event_id for e in envelopes]),
-                lambda: self._prepare(envelopes),
-            )
-            todo: list[int] = []
-            for position, envelope in enumerate(envelopes):  # the same event may come twice
-                if envelope.event_id in fresh:
-                    fresh.discard(envelope.event_id)
-                    todo.append(position)
-            processed = {envelopes[i].event_id for i in todo}
-            # keep arrival order; batch handlers take a run of their type at once
-            by_type: dict[str, list[int]] = {}
-            for position in todo:
-                by_type.setdefault(envelopes[position].event_type, []).append(position)
-            for position in todo:
-                envelope = envelopes[position]
-                handler = self.batch_handlers.get(envelope.event_type)
-                if handler is None:
-                    self._correlate(envelope)
-                    await self.handlers[envelope.event_type](envelope, uow)
-                    continue
-                group = by_type.pop(envelope.event_type, None)
-                if not group:
-                    continue  # handled with the first of its type, under its correlation
+            await uow.begin()
+            await self._apply_in(uow, envelopes)
+
+    async def _apply_in(self, uow: UnitOfWork, envelopes: list[Envelope]) -> None:
+        """The batch in ``uow``, whose transaction has begun, then its commit."""
+        fresh, prepared = await while_in_flight(
+            uow.first_deliveries(self.name, [e.event_id for e in envelopes]),
+            lambda: self._prepare(envelopes),
+        )
+        todo: list[int] = []
+        for position, envelope in enumerate(envelopes):  # the same event may come twice
+            if envelope.event_id in fresh:
+                fresh.discard(envelope.event_id)
+                todo.append(position)
+        processed = {envelopes[i].event_id for i in todo}
+        # keep arrival order; batch handlers take a run of their type at once
+        by_type: dict[str, list[int]] = {}
+        for position in todo:
+            by_type.setdefault(envelopes[position].event_type, []).append(position)
+        for position in todo:
+            envelope = envelopes[position]
+            handler = self.batch_handlers.get(envelope.event_type)
+            if handler is None:
                 self._correlate(envelope)
-                if isinstance(handler, PreparedBatchHandler):
-                    await handler.handle([(envelopes[i], prepared[i]) for i in group], uow)
-                else:
-                    await handler([envelopes[i] for i in group], uow)
-            await uow.commit()
+                await self.handlers[envelope.event_type](envelope, uow)
+                continue
+            group = by_type.pop(envelope.event_type, None)
+            if not group:
+                continue  # handled with the first of its type, under its correlation
+            self._correlate(envelope)
+            if isinstance(handler, PreparedBatchHandler):
+                await handler.handle([(envelopes[i], prepared[i]) for i in group], uow)
+            else:
+                await handler([envelopes[i] for i in group], uow)
+        await uow.commit()
         counts: dict[tuple[str, str], int] = {}
         for envelope in envelopes:
             outcome = "processed" if envelope.event_id in processed else "duplicate"

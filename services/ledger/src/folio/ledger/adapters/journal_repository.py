@@ -13,9 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import asyncpg
 from pydantic_core import to_json
-from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,6 +24,7 @@ from folio.ledger.domain.journal import (
     VolumeKey,
     Volumes,
 )
+from folio.shared.db import driver_fetch
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,29 +203,10 @@ class JournalRepository:
 
     async def _batch_statement(self, sql: str, *args: Any) -> list[Any]:
         """Run one of the batch write statements on the session's own asyncpg
-        connection (same transaction), as the shared outbox does for its COPY.
-
-        These run once per batch with large parameters, where the ORM's per-statement
-        work was a fair share of the cost. Errors come back as SQLAlchemy's (sqlstate
-        and constraint name on ``orig``), the way callers handle the same refusal from
-        a session statement.
-        """
-        connection = await self.session.connection()
-        raw = (await connection.get_raw_connection()).driver_connection
-        if not raw.is_in_transaction():
-            # the session begins its transaction lazily, on its first statement
-            await self.session.execute(text("SELECT 1"))
-        try:
-            return await raw.fetch(sql, *args)
-        except asyncpg.PostgresError as exc:
-            error: type[sa_exc.DBAPIError] = (
-                sa_exc.IntegrityError
-                if isinstance(exc, asyncpg.IntegrityConstraintViolationError)
-                else sa_exc.DBAPIError
-            )
-            raise error(sql, args, exc) from exc
-        except asyncpg.InterfaceError as exc:
-            raise sa_exc.InterfaceError(sql, args, exc) from exc
+        connection (same transaction), as the shared outbox does for its COPY: these
+        run once per batch with large parameters, where the ORM's per-statement work
+        was a fair share of the cost."""
+        return await driver_fetch(self.session, sql, *args)
 
     async def prepare_batch(
         self, ledger: str, count: int, references: Sequence[str]

@@ -15,7 +15,7 @@ from sqlalchemy import insert, literal_column, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from folio.shared.contracts import Envelope, EventPayload, new_envelope
-from folio.shared.db import audit_log, driver_fetch
+from folio.shared.db import audit_log, driver_fetch, while_in_flight
 from folio.shared.observability import get_correlation_id
 
 # ids travel as one binary uuid[] parameter (no per-id text on either side)
@@ -158,10 +158,11 @@ class UnitOfWork:
         self._after_commit.append(callback)
 
     async def commit(self) -> None:
-        if self._outbox_rows:
-            await self._write_outbox(self._outbox_rows)
-            self._outbox_rows = []
-        await self.session.commit()
+        written, self._outbox_rows = self._outbox_rows, []
+        if written:
+            await self._write_outbox(written)
+        # the written rows are let go while the commit is in flight, not before it
+        await while_in_flight(self.session.commit(), written.clear)
         self.committed = True
         callbacks, self._after_commit = self._after_commit, []
         for callback in callbacks:

@@ -223,7 +223,7 @@ class JournalRepository:
             "= ANY(ARRAY(SELECT jsonb_array_elements_text(CAST($3 AS jsonb))))) AS taken",
             ledger,
             count,
-            to_json(sorted(set(references))).decode(),
+            to_json(list(set(references))).decode(),
         )
         if not row["found"]:
             return None

@@ -73,11 +73,22 @@ async def when_payments_collected(
             results = await post_transactions(
                 uow, journal.ledger, candidates, journal.policy, with_volumes=False
             )
-        first_in_batch: dict[str, NewTransaction] = {}
-        for (env, p, candidate), result in zip(items, results, strict=True):
-            if isinstance(result, StoredTransaction):
-                first_in_batch[p.reference] = candidate
-                continue
+        refused = [
+            (env, p, candidate, result)
+            for (env, p, candidate), result in zip(items, results, strict=True)
+            if not isinstance(result, StoredTransaction)
+        ]
+        # a reference taken earlier in this batch was taken by its first occurrence
+        first_in_batch: dict[str, NewTransaction] = (
+            {
+                p.reference: candidate
+                for (_, p, candidate), result in zip(items, results, strict=True)
+                if isinstance(result, StoredTransaction)
+            }
+            if refused
+            else {}
+        )
+        for env, p, candidate, result in refused:
             if isinstance(result, ReferenceConflict):
                 earlier = first_in_batch.get(p.reference)
                 replay = (

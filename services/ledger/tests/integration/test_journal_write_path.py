@@ -193,6 +193,6 @@ async def test_a_reference_taken_after_the_batch_checked_fails_as_an_integrity_e
         start = await uow.journal.prepare_batch("folio", 1, [])
         replay = replace(stored, id=start.ids[0])
         with pytest.raises(IntegrityError) as caught:
-            await uow.journal.insert_transactions("folio", [replay], start.now)
+            await uow.journal.insert_transactions("folio", uow.journal.rows_of([replay]), start.now)
     assert caught.value.orig.sqlstate == "23505"
     assert caught.value.orig.constraint_name == "transactions_ledger_reference_key"

@@ -90,6 +90,10 @@ _TX_SELECT = """
 """
 
 
+# (id, reference, effective timestamp, postings, metadata, reverts id, source event id)
+JournalEntry = tuple[int, str | None, datetime, Sequence[Posting], dict[str, str], int | None, Any]
+
+
 @dataclass(frozen=True, slots=True)
 class JournalRows:
     """Stored transactions serialised for the write statements."""
@@ -283,7 +287,7 @@ class JournalRepository:
         )
 
     @staticmethod
-    def journal_rows(transactions: Sequence[StoredTransaction]) -> JournalRows:
+    def journal_rows(entries: Iterable[JournalEntry]) -> JournalRows:
         """Serialise a batch for ``insert_transactions``: CPU only, so a caller can do
         it while the database works on the batch's earlier statements.
 
@@ -291,41 +295,42 @@ class JournalRepository:
         server unpacks it cheaply), where per-element array encoding on the client
         cost more than the inserts themselves.
         """
+        entries = list(entries)
         first_use: dict[str, datetime] = {}
-        for tx in transactions:
-            for p in tx.postings:
+        for _, _, timestamp, postings, _, _, _ in entries:
+            for p in postings:
                 for address in (p.source, p.destination):
                     seen = first_use.get(address)
-                    if seen is None or tx.timestamp < seen:
-                        first_use[address] = tx.timestamp
+                    if seen is None or timestamp < seen:
+                        first_use[address] = timestamp
         document = to_json(
             [
-                [
-                    tx.id,
-                    tx.reference,
-                    tx.timestamp,
-                    [p.as_dict() for p in tx.postings],
-                    tx.metadata,
-                    tx.reverts_id,
-                    tx.source_event_id,
-                ]
-                for tx in transactions
+                [tx_id, reference, timestamp, [p.as_dict() for p in postings], *rest]
+                for tx_id, reference, timestamp, postings, *rest in entries
             ]
         ).decode()
         return JournalRows(document, first_use)
 
+    @classmethod
+    def rows_of(cls, transactions: Sequence[StoredTransaction]) -> JournalRows:
+        return cls.journal_rows(
+            (
+                tx.id,
+                tx.reference,
+                tx.timestamp,
+                tx.postings,
+                tx.metadata,
+                tx.reverts_id,
+                tx.source_event_id,
+            )
+            for tx in transactions
+        )
+
     async def insert_transactions(
-        self,
-        ledger: str,
-        transactions: Sequence[StoredTransaction],
-        inserted_at: datetime,
-        rows: JournalRows | None = None,
+        self, ledger: str, rows: JournalRows, inserted_at: datetime
     ) -> None:
-        """Insert transactions, their moves and first account usages (``rows``: the
-        same transactions already serialised by ``journal_rows``)."""
-        if not transactions:
-            return
-        rows = rows or self.journal_rows(transactions)
+        """Insert a batch's transactions (``journal_rows``), their moves and first
+        account usages."""
         await self._batch_statement(
             # each row's fields are typed once (the CTE), then read by both inserts;
             # every posting gives two moves (its source side and its destination side)

@@ -179,9 +179,25 @@ async def post_transactions(
         return [r for r in results if r is not None]
     now = start.now
 
-    def store() -> tuple[list[StoredTransaction], JournalRows]:
+    ids = start.ids[: len(accepted)]
+
+    def serialise() -> JournalRows:
+        return journal.journal_rows(
+            (
+                tx_id,
+                candidate.reference,
+                candidate.timestamp or now,
+                candidate.postings,
+                candidate.metadata,
+                candidate.reverts_id,
+                candidate.source_event_id,
+            )
+            for tx_id, candidate in zip(ids, (candidates[i] for i in accepted), strict=True)
+        )
+
+    def store_and_announce() -> None:
         stored = []
-        for i, tx_id in zip(accepted, start.ids[: len(accepted)], strict=True):
+        for i, tx_id in zip(accepted, ids, strict=True):
             candidate = candidates[i]
             tx = StoredTransaction(
                 ledger=ledger,
@@ -200,17 +216,15 @@ async def post_transactions(
             )
             results[i] = tx
             stored.append(tx)
-        return stored, journal.journal_rows(stored)
+        emit_committed(uow, stored)
 
     # Volumes first: every journal writer takes its volume row locks before anything
     # else it may wait on (a concurrent insert of the same reference, account rows).
-    # The rows to store and the events need no database answer, so Python builds
-    # them while the server runs the statements before them.
-    _, (stored, rows) = await while_in_flight(journal.add_volumes(ledger, deltas), store)
-    await while_in_flight(
-        journal.insert_transactions(ledger, stored, now, rows),
-        lambda: emit_committed(uow, stored),
-    )
+    # What needs no database answer is built while the server runs the statement
+    # before it: the rows to insert during the volumes upsert, the results and the
+    # committed events during the insert.
+    _, rows = await while_in_flight(journal.add_volumes(ledger, deltas), serialise)
+    await while_in_flight(journal.insert_transactions(ledger, rows, now), store_and_announce)
     return [r for r in results if r is not None]
 
 

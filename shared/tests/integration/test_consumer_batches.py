@@ -97,3 +97,39 @@ async def test_a_large_batch_with_an_invalid_payload(demo_schema):
 
 async def test_a_small_batch_with_an_invalid_payload(demo_schema):
     await check_batch(await demo_schema("demo_batch"), 3)
+
+
+async def test_a_batch_whose_commit_fails_falls_back_to_one_event_at_a_time(demo_schema):
+    """The batch's objects are let go while its COMMIT is in flight; when that COMMIT
+    fails (here: a deferred unique constraint), the records are decoded again and
+    retried one by one: the good ones apply once, the bad one is dead-lettered."""
+    schema = await demo_schema("demo_batch")
+    async with schema.engine.begin() as conn:
+        await conn.execute(
+            text("CREATE TABLE marks (mark text UNIQUE DEFERRABLE INITIALLY DEFERRED)")
+        )
+
+    async def handle(envelopes, uow):
+        for envelope in envelopes:
+            mortgage_id = envelope.payload().mortgage_id
+            await uow.session.execute(
+                text("INSERT INTO marks (mark) VALUES (:m)"), {"m": mortgage_id.split("#")[0]}
+            )
+            await uow.session.execute(
+                text("INSERT INTO effects (event_id, mortgage_id) VALUES (:e, :m)"),
+                {"e": envelope.event_id, "m": mortgage_id},
+            )
+
+    consumer = Consumer(
+        name="demo", uow_factory=schema.uow, handlers={}, batch_handlers={TOPIC: handle},
+        max_attempts=2, backoff_seconds=0.01,
+    )
+    good = [changed(f"m-{uuid.uuid4().hex[:8]}") for _ in range(3)]
+    clash = [changed("same#1"), changed("same#2")]  # both mark "same": refused at COMMIT
+    await consumer.process([record(e, i) for i, e in enumerate([*good, *clash])])
+
+    async with schema.engine.connect() as conn:
+        applied = set((await conn.execute(text("SELECT mortgage_id FROM effects"))).scalars())
+    assert applied == {e.payload().mortgage_id for e in good} | {"same#1"}
+    dead = await schema.scalar("SELECT event_id FROM dead_letters")
+    assert dead == clash[1].event_id

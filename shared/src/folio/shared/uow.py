@@ -157,12 +157,20 @@ class UnitOfWork:
         for in-process knowledge that is only true of committed data."""
         self._after_commit.append(callback)
 
-    async def commit(self) -> None:
+    async def commit(self, meanwhile: Callable[[], None] | None = None) -> None:
+        """Write the outbox rows and commit. The written rows are let go while the
+        COMMIT is in flight rather than before it, and so is whatever ``meanwhile``
+        lets go (CPU only)."""
         written, self._outbox_rows = self._outbox_rows, []
         if written:
             await self._write_outbox(written)
-        # the written rows are let go while the commit is in flight, not before it
-        await while_in_flight(self.session.commit(), written.clear)
+
+        def let_go() -> None:
+            written.clear()
+            if meanwhile is not None:
+                meanwhile()
+
+        await while_in_flight(self.session.commit(), let_go)
         self.committed = True
         callbacks, self._after_commit = self._after_commit, []
         for callback in callbacks:

@@ -19,6 +19,7 @@ For each batch of records the wrapper:
 """
 
 import asyncio
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -110,11 +111,13 @@ class Consumer:
             )
             if decoded:
                 try:
-                    await self._apply_in(uow, [envelope for _, envelope in decoded])
+                    await self._apply_in(uow, decoded)
                 except Exception as exc:  # rolled back as the unit of work closes
                     failure = exc
         for record, reason in poison:
             await self.dead_letter(record, None, reason, attempts=1)
+        if failure is not None and not decoded:  # let go during a COMMIT that then failed
+            decoded, _ = self._decode_all(records)
         while isinstance(failure, InvalidPayloads):  # dead-letter those, run the rest
             for position, reason in failure.reasons.items():
                 record, envelope = decoded[position]
@@ -123,7 +126,7 @@ class Consumer:
             if not decoded:
                 return
             try:
-                await self._apply([envelope for _, envelope in decoded])
+                await self._apply(list(decoded))
                 failure = None
             except Exception as exc:
                 failure = exc
@@ -180,13 +183,21 @@ class Consumer:
             )
         return prepared
 
-    async def _apply(self, envelopes: list[Envelope]) -> None:
+    async def _apply(self, decoded: list[tuple[ConsumerRecord, Envelope]]) -> None:
         async with self.uow_factory() as uow:
             await uow.begin()
-            await self._apply_in(uow, envelopes)
+            await self._apply_in(uow, decoded)
 
-    async def _apply_in(self, uow: UnitOfWork, envelopes: list[Envelope]) -> None:
-        """The batch in ``uow``, whose transaction has begun, then its commit."""
+    async def _apply_in(
+        self, uow: UnitOfWork, decoded: list[tuple[ConsumerRecord, Envelope]]
+    ) -> None:
+        """The batch in ``uow``, whose transaction has begun, then its commit.
+
+        The batch's objects are let go while the COMMIT is in flight, not after it:
+        ``decoded`` is emptied then (a caller that still needs it after a failed
+        commit decodes the records again).
+        """
+        envelopes = [envelope for _, envelope in decoded]
         fresh, prepared = await while_in_flight(
             uow.first_deliveries(self.name, [e.event_id for e in envelopes]),
             lambda: self._prepare(envelopes),
@@ -196,11 +207,12 @@ class Consumer:
             if envelope.event_id in fresh:
                 fresh.discard(envelope.event_id)
                 todo.append(position)
-        processed = {envelopes[i].event_id for i in todo}
         # keep arrival order; batch handlers take a run of their type at once
         by_type: dict[str, list[int]] = {}
         for position in todo:
             by_type.setdefault(envelopes[position].event_type, []).append(position)
+        received = Counter(envelope.event_type for envelope in envelopes)
+        processed = {event_type: len(positions) for event_type, positions in by_type.items()}
         for position in todo:
             envelope = envelopes[position]
             handler = self.batch_handlers.get(envelope.event_type)
@@ -216,15 +228,18 @@ class Consumer:
                 await handler.handle([(envelopes[i], prepared[i]) for i in group], uow)
             else:
                 await handler([envelopes[i] for i in group], uow)
-        await uow.commit()
-        counts: dict[tuple[str, str], int] = {}
-        for envelope in envelopes:
-            outcome = "processed" if envelope.event_id in processed else "duplicate"
-            counts[(envelope.event_type, outcome)] = (
-                counts.get((envelope.event_type, outcome), 0) + 1
-            )
-        for (event_type, outcome), count in counts.items():
-            EVENTS_CONSUMED.labels(self.service_name, self.name, event_type, outcome).inc(count)
+
+        def let_go() -> None:
+            decoded.clear()
+            envelopes.clear()
+            prepared.clear()
+
+        await uow.commit(meanwhile=let_go)
+        for event_type, count in received.items():
+            first = processed.get(event_type, 0)
+            for outcome, n in (("processed", first), ("duplicate", count - first)):
+                if n:
+                    EVENTS_CONSUMED.labels(self.service_name, self.name, event_type, outcome).inc(n)
 
     @staticmethod
     def _correlate(envelope: Envelope) -> None:
@@ -234,7 +249,7 @@ class Consumer:
         last_error: Exception | None = None
         for attempt in range(1, self.max_attempts + 1):
             try:
-                await self._apply([envelope])
+                await self._apply([(record, envelope)])
                 return
             except InvalidPayloads as exc:  # retrying cannot fix it
                 await self.dead_letter(record, envelope, exc.reasons[0], attempts=1)

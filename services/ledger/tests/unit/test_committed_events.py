@@ -14,7 +14,7 @@ from folio.shared.observability import set_correlation_id
 from folio.shared.uow import UnitOfWork
 
 
-def outbox_of(emit) -> list[dict]:
+def outbox_of(emit) -> list:
     """The outbox rows a unit of work queues (no database needed to queue them)."""
     uow = UnitOfWork(sessionmaker=None, producer="ledger")
     emit(uow)
@@ -62,15 +62,15 @@ def test_same_message_as_the_model_path(correlation):
         set_correlation_id(None)
     assert len(fast) == len(slow) == len(TRANSACTIONS)
     for mine, reference in zip(fast, slow, strict=True):
-        assert (mine["topic"], mine["key"], mine["headers"]) == (
-            reference["topic"],
-            reference["key"],
-            reference["headers"],
+        assert (mine.topic, mine.key, mine.headers) == (
+            reference.topic,
+            reference.key,
+            reference.headers,
         )
-        assert isinstance(mine["value"], bytes)
-        envelope = decode_envelope(mine["value"])
-        expected = decode_envelope(reference["value"])
-        assert envelope.event_id == mine["event_id"]
+        assert isinstance(mine.value, bytes)
+        envelope = decode_envelope(mine.value)
+        expected = decode_envelope(reference.value)
+        assert envelope.event_id == mine.event_id
         assert (
             envelope.event_type,
             envelope.schema_version,
@@ -86,4 +86,4 @@ def test_same_message_as_the_model_path(correlation):
         assert envelope.payload() == expected.payload()
         assert isinstance(envelope.payload(), LedgerTransactionCommitted)
         # and the JSON itself is the same data, field for field
-        assert json.loads(mine["value"])["data"] == json.loads(reference["value"])["data"]
+        assert json.loads(mine.value)["data"] == json.loads(reference.value)["data"]

@@ -54,8 +54,8 @@ def test_direct_envelopes_equal_uow_emit(event, correlation) -> None:
         set_correlation_id(None)
     (want,), (got,) = expected._outbox_rows, direct._outbox_rows
     for field in ("event_id", "topic", "key", "headers"):
-        assert got[field] == want[field], field
-    assert _without_time(got["value"]) == _without_time(want["value"])
-    envelope = decode_envelope(got["value"])
+        assert getattr(got, field) == getattr(want, field), field
+    assert _without_time(got.value) == _without_time(want.value)
+    envelope = decode_envelope(got.value)
     assert envelope.payload() == event
     assert envelope.producer == "rotessa" and envelope.event_id == event_id

@@ -9,7 +9,7 @@ import json
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, Self
+from typing import Any, NamedTuple, Self
 
 from sqlalchemy import insert, literal_column, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -26,12 +26,28 @@ _RECORD_DELIVERIES = (
 )
 
 
+class OutboxRow(NamedTuple):
+    """One queued outbox row, in the outbox's COPY column order."""
+
+    event_id: uuid.UUID
+    topic: str
+    key: str | None
+    value: bytes
+    headers: str  # JSON object
+    created_at: datetime
+
+
+OUTBOX_COLUMNS = OutboxRow._fields
+
+
 class UnitOfWork:
     def __init__(self, sessionmaker: async_sessionmaker, *, producer: str) -> None:
         self._sessionmaker = sessionmaker
         self.producer = producer
         self.session: AsyncSession
-        self._outbox_rows: list[dict[str, Any]] = []
+        self._outbox_rows: list[OutboxRow] = []
+        # the headers last queued, and their JSON
+        self._last_headers: tuple[dict[str, str], str] = ({}, "{}")
         self._after_commit: list[Callable[[], None]] = []
         self.emitted: list[Envelope] = []
         self.committed = False
@@ -97,15 +113,13 @@ class UnitOfWork:
         headers: dict[str, str] | None = None,
     ) -> None:
         """Queue exact bytes for a topic (DLQ copies and redrives keep the original bytes)."""
+        headers = headers or {}
+        last, encoded = self._last_headers
+        if headers != last:  # a batch's events mostly share their headers: encode once
+            encoded = json.dumps(headers)
+            self._last_headers = (dict(headers), encoded)
         self._outbox_rows.append(
-            {
-                "event_id": event_id or uuid.uuid4(),
-                "topic": topic,
-                "key": key,
-                "value": value,
-                "headers": headers or {},
-                "created_at": datetime.now(UTC),
-            }
+            OutboxRow(event_id or uuid.uuid4(), topic, key, value, encoded, datetime.now(UTC))
         )
 
     async def first_delivery(self, consumer: str, event_id: uuid.UUID) -> bool:
@@ -176,7 +190,7 @@ class UnitOfWork:
         for callback in callbacks:
             callback()
 
-    async def _write_outbox(self, rows: list[dict[str, Any]]) -> None:
+    async def _write_outbox(self, rows: list[OutboxRow]) -> None:
         connection = await self.session.connection()
         raw = (await connection.get_raw_connection()).driver_connection
         await copy_outbox_rows(raw, rows)
@@ -186,24 +200,12 @@ class UnitOfWork:
         return (await self.session.execute(select(literal_column("now()")))).scalar_one()
 
 
-async def copy_outbox_rows(connection: Any, rows: list[dict[str, Any]]) -> None:
+async def copy_outbox_rows(connection: Any, rows: list[OutboxRow]) -> None:
     """Write queued outbox rows on an asyncpg connection inside the caller's transaction.
 
     Binary COPY: the cheapest bulk insert there is (statement-level INSERT triggers,
     such as the relay's NOTIFY, still fire). Rows keep emit order, so outbox ids
-    follow it, which the relay relies on for per-key order.
+    follow it, which the relay relies on for per-key order. They are queued ready
+    for it (``OutboxRow``), so no per-row work is left for the commit.
     """
-    # the rows of one batch usually share one headers dict: encode each dict once
-    headers_json: dict[int, str] = {}
-    records = []
-    for r in rows:
-        headers = r["headers"]
-        encoded = headers_json.get(id(headers))
-        if encoded is None:
-            encoded = headers_json[id(headers)] = json.dumps(headers)
-        records.append((r["event_id"], r["topic"], r["key"], r["value"], encoded, r["created_at"]))
-    await connection.copy_records_to_table(
-        "outbox",
-        columns=("event_id", "topic", "key", "value", "headers", "created_at"),
-        records=records,
-    )
+    await connection.copy_records_to_table("outbox", columns=OUTBOX_COLUMNS, records=rows)

@@ -1,7 +1,7 @@
 """Journal transactions/s through the ledger's batched consumer path, beside a plain
 multi-row INSERT of the same rows into an unindexed table, in the same run.
 
-    python -m bench ledger [--events 10000] [--rounds 7] [--batch 2000] [--payments 1000]
+    python -m bench ledger [--events 10000] [--rounds 15] [--batch 2000] [--payments 1000]
 
 The consumer path is the ledger's own: envelope decoding, the inbox, the batch
 handler (set-based journal write: ids, ordered volume locks, transactions, moves,
@@ -250,7 +250,7 @@ async def run(args, admin_url: str) -> None:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench ledger", description=__doc__)
     parser.add_argument("--events", type=int, default=10_000, help="per round")
-    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument(
         "--batch",
         type=int,

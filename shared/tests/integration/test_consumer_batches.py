@@ -2,6 +2,7 @@
 prepared while the inbox insert is in flight; an invalid payload is dead-lettered and
 the rest of the batch applied once."""
 
+import asyncio
 import uuid
 from datetime import UTC, datetime
 
@@ -133,3 +134,38 @@ async def test_a_batch_whose_commit_fails_falls_back_to_one_event_at_a_time(demo
     assert applied == {e.payload().mortgage_id for e in good} | {"same#1"}
     dead = await schema.scalar("SELECT event_id FROM dead_letters")
     assert dead == clash[1].event_id
+
+
+async def test_the_same_event_at_two_consumers_at_once_is_applied_once(demo_schema):
+    """A rebalance can hand one event to two consumers of a group at the same time: the
+    inbox's primary key lets one through; the other's batch fails, is retried event by
+    event, and then sees the event as processed."""
+    schema = await demo_schema("demo_batch")
+    calls = 0
+
+    async def handle(envelopes, uow):
+        nonlocal calls
+        calls += 1
+        for envelope in envelopes:
+            await uow.session.execute(
+                text("INSERT INTO effects (event_id, mortgage_id) VALUES (:e, :m)"),
+                {"e": envelope.event_id, "m": envelope.payload().mortgage_id},
+            )
+        if calls == 1:
+            await asyncio.sleep(0.5)  # the first holds its transaction open
+
+    def member():
+        return Consumer(
+            name="demo", uow_factory=schema.uow, handlers={}, batch_handlers={TOPIC: handle},
+            max_attempts=3, backoff_seconds=0.05,
+        )
+
+    event = changed(f"m-{uuid.uuid4().hex[:8]}")
+
+    async def later():
+        await asyncio.sleep(0.1)
+        await member().process([record(event, 0)])
+
+    await asyncio.gather(member().process([record(event, 0)]), later())
+    assert await schema.scalar("SELECT count(*) FROM effects") == 1
+    assert await schema.scalar("SELECT count(*) FROM dead_letters") == 0

@@ -202,11 +202,14 @@ class Consumer:
             uow.first_deliveries(self.name, [e.event_id for e in envelopes]),
             lambda: self._prepare(envelopes),
         )
-        todo: list[int] = []
-        for position, envelope in enumerate(envelopes):  # the same event may come twice
-            if envelope.event_id in fresh:
-                fresh.discard(envelope.event_id)
-                todo.append(position)
+        if len(fresh) == len(envelopes):  # all first deliveries, none twice: the usual batch
+            todo = list(range(len(envelopes)))
+        else:
+            todo = []
+            for position, envelope in enumerate(envelopes):  # the same event may come twice
+                if envelope.event_id in fresh:
+                    fresh.discard(envelope.event_id)
+                    todo.append(position)
         # keep arrival order; batch handlers take a run of their type at once
         by_type: dict[str, list[int]] = {}
         for position in todo:

@@ -47,3 +47,44 @@ async def test_failing_work_still_waits_for_the_statement():
     with pytest.raises(RuntimeError, match="bad input"):
         await while_in_flight(statement(), work)
     assert finished == [True]  # the connection is not left mid-statement
+
+
+async def test_a_cancelled_caller_cancels_the_statement_too():
+    started = asyncio.Event()
+    outcome: list[str] = []
+
+    async def statement():
+        started.set()
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            outcome.append("cancelled")
+            raise
+
+    async def caller():
+        await while_in_flight(statement(), lambda: None)
+
+    task = asyncio.ensure_future(caller())
+    await started.wait()
+    task.cancel()
+    done, _ = await asyncio.wait({task}, timeout=1)
+    assert task in done and task.cancelled()
+    assert outcome == ["cancelled"]  # not left running on the connection
+
+
+async def test_cancelled_before_the_statement_is_sent_leaves_nothing_behind():
+    ran: list[str] = []
+
+    async def statement():
+        ran.append("ran")
+        await asyncio.sleep(10)
+
+    async def caller():
+        await while_in_flight(statement(), lambda: None)
+
+    task = asyncio.ensure_future(caller())
+    await asyncio.sleep(0)  # the caller is now inside while_in_flight's first yield
+    task.cancel()
+    done, _ = await asyncio.wait({task}, timeout=1)  # the statement went with it
+    assert task in done and task.cancelled()
+    assert ran == ["ran"]

@@ -5,7 +5,6 @@ table definitions stay unqualified and the same code runs in any schema.
 """
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -193,17 +192,21 @@ async def while_in_flight(statements: Awaitable[S], work: Callable[[], T]) -> tu
 
     ``work`` is CPU only: it must not use the connection the statements hold, and
     nothing it computes may feed them. Python and PostgreSQL then share a batch's
-    wall time instead of taking turns. An error from either is raised; when ``work``
-    fails, the statements are still waited for (the connection stays usable, and
-    the caller's rollback undoes them).
+    wall time instead of taking turns. An error from either is raised. The
+    statements never outlive the call: when ``work`` fails they are waited for (the
+    caller's rollback undoes them), and a cancellation cancels them too, so the
+    caller's cleanup never meets them still using the connection.
     """
     in_flight = asyncio.ensure_future(statements)
-    await asyncio.sleep(0)  # the task runs up to its first wait: the statement is sent
     try:
+        await asyncio.sleep(0)  # the task runs up to its first wait: the statement is sent
         result = work()
-    except Exception:
-        with contextlib.suppress(Exception):
-            await in_flight
+    except BaseException as exc:
+        if not isinstance(exc, Exception):
+            in_flight.cancel()
+        await asyncio.wait({in_flight})
+        if not in_flight.cancelled():
+            in_flight.exception()  # retrieved: the caller gets the first error, not this one
         raise
     return await in_flight, result
 

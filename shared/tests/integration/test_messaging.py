@@ -1,6 +1,7 @@
 """The real path: handler → outbox → relay → broker → consumer → inbox + effect."""
 
 import asyncio
+import time
 import uuid
 from datetime import UTC, datetime
 
@@ -12,6 +13,7 @@ from folio.devstack.embedded import EmbeddedKafka, free_port
 from folio.devstack.testing import eventually
 from folio.shared.contracts import MortgageChanged, new_envelope
 from folio.shared.messaging import OutboxRelay, create_broker, ensure_topics, subscribe
+from folio.shared.uow import UnitOfWork
 
 TOPIC = "mortgage.changed"
 
@@ -406,3 +408,39 @@ async def test_relay_prunes_published_rows_past_retention_only(infra, demo_schem
         assert await conn.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL") == 1
     finally:
         await conn.close()
+
+
+async def test_database_unreachable_batch_comes_back_after_a_pause_not_at_once(infra, demo_schema):
+    """No ack while the database is unreachable: the batch is redelivered, after the
+    consumer's pause rather than in a tight loop, and applied once it is back."""
+    schema = await demo_schema("demo_down")
+    opened: list[float] = []
+
+    class UnreachableThrice(UnitOfWork):
+        async def __aenter__(self):
+            opened.append(time.monotonic())
+            if len(opened) <= 3:
+                raise OSError("database unreachable")
+            return await super().__aenter__()
+
+    group = f"demo-{uuid.uuid4().hex[:8]}"
+    broker = create_broker(infra.kafka_bootstrap_servers, client_id=group)
+    subscribe(
+        broker, group_id=group,
+        uow_factory=lambda: UnreachableThrice(schema.sessionmaker, producer=schema.schema),
+        handlers={TOPIC: record_effect(schema)}, max_attempts=3, backoff_seconds=0.3,
+    )
+    await broker.start()
+    try:
+        mortgage_id = f"m-{uuid.uuid4()}"
+        producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap_servers)
+        await producer.start()
+        envelope = new_envelope(mortgage_changed(mortgage_id), producer="t")
+        await producer.send_and_wait(TOPIC, value=envelope.model_dump_json().encode())
+        await producer.stop()
+        await eventually(lambda: effects(schema, mortgage_id), timeout=30)
+    finally:
+        await broker.stop()
+    assert await effects(schema, mortgage_id) == 1
+    failures = opened[:4]
+    assert failures[3] - failures[0] >= 0.85  # three pauses of 0.3 s, not a tight loop

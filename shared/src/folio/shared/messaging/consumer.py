@@ -373,6 +373,13 @@ def subscribe(
             records = (records,)
         first_headers = dict(records[0].headers or ()) if records else {}
         set_correlation_id(parse_correlation_id(first_headers.get("correlation_id")))
-        await consumer.process(records)
+        try:
+            await consumer.process(records)
+        except Exception:
+            # only infrastructure failures get here (the database is unreachable): the
+            # batch is not acked and comes back, after a pause rather than at once
+            log.warning("consumer.redeliver_later", consumer=group_id, records=len(records))
+            await asyncio.sleep(backoff_seconds)
+            raise
 
     return consumer

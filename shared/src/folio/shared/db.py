@@ -211,6 +211,12 @@ async def while_in_flight(statements: Awaitable[S], work: Callable[[], T]) -> tu
     return await in_flight, result
 
 
+async def driver_connection(session: AsyncSession) -> asyncpg.Connection:
+    """The asyncpg connection under ``session`` (for COPY and the batch statements)."""
+    connection = await session.connection()
+    return (await connection.get_raw_connection()).driver_connection
+
+
 async def driver_fetch(session: AsyncSession, sql: str, *args: Any) -> list[Any]:
     """Run one statement on the session's own asyncpg connection, inside the session's
     transaction (begun first if it has not been), skipping SQLAlchemy's per-statement
@@ -220,8 +226,7 @@ async def driver_fetch(session: AsyncSession, sql: str, *args: Any) -> list[Any]
     way callers and the consumer's retry logic handle the same refusal from a
     session statement; a lost connection reads as an operational error.
     """
-    connection = await session.connection()
-    raw = (await connection.get_raw_connection()).driver_connection
+    raw = await driver_connection(session)
     if not raw.is_in_transaction():
         # the session begins its transaction lazily, on its first statement
         await session.execute(sa.text("SELECT 1"))

@@ -15,7 +15,7 @@ from sqlalchemy import insert, literal_column, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from folio.shared.contracts import Envelope, EventPayload, new_envelope
-from folio.shared.db import audit_log, driver_fetch, while_in_flight
+from folio.shared.db import audit_log, driver_connection, driver_fetch, while_in_flight
 from folio.shared.observability import get_correlation_id
 
 # Ids travel as one binary uuid[] parameter. An anti-join rather than ON CONFLICT:
@@ -196,9 +196,7 @@ class UnitOfWork:
             callback()
 
     async def _write_outbox(self, rows: list[OutboxRow]) -> None:
-        connection = await self.session.connection()
-        raw = (await connection.get_raw_connection()).driver_connection
-        await copy_outbox_rows(raw, rows)
+        await copy_outbox_rows(await driver_connection(self.session), rows)
 
     async def now(self) -> datetime:
         """The database's transaction time (one clock for every service)."""

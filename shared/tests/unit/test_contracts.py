@@ -1,3 +1,4 @@
+import time
 import uuid
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -91,8 +92,16 @@ def test_unknown_event_type_has_no_payload():
         other.payload()
 
 
-def test_new_event_ids_are_distinct_random_uuids():
+def test_new_event_ids_are_distinct_time_ordered_uuids():
+    before = time.time_ns() // 1_000_000
     ids = new_event_ids(1000)
+    after = time.time_ns() // 1_000_000
     assert len(ids) == 1000 == len(set(ids))
-    assert all(i.version == 4 and i.variant == uuid.RFC_4122 for i in ids)
+    assert all(i.version == 7 and i.variant == uuid.RFC_4122 for i in ids)
+    # the first 48 bits are the Unix time in milliseconds (RFC 9562), so ids sort by time
+    assert all(before <= i.int >> 80 <= after for i in ids)
+    assert len({i.int & ((1 << 74) - 1) for i in ids}) == 1000  # the rest is random
+    later = new_event_ids(1)[0]
+    assert later.int >> 80 >= ids[0].int >> 80
     assert new_event_ids(0) == []
+    assert new_envelope(SAMPLES["payment.verified"], producer="t").event_id.version == 7

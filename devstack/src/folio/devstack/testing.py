@@ -6,6 +6,7 @@ set; testcontainers when a Docker engine answers; otherwise the embedded pair
 """
 
 import asyncio
+import json
 import os
 import subprocess
 import tempfile
@@ -48,9 +49,7 @@ class Infra:
 
 def docker_available() -> bool:
     try:
-        return (
-            subprocess.run(["docker", "info"], capture_output=True, timeout=5).returncode == 0
-        )
+        return subprocess.run(["docker", "info"], capture_output=True, timeout=5).returncode == 0
     except (OSError, subprocess.TimeoutExpired):
         return False
 
@@ -130,3 +129,35 @@ async def eventually(check: Callable, timeout: float = 20.0, interval: float = 0
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"condition not met within {timeout}s")
         await asyncio.sleep(interval)
+
+
+async def rows_read_by_generic_plan(connection, sql: str, *args) -> int:
+    """The most rows one step of ``sql``'s generic plan reads in one pass.
+
+    Runs ``EXPLAIN ANALYZE`` with ``plan_cache_mode = force_generic_plan`` (the plan a
+    prepared statement settles on after a few runs) on an asyncpg ``connection``, in a
+    transaction that is rolled back. A batch statement whose figure follows its
+    table's size rather than its batch's scans that table: it slows down as the
+    table grows.
+    """
+    transaction = connection.transaction()
+    await transaction.start()
+    try:
+        await connection.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+        plan = await connection.fetchval(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}", *args)
+    finally:
+        await transaction.rollback()
+    if isinstance(plan, str):  # no json codec on this connection
+        plan = json.loads(plan)
+    return _most_rows(plan[0]["Plan"])
+
+
+def _most_rows(node: dict) -> int:
+    """Rows a plan node read per loop (returned or filtered out), the largest in its tree."""
+    read = (
+        node.get("Actual Rows", 0)
+        + node.get("Rows Removed by Filter", 0)
+        + node.get("Rows Removed by Join Filter", 0)
+        + node.get("Rows Removed by Index Recheck", 0)
+    )
+    return max([int(read), *(_most_rows(child) for child in node.get("Plans", []))])

@@ -14,19 +14,19 @@ from typing import Any, NamedTuple, Self
 from sqlalchemy import insert, literal_column, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from folio.shared.contracts import Envelope, EventPayload, new_envelope
+from folio.shared.contracts import Envelope, EventPayload, new_envelope, new_event_id
 from folio.shared.db import audit_log, driver_connection, driver_fetch, while_in_flight
 from folio.shared.observability import get_correlation_id
 
-# Ids travel as one binary uuid[] parameter. An anti-join rather than ON CONFLICT:
-# a third cheaper per batch (no speculative insertion). The primary key still decides
-# a race with another consumer of the same event (a unique violation: the batch
-# fails and its events are retried one by one, then seen as processed).
+# Ids travel as one binary uuid[] parameter. Every id is one primary-key probe and
+# insert: no join a generic plan could turn into a scan of the consumer's whole
+# inbox (an anti-join did, once the prepared statement went generic: its cost grew
+# with the table). The same id twice in a batch, or a race with another consumer of
+# the same event, is settled by the primary key: the later one is skipped.
 _RECORD_DELIVERIES = (
     "INSERT INTO processed_messages (consumer, event_id, processed_at) "
-    "SELECT $1, e, now() FROM (SELECT DISTINCT e FROM unnest($2::uuid[]) AS e) AS ids "
-    "WHERE NOT EXISTS (SELECT 1 FROM processed_messages p "
-    "WHERE p.consumer = $1 AND p.event_id = ids.e) "
+    "SELECT $1, e, now() FROM unnest($2::uuid[]) AS e "
+    "ON CONFLICT (consumer, event_id) DO NOTHING "
     "RETURNING event_id"
 )
 
@@ -124,7 +124,7 @@ class UnitOfWork:
             encoded = json.dumps(headers)
             self._last_headers = (dict(headers), encoded)
         self._outbox_rows.append(
-            OutboxRow(event_id or uuid.uuid4(), topic, key, value, encoded, datetime.now(UTC))
+            OutboxRow(event_id or new_event_id(), topic, key, value, encoded, datetime.now(UTC))
         )
 
     async def first_delivery(self, consumer: str, event_id: uuid.UUID) -> bool:

@@ -9,6 +9,7 @@ from folio.shared.contracts.envelope import (
     Envelope,
     decode_envelope,
     new_envelope,
+    new_event_id,
     new_event_ids,
 )
 from folio.shared.contracts.events import (
@@ -58,6 +59,7 @@ __all__ = [
     "event_type_of",
     "minor_to_decimal",
     "new_envelope",
+    "new_event_id",
     "new_event_ids",
     "to_minor",
 ]

@@ -1,6 +1,7 @@
 """The JSON envelope every Kafka message value carries (DESIGN.md §2)."""
 
 import os
+import time
 import uuid
 from datetime import UTC, datetime
 from functools import cached_property
@@ -46,7 +47,7 @@ def new_envelope(
 ) -> Envelope:
     event_type, version = event_type_of(payload)
     return Envelope(
-        event_id=event_id or uuid.uuid4(),
+        event_id=event_id or new_event_id(),
         event_type=event_type,
         schema_version=version,
         occurred_at=occurred_at or datetime.now(UTC),
@@ -56,11 +57,34 @@ def new_envelope(
     )
 
 
+# version 7 (RFC 9562): 48-bit Unix milliseconds, then 74 random bits around the
+# version and variant fields
+_VERSION_7 = 0x7 << 76
+_VARIANT_RFC = 0b10 << 62
+_RAND_B = (1 << 62) - 1
+
+
 def new_event_ids(count: int) -> list[uuid.UUID]:
-    """``count`` random (version 4) ids from one read of the OS's random source;
-    ``uuid4()`` makes a system call per id, a visible cost in batches of events."""
-    raw = os.urandom(16 * count)
-    return [uuid.UUID(bytes=raw[i : i + 16], version=4) for i in range(0, 16 * count, 16)]
+    """``count`` time-ordered (version 7) ids from one read of the OS's random source.
+
+    Time-ordered because every inbox and outbox indexes event ids: ids that grow
+    with time land at the right edge of those indexes instead of on a random page
+    each (PostgreSQL's right-edge fast path), which the random version 4 could not.
+    The random bits keep them unguessable and distinct across producers. (Python
+    3.14 has ``uuid.uuid7``; this also avoids a system call per id.)
+    """
+    prefix = (time.time_ns() // 1_000_000) << 80 | _VERSION_7 | _VARIANT_RFC
+    raw = os.urandom(10 * count)
+    ids = []
+    for i in range(0, 10 * count, 10):
+        bits = int.from_bytes(raw[i : i + 10])  # 80 random bits: 12 for rand_a, 62 for rand_b
+        ids.append(uuid.UUID(int=prefix | (bits >> 68) << 64 | (bits & _RAND_B)))
+    return ids
+
+
+def new_event_id() -> uuid.UUID:
+    """One time-ordered (version 7) event id; see ``new_event_ids``."""
+    return new_event_ids(1)[0]
 
 
 def decode_envelope(raw: bytes | str) -> Envelope:

@@ -25,7 +25,12 @@ from folio.rotessa_sync.domain.classification import (
     plan_transaction,
 )
 from folio.rotessa_sync.domain.model import ReportedTransaction
-from folio.shared.contracts import EVENT_MODELS, PaymentCollected, PaymentReversed
+from folio.shared.contracts import (
+    EVENT_MODELS,
+    PaymentCollected,
+    PaymentReversed,
+    new_event_id,
+)
 from folio.shared.observability import get_correlation_id
 
 
@@ -104,7 +109,7 @@ async def apply_report_page(
             )
             continue
         outcome.metrics.count_plan(plan)
-        pending.extend((event, uuid.uuid4(), row) for event in plan.to_publish)
+        pending.extend((event, new_event_id(), row) for event in plan.to_publish)
 
     commands = [
         CommandRecord(

@@ -7,7 +7,7 @@ Services subclass it and attach repositories in ``_open``.
 
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any, NamedTuple, Self
 
@@ -125,6 +125,21 @@ class UnitOfWork:
             self._last_headers = (dict(headers), encoded)
         self._outbox_rows.append(
             OutboxRow(event_id or new_event_id(), topic, key, value, encoded, datetime.now(UTC))
+        )
+
+    def emit_raw_many(
+        self,
+        topic: str,
+        messages: Iterable[tuple[str | None, bytes, uuid.UUID]],
+        headers: dict[str, str],
+    ) -> None:
+        """Queue several ``(key, value, event_id)`` messages for one topic with the same
+        headers, in order: ``emit_raw`` each, with the per-message work done once."""
+        encoded = json.dumps(headers)
+        created_at = datetime.now(UTC)
+        self._outbox_rows.extend(
+            OutboxRow(event_id, topic, key, value, encoded, created_at)
+            for key, value, event_id in messages
         )
 
     async def first_delivery(self, consumer: str, event_id: uuid.UUID) -> bool:

@@ -278,35 +278,40 @@ def emit_committed(uow, transactions: Sequence[StoredTransaction]) -> None:
     """
     correlation = get_correlation_id()
     correlation_id = str(uuid.UUID(str(correlation))) if correlation else None
-    headers = {"correlation_id": correlation_id or ""}
     occurred_at = datetime.now(UTC)
-    for tx, event_id in zip(transactions, new_event_ids(len(transactions)), strict=True):
-        envelope = {
-            "event_id": event_id,
-            "event_type": COMMITTED_TOPIC,
-            "schema_version": COMMITTED_VERSION,
-            "occurred_at": occurred_at,
-            "producer": uow.producer,
-            "correlation_id": correlation_id,
-            "data": {
-                "ledger": tx.ledger,
-                "transaction_id": tx.id,
-                "reference": tx.reference,
-                "timestamp": tx.timestamp,
-                "inserted_at": tx.inserted_at,
-                "postings": [p.as_dict() for p in tx.postings],
-                "metadata": tx.metadata,
-                "reverts_transaction_id": tx.reverts_id,
-                "source_event_id": tx.source_event_id,
-            },
-        }
-        uow.emit_raw(
-            topic=COMMITTED_TOPIC,
-            key=tx.reference or str(tx.id),
-            value=to_json(envelope),
-            event_id=event_id,
-            headers=headers,
-        )
+    producer = uow.producer
+    uow.emit_raw_many(
+        COMMITTED_TOPIC,
+        (
+            (
+                tx.reference or str(tx.id),
+                to_json(
+                    {
+                        "event_id": event_id,
+                        "event_type": COMMITTED_TOPIC,
+                        "schema_version": COMMITTED_VERSION,
+                        "occurred_at": occurred_at,
+                        "producer": producer,
+                        "correlation_id": correlation_id,
+                        "data": {
+                            "ledger": tx.ledger,
+                            "transaction_id": tx.id,
+                            "reference": tx.reference,
+                            "timestamp": tx.timestamp,
+                            "inserted_at": tx.inserted_at,
+                            "postings": [p.as_dict() for p in tx.postings],
+                            "metadata": tx.metadata,
+                            "reverts_transaction_id": tx.reverts_id,
+                            "source_event_id": tx.source_event_id,
+                        },
+                    }
+                ),
+                event_id,
+            )
+            for tx, event_id in zip(transactions, new_event_ids(len(transactions)), strict=True)
+        ),
+        headers={"correlation_id": correlation_id or ""},
+    )
 
 
 async def revert_transaction(

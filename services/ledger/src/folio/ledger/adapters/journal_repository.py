@@ -367,14 +367,17 @@ class JournalRepository:
         # locks taken here never wait on another journal writer. Accounts whose first
         # usage is already no later are skipped before the upsert: first_usage only
         # ever decreases, so the skip stays right, and the upsert would lock (write)
-        # each such row for nothing.
+        # each such row for nothing. The skip looks each account up by its primary key
+        # (a scalar subquery): as a NOT EXISTS anti-join, a generic plan sorted and
+        # merged the ledger's whole accounts table per batch.
         await self._batch_statement(
             "INSERT INTO accounts AS a (ledger, address, first_usage, insertion_date) "
             "SELECT CAST($1 AS text), n.address, n.first_usage, CAST($2 AS timestamptz) FROM ("
             "SELECT k->>0 AS address, CAST(k->>1 AS timestamptz) AS first_usage "
             "FROM jsonb_array_elements(CAST($3 AS jsonb)) AS d(k)) AS n "
-            "WHERE NOT EXISTS (SELECT 1 FROM accounts o WHERE o.ledger = CAST($1 AS text) "
-            "AND o.address = n.address AND o.first_usage <= n.first_usage) "
+            "WHERE coalesce((SELECT o.first_usage FROM accounts o "
+            "WHERE o.ledger = CAST($1 AS text) AND o.address = n.address), 'infinity') "
+            "> n.first_usage "
             "ORDER BY n.address "
             "ON CONFLICT (ledger, address) DO UPDATE SET first_usage = EXCLUDED.first_usage "
             "WHERE a.first_usage > EXCLUDED.first_usage",

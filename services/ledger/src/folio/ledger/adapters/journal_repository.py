@@ -355,13 +355,13 @@ class JournalRepository:
             inserted_at,
             rows.document,
         )
-        first_use = rows.first_use
-        pending = first_use
+        pending = rows.first_use
         if self._first_usages is not None and self._after_commit is not None:
-            pending = self._first_usages.unknown(ledger, first_use)
-            known, ledger_name = self._first_usages, ledger
-            self._after_commit(lambda: known.remember(ledger_name, first_use))
-        if not pending:
+            pending = self._first_usages.unknown(ledger, pending)
+            if pending:  # only these can teach the memory anything (the rest are known)
+                known, ledger_name, upserted = self._first_usages, ledger, pending
+                self._after_commit(lambda: known.remember(ledger_name, upserted))
+        if not pending:  # the usual batch: every account's first usage is known
             return
         # Every writer holds the volume rows of these accounts already, so the row
         # locks taken here never wait on another journal writer. Accounts whose first

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
+from folio.devstack.services import service
 from folio.devstack.testing import admin_headers
 from folio.ledger.adapters.uow import unit_of_work_factory
 from folio.ledger.app import create_app
@@ -15,6 +16,7 @@ from folio.ledger.service.receivables import JournalConfig
 from folio.ledger.settings import LedgerSettings
 from folio.shared.contracts import EventPayload, new_envelope
 from folio.shared.db import create_engine, create_sessionmaker
+from folio.shared.migrations import upgrade_async
 
 
 @pytest.fixture(scope="session")
@@ -70,6 +72,17 @@ def admin(ledger_settings) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def viewer(ledger_settings) -> dict[str, str]:
     return admin_headers(ledger_settings, roles=("viewer",), subject="test-viewer")
+
+
+@pytest.fixture
+async def fresh_ledger(infra):
+    """A sessionmaker on a ledger schema of its own: never analysed, written only by the
+    test (no background sealer, no other test's data)."""
+    schema = f"ledger_own_{uuid.uuid4().hex[:8]}"
+    await upgrade_async(service("ledger").migrations, infra.admin_database_url, schema)
+    engine = create_engine(infra.admin_database_url, schema, pool_size=3)
+    yield create_sessionmaker(engine)
+    await engine.dispose()
 
 
 def unique(prefix: str = "t") -> str:

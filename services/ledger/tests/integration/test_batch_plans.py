@@ -3,20 +3,15 @@ tables it writes (which only grow), also once its prepared statement runs a gene
 plan and while the tables' statistics lag their growth (a new deployment, a backfill
 faster than autovacuum)."""
 
-import uuid
 from datetime import UTC, datetime, timedelta
-
-import pytest
 
 import folio.ledger.adapters.journal_repository as journal_repository
 import folio.shared.uow as shared_uow
-from folio.devstack.services import service
 from folio.devstack.testing import rows_read_by_generic_plan
 from folio.ledger.adapters.uow import unit_of_work_factory
 from folio.ledger.service.journal import ensure_ledger
 from folio.shared.contracts import PaymentCollected
-from folio.shared.db import create_engine, create_sessionmaker, driver_connection
-from folio.shared.migrations import upgrade_async
+from folio.shared.db import driver_connection
 
 from .conftest import envelope
 from .test_payment_events import consumer, record
@@ -44,16 +39,6 @@ def collections(count: int, run: str) -> list:
         )
         for i in range(count)
     ]
-
-
-@pytest.fixture
-async def fresh_ledger(infra):
-    """A ledger schema of its own: never analysed, grown only by this test."""
-    schema = f"ledger_plans_{uuid.uuid4().hex[:8]}"
-    await upgrade_async(service("ledger").migrations, infra.admin_database_url, schema)
-    engine = create_engine(infra.admin_database_url, schema, pool_size=2)
-    yield create_sessionmaker(engine)
-    await engine.dispose()
 
 
 async def test_batch_statements_do_not_scan_the_journal(fresh_ledger, journal_config, monkeypatch):

@@ -38,8 +38,8 @@ def create_app(settings: LedgerSettings | None = None) -> FastAPI:
         while True:
             try:
                 async with uow_factory() as uow:
-                    if await seal_pending(uow):
-                        await uow.commit()
+                    await seal_pending(uow)
+                    await uow.commit()  # the seals, and the frontier when it moved
             except Exception as exc:  # keep sealing after transient database trouble
                 log.warning("journal.seal_failed", error=repr(exc))
             await asyncio.sleep(settings.seal_interval_seconds)

@@ -90,6 +90,18 @@ _TX_SELECT = """
 """
 
 
+# Each ledger's primary key from the frontier on; seals and reversions are looked up
+# per row (scalar subqueries: joins that a generic plan would hash over whole tables).
+UNSEALED_SQL = (
+    "SELECT t.ledger, t.id, t.reference, t.timestamp, t.inserted_at, t.postings, t.metadata, "
+    "t.reverts_id, t.source_event_id, (SELECT r.reverted_at FROM reversions r "
+    "WHERE r.ledger = t.ledger AND r.reverted_id = t.id) AS reverted_at "
+    "FROM transactions t WHERE t.ledger = ANY(ARRAY(SELECT name FROM ledgers)) "
+    "AND t.id > :after AND (SELECT true FROM journal_seals s "
+    "WHERE s.ledger = t.ledger AND s.transaction_id = t.id) IS NULL "
+    "ORDER BY t.id LIMIT :limit"
+)
+
 # (id, reference, effective timestamp, postings, metadata, reverts id, source event id)
 JournalEntry = tuple[int, str | None, datetime, Sequence[Posting], dict[str, str], int | None, Any]
 
@@ -100,6 +112,13 @@ class JournalRows:
 
     document: str
     first_use: dict[str, datetime]  # each account's earliest effective time in the batch
+
+
+@dataclass(frozen=True, slots=True)
+class SealFrontier:
+    settled_id: int  # every transaction at or below it is sealed or will never exist
+    candidate_id: int | None  # settles once every transaction then running has ended
+    candidate_final: bool  # ... which it has
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,10 +238,13 @@ class JournalRepository:
         ledger exists (None if not), ``count`` new ids (ascending), the transaction
         time and which of ``references`` are taken already."""
         [row] = await self._batch_statement(
+            # the transaction has an id of its own before it takes journal ids (the
+            # sealer's frontier relies on it): every id is produced after ``xid`` is read
+            "WITH own AS MATERIALIZED (SELECT pg_current_xact_id() AS xid) "
             "SELECT EXISTS (SELECT 1 FROM ledgers WHERE name = $1) AS found, "
             "now() AS now, "
-            "ARRAY(SELECT nextval('transaction_ids') FROM generate_series(1, CAST($2 AS integer)))"
-            " AS ids, "
+            "ARRAY(SELECT nextval('transaction_ids') "
+            "FROM own, generate_series(1, CAST($2 AS integer))) AS ids, "
             "ARRAY(SELECT reference FROM transactions WHERE ledger = $1 AND reference "
             "= ANY(ARRAY(SELECT jsonb_array_elements_text(CAST($3 AS jsonb))))) AS taken",
             ledger,
@@ -590,16 +612,50 @@ class JournalRepository:
             else None
         )
 
-    async def unsealed(self, limit: int) -> list[StoredTransaction]:
-        result = await self.session.execute(
-            text(
-                _TX_SELECT + " WHERE NOT EXISTS (SELECT 1 FROM journal_seals s "
-                "WHERE s.ledger = t.ledger AND s.transaction_id = t.id) "
-                "ORDER BY t.id LIMIT :limit"
-            ),
-            {"limit": limit},
-        )
+    async def unsealed(self, limit: int, after_id: int = 0) -> list[StoredTransaction]:
+        """Unsealed transactions with ids above ``after_id``, oldest id first: each
+        ledger's primary key from ``after_id`` on, each row checked against its seal."""
+        result = await self.session.execute(text(UNSEALED_SQL), {"limit": limit, "after": after_id})
         return [_row_to_tx(r) for r in result]
+
+    async def seal_frontier(self) -> SealFrontier:
+        """The sealer's frontier (migration 0006 explains it); ``candidate_final`` is
+        whether every transaction that was running when the candidate was taken has
+        ended (read before the caller's next statement takes its snapshot)."""
+        row = (
+            await self.session.execute(
+                text(
+                    "SELECT settled_id, candidate_id, candidate_xmax IS NOT NULL AND "
+                    "pg_snapshot_xmin(pg_current_snapshot()) >= candidate_xmax AS final "
+                    "FROM journal_seal_frontier"
+                )
+            )
+        ).one()
+        return SealFrontier(row.settled_id, row.candidate_id, bool(row.final))
+
+    async def save_seal_frontier(self, settled_id: int, *, new_candidate: bool) -> None:
+        """Store ``settled_id``; with ``new_candidate``, take a new candidate: the
+        ids handed out so far, then (a later statement, so a later snapshot) the
+        snapshot's ``xmax``, so every transaction holding one of those ids is below it."""
+        if not new_candidate:
+            await self.session.execute(
+                text("UPDATE journal_seal_frontier SET settled_id = :settled"),
+                {"settled": settled_id},
+            )
+            return
+        handed_out = (
+            await self.session.execute(
+                text("SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM transaction_ids")
+            )
+        ).scalar_one()
+        await self.session.execute(
+            text(
+                "UPDATE journal_seal_frontier SET settled_id = :settled, "
+                "candidate_id = :candidate, "
+                "candidate_xmax = pg_snapshot_xmax(pg_current_snapshot())"
+            ),
+            {"settled": settled_id, "candidate": handed_out},
+        )
 
     async def insert_seals(self, ledgers: list[str], seals: list[SealRecord]) -> None:
         if not seals:

@@ -359,24 +359,34 @@ async def seal_pending(uow, limit: int = 5000) -> int:
 
     Only the sealer serialises (a transaction-scoped advisory lock); writers never
     wait for it. The chain order is sealing order, so a transaction committed
-    late with a lower id is still sealed exactly once.
+    late with a lower id is still sealed exactly once. Only ids above the settled
+    frontier are read (migration 0006), so a run costs what was written since the
+    last runs, not the journal's size. Runs in a READ COMMITTED transaction (each
+    statement's snapshot is taken when it starts).
     """
     journal = uow.journal
     if not await journal.try_sealer_lock():
         return 0
-    pending = await journal.unsealed(limit)
-    if not pending:
-        return 0
-    last = await journal.last_seal()
-    previous, seq = (last.chain_hash, last.seal_seq) if last else (GENESIS_HASH, 0)
-    seals: list[SealRecord] = []
-    for tx in pending:
-        seq += 1
-        row_hash = content_hash(tx.as_chain_transaction())
-        previous = chain_hash(previous, row_hash)
-        seals.append(SealRecord(seq, tx.id, row_hash, previous))
-    await journal.insert_seals([tx.ledger for tx in pending], seals)
-    return len(seals)
+    frontier = await journal.seal_frontier()  # before the snapshot that reads the journal
+    pending = await journal.unsealed(limit, after_id=frontier.settled_id)
+    if pending:
+        last = await journal.last_seal()
+        previous, seq = (last.chain_hash, last.seal_seq) if last else (GENESIS_HASH, 0)
+        seals: list[SealRecord] = []
+        for tx in pending:
+            seq += 1
+            row_hash = content_hash(tx.as_chain_transaction())
+            previous = chain_hash(previous, row_hash)
+            seals.append(SealRecord(seq, tx.id, row_hash, previous))
+        await journal.insert_seals([tx.ledger for tx in pending], seals)
+    if len(pending) < limit:  # every visible transaction above the frontier is sealed
+        if frontier.candidate_final and frontier.candidate_id is not None:
+            await journal.save_seal_frontier(
+                max(frontier.settled_id, frontier.candidate_id), new_candidate=True
+            )
+        elif frontier.candidate_id is None:
+            await journal.save_seal_frontier(frontier.settled_id, new_candidate=True)
+    return len(pending)
 
 
 async def verify_journal(uow) -> tuple[int, int, list[ChainProblem]]:

@@ -633,16 +633,10 @@ class JournalRepository:
         ).one()
         return SealFrontier(row.settled_id, row.candidate_id, bool(row.final))
 
-    async def save_seal_frontier(self, settled_id: int, *, new_candidate: bool) -> None:
-        """Store ``settled_id``; with ``new_candidate``, take a new candidate: the
-        ids handed out so far, then (a later statement, so a later snapshot) the
-        snapshot's ``xmax``, so every transaction holding one of those ids is below it."""
-        if not new_candidate:
-            await self.session.execute(
-                text("UPDATE journal_seal_frontier SET settled_id = :settled"),
-                {"settled": settled_id},
-            )
-            return
+    async def save_seal_frontier(self, settled_id: int) -> None:
+        """Store ``settled_id`` and take a new candidate: the ids handed out so far,
+        then (a later statement, so a later snapshot) the snapshot's ``xmax``, so every
+        transaction holding one of those ids is below it."""
         handed_out = (
             await self.session.execute(
                 text("SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM transaction_ids")

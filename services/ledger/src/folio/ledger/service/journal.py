@@ -379,13 +379,10 @@ async def seal_pending(uow, limit: int = 5000) -> int:
             previous = chain_hash(previous, row_hash)
             seals.append(SealRecord(seq, tx.id, row_hash, previous))
         await journal.insert_seals([tx.ledger for tx in pending], seals)
-    if len(pending) < limit:  # every visible transaction above the frontier is sealed
-        if frontier.candidate_final and frontier.candidate_id is not None:
-            await journal.save_seal_frontier(
-                max(frontier.settled_id, frontier.candidate_id), new_candidate=True
-            )
-        elif frontier.candidate_id is None:
-            await journal.save_seal_frontier(frontier.settled_id, new_candidate=True)
+    # Every visible transaction above the frontier is sealed now; a candidate whose
+    # transactions have all ended settles, and a new one is taken (also when none was).
+    if len(pending) < limit and (frontier.candidate_id is None or frontier.candidate_final):
+        await journal.save_seal_frontier(max(frontier.settled_id, frontier.candidate_id or 0))
     return len(pending)
 
 

@@ -4,6 +4,7 @@ on the same data and find the books unchanged. Ports and state directory are mov
 away from the defaults so a developer's running stack is left alone."""
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -13,19 +14,34 @@ import time
 import httpx
 import pytest
 
-from folio.devstack.embedded import free_port
 from folio.shared.auth import mint_token
 from folio.shared.settings import LOCAL_DEV_JWT_SECRET
 
+#: Offsets from the block's base of every port the stack listens on: services, simulators,
+#: and the embedded PostgreSQL and Tansu.
+STACK_OFFSETS = (1, 2, 3, 4, 101, 102, 103, 150, 151)
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = open("/proc/sys/net/ipv4/ip_local_port_range").read().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
 
 def free_port_block(size: int = 200) -> int:
-    """A base B such that B+1..B+size are all free."""
-    for _ in range(50):
-        base = free_port() // 1000 * 1000
-        if base < 20000 or base + size > 65000:
-            continue
+    """A base B such that every stack port B+offset is free and lies *below* the kernel's
+    ephemeral range. The test stops the stack and starts it again on the same ports; a
+    port inside that range can meanwhile be taken as the source port of any outgoing
+    connection on the machine (EADDRINUSE on restart, seen in CI). Ports below it are
+    never handed out that way."""
+    low, _ = _ephemeral_range()
+    bases = [b for b in range(10_000, low - size, 250)]
+    random.shuffle(bases)  # two stacks on one machine rarely pick the same block
+    for base in bases:
         ok = True
-        for offset in (1, 2, 3, 4, 101, 102, 103):
+        for offset in STACK_OFFSETS:
             with socket.socket() as s:
                 try:
                     s.bind(("127.0.0.1", base + offset))
@@ -34,7 +50,7 @@ def free_port_block(size: int = 200) -> int:
                     break
         if ok:
             return base
-    pytest.fail("no free block of ports for the stack")
+    pytest.fail("no free block of ports for the stack below the ephemeral range")
 
 
 @pytest.fixture
@@ -44,8 +60,8 @@ def stack_env(tmp_path):
         **os.environ,
         "FOLIO_STACK_DIR": str(tmp_path / "stack"),
         "FOLIO_STACK_PORT_BASE": str(base),
-        "FOLIO_PG_PORT": str(free_port()),
-        "FOLIO_KAFKA_PORT": str(free_port()),
+        "FOLIO_PG_PORT": str(base + 150),
+        "FOLIO_KAFKA_PORT": str(base + 151),
     }
     for name in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "FOLIO_JWT_SECRET"):
         env.pop(name, None)
@@ -84,7 +100,7 @@ def stop(proc) -> None:
 
 
 def ports_closed(base: int) -> bool:
-    for offset in (1, 2, 3, 4, 101, 102, 103):
+    for offset in STACK_OFFSETS:
         with socket.socket() as s:
             if s.connect_ex(("127.0.0.1", base + offset)) == 0:
                 return False

@@ -130,7 +130,7 @@ def base_env() -> dict[str, str]:
 
 def uvicorn_argv(app: str, port: int) -> list[str]:
     return [sys.executable, "-m", "uvicorn", "--factory", app, "--host", "127.0.0.1",
-            "--port", str(port), "--no-access-log", "--log-level", "warning"]
+            "--port", str(port), "--no-access-log", "--no-server-header", "--log-level", "warning"]
 
 
 def run() -> None:

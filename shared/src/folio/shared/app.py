@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from faststream.kafka import KafkaBroker
@@ -26,8 +26,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from folio.shared.auth import READ_ROLES, require_roles
 from folio.shared.contracts import EVENT_MODELS
 from folio.shared.db import create_engine, create_sessionmaker
+from folio.shared.edge import (
+    SecurityHeadersMiddleware,
+    UnexpectedErrorMiddleware,
+    docs_router,
+    mount_docs_assets,
+)
 from folio.shared.messaging import OutboxRelay, create_broker
 from folio.shared.observability import (
     CORRELATION_HEADER,
@@ -173,8 +180,8 @@ def create_service_app(
         description=description,
         version=version,
         lifespan=lifespan,
-        openapi_url=f"{prefix}/openapi.json",
-        docs_url=f"{prefix}/docs",
+        openapi_url=None,  # served below, behind the ops guard
+        docs_url=None,
         redoc_url=None,
     )
     app.state.settings = settings
@@ -183,10 +190,20 @@ def create_service_app(
         setattr(app.state, key, value)
 
     install_problem_handlers(app)
+    app.add_middleware(UnexpectedErrorMiddleware)
     app.add_middleware(RequestContextMiddleware, service=settings.service_name)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(SecurityHeadersMiddleware, docs_prefix=f"{prefix}/docs")
 
+    # Metrics and the API descriptions are open locally; in production they need a
+    # reading token (or FOLIO_OPS_PUBLIC=true behind a private network).
+    guard = [] if settings.ops_public else [Depends(require_roles(*READ_ROLES))]
     ops = APIRouter(prefix=prefix, tags=["operations"])
+    guarded = APIRouter(prefix=prefix, tags=["operations"], dependencies=guard)
+
+    @guarded.get("/openapi.json", include_in_schema=False)
+    async def openapi() -> JSONResponse:
+        return JSONResponse(app.openapi())
 
     @ops.get("/healthz")
     async def healthz() -> dict[str, str]:
@@ -210,16 +227,19 @@ def create_service_app(
         ready = all(v == "ok" for v in checks.values())
         return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
 
-    @ops.get("/metrics")
+    @guarded.get("/metrics")
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
-    @ops.get("/asyncapi.json")
+    @guarded.get("/asyncapi.json")
     async def asyncapi() -> Response:
         spec = AsyncAPI(runtime.broker, title=f"{title} events", version=version)
         return Response(spec.to_specification().to_json(), media_type="application/json")
 
     app.include_router(ops)
+    app.include_router(guarded)
+    app.include_router(docs_router(prefix, title, f"{prefix}/openapi.json", guard))
+    mount_docs_assets(app, prefix)
     for router in routers:
         app.include_router(router)
     return app
@@ -259,19 +279,6 @@ def install_problem_handlers(app: FastAPI) -> None:
         if exc.headers:
             response.headers.update(exc.headers)
         return response
-
-    @app.exception_handler(Exception)
-    async def on_error(request: Request, exc: Exception) -> JSONResponse:
-        from folio.shared.messaging.consumer import is_infrastructure_error
-
-        if is_infrastructure_error(exc):
-            log.error("request.unavailable", error=repr(exc))
-            return problem_response(
-                Problem(503, "unavailable", "Service unavailable", "a dependency is unreachable"),
-                request,
-            )
-        log.exception("request.failed")
-        return problem_response(Problem(500, "internal-error", "Internal error"), request)
 
 
 class BodySizeLimitMiddleware:

@@ -12,10 +12,13 @@ from dataclasses import dataclass
 from typing import Annotated
 
 import jwt
+import structlog
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from folio.shared.problems import Problem
+
+log = structlog.get_logger(__name__)
 
 ROLES = ("admin", "finance", "viewer")
 READ_ROLES = ("admin", "finance", "viewer")
@@ -45,20 +48,40 @@ def mint_token(
     return jwt.encode(claims, secret, algorithm="HS256")
 
 
-def decode_token(token: str, secret: str, *, issuer: str = "folio") -> Principal:
+#: A clock difference tolerated between the token issuer and a service.
+CLOCK_LEEWAY_SECONDS = 30
+
+
+def _unauthenticated(reason: str) -> Problem:
+    # The reason is logged, never told: a client learns only that its token was refused.
+    log.info("auth.token_refused", reason=reason)
+    return Problem(401, "unauthenticated", "Unauthenticated", "invalid or expired token")
+
+
+def decode_token(
+    token: str, secret: str, *, issuer: str = "folio", max_lifetime_seconds: int = 12 * 3600
+) -> Principal:
+    """The principal of a valid token: signature, issuer, ``exp``/``iat`` present, not
+    issued in the future, and a lifetime no longer than ``max_lifetime_seconds``."""
     try:
         claims = jwt.decode(
             token,
             secret,
             algorithms=["HS256"],
             issuer=issuer,
+            leeway=CLOCK_LEEWAY_SECONDS,
             options={"require": ["exp", "iat", "sub", "iss"]},
         )
     except jwt.PyJWTError as exc:
-        raise Problem(401, "unauthenticated", "Unauthenticated", f"invalid token: {exc}") from None
+        raise _unauthenticated(repr(exc)) from None
+    issued, expires = claims["iat"], claims["exp"]
+    if not all(isinstance(t, int) and not isinstance(t, bool) for t in (issued, expires)):
+        raise _unauthenticated("non-integer iat/exp")
+    if expires - issued > max_lifetime_seconds:
+        raise _unauthenticated(f"lifetime {expires - issued}s above {max_lifetime_seconds}s")
     roles = claims.get("roles")
     if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
-        raise Problem(401, "unauthenticated", "Unauthenticated", "token has no roles claim")
+        raise _unauthenticated("no roles claim")
     return Principal(subject=str(claims["sub"]), roles=frozenset(roles))
 
 
@@ -77,6 +100,7 @@ def require_roles(*accepted: str):
             credentials.credentials,
             settings.jwt_secret.get_secret_value(),
             issuer=settings.jwt_issuer,
+            max_lifetime_seconds=settings.jwt_max_lifetime_seconds,
         )
         if not principal.roles & accepted_set:
             raise Problem(

@@ -37,6 +37,11 @@ class ServiceSettings(BaseSettings):
         default=None, validation_alias=AliasChoices("FOLIO_JWT_SECRET", "jwt_secret")
     )
     jwt_issuer: str = "folio"
+    #: Longest lifetime (exp - iat) an admin token may have; longer ones are refused.
+    jwt_max_lifetime_seconds: int = 12 * 3600
+    #: Serve /metrics, /openapi.json, /asyncapi.json and /docs without a token
+    #: (default: everywhere but production).
+    ops_public: bool | None = None
     http_host: str = "127.0.0.1"
     http_port: int = 8100
     max_body_bytes: int = 1_048_576
@@ -53,6 +58,8 @@ class ServiceSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _secrets_have_no_default_in_production(self) -> "ServiceSettings":
+        if self.ops_public is None:
+            self.ops_public = self.environment != "production"
         if self.jwt_secret is None:
             if self.environment == "production":
                 raise ValueError("FOLIO_JWT_SECRET must be set when FOLIO_ENV=production")

@@ -1,0 +1,154 @@
+"""What every service's HTTP edge does whatever the route: security headers, no caching
+of authenticated answers, a problem+json 500 that keeps the connection, and the OpenAPI
+docs served from locally installed assets.
+
+Each piece is a plain ASGI middleware (no request buffering) so it also covers answers
+produced by other middlewares (413, 500).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import structlog
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from folio.shared.problems import PROBLEM_MEDIA_TYPE, Problem
+
+log = structlog.get_logger(__name__)
+
+#: An API answers JSON: nothing in it may run, be framed or be sniffed as another type.
+API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+#: The docs page runs only scripts served from this origin (no inline script, no CDN).
+DOCS_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+
+
+class SecurityHeadersMiddleware:
+    """Security headers on every answer; ``Cache-Control: no-store`` on answers to
+    authenticated requests (tenants' invoices must not sit in a shared cache)."""
+
+    def __init__(self, app: ASGIApp, docs_prefix: str) -> None:
+        self.app = app
+        self.docs_prefix = docs_prefix.encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        authenticated = any(name == b"authorization" for name, _ in scope.get("headers", ()))
+        path = scope.get("path", "").encode()
+        csp = DOCS_CSP if path.startswith(self.docs_prefix) else API_CSP
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [
+                    (k, v)
+                    for k, v in message.get("headers", [])
+                    if k.lower() not in (b"server", b"cache-control")
+                    or (k.lower() == b"cache-control" and not authenticated)
+                ]
+                headers += [
+                    (b"x-content-type-options", b"nosniff"),
+                    (b"x-frame-options", b"DENY"),
+                    (b"referrer-policy", b"no-referrer"),
+                    (b"content-security-policy", csp.encode()),
+                ]
+                if authenticated:
+                    headers.append((b"cache-control", b"no-store"))
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class UnexpectedErrorMiddleware:
+    """An exception no handler mapped becomes a problem+json 500, logged once with the
+    correlation id — and the connection stays open. (Starlette's own catch-all re-raises
+    after answering, and uvicorn then closes the keep-alive connection, so the client's
+    next request on it fails with "connection reset".)"""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            if started:  # half an answer is out: nothing better than closing is left
+                raise
+            from folio.shared.messaging.consumer import is_infrastructure_error
+
+            if is_infrastructure_error(exc):
+                log.error("request.unavailable", error=repr(exc), path=scope.get("path"))
+                problem = Problem(
+                    503, "unavailable", "Service unavailable", "a dependency is unreachable"
+                )
+            else:
+                log.exception("request.failed", path=scope.get("path"))
+                problem = Problem(500, "internal-error", "Internal error")
+            response = JSONResponse(
+                problem.to_body(scope.get("path")),
+                status_code=problem.status,
+                media_type=PROBLEM_MEDIA_TYPE,
+            )
+            await response(scope, receive, send)
+
+
+def swagger_assets_path() -> Path:
+    """Swagger UI's files, from the ``swagger-ui-bundle`` wheel (pinned with its hash in
+    requirements.lock): the docs never load a script from a CDN."""
+    import swagger_ui_bundle
+
+    return Path(swagger_ui_bundle.swagger_ui_path)
+
+
+def docs_router(prefix: str, title: str, openapi_url: str, dependencies=()) -> APIRouter:
+    """``{prefix}/docs``: Swagger UI from local assets, started by a script file of its
+    own (the CSP allows no inline script)."""
+    router = APIRouter(prefix=prefix, include_in_schema=False, dependencies=list(dependencies))
+    assets = f"{prefix}/docs/assets"
+
+    @router.get("/docs")
+    async def docs() -> HTMLResponse:
+        return HTMLResponse(
+            "<!doctype html><html><head><meta charset='utf-8'>"
+            f"<title>{title} — API</title>"
+            f"<link rel='stylesheet' href='{assets}/swagger-ui.css'>"
+            f"<link rel='icon' href='{assets}/favicon-32x32.png'></head>"
+            "<body><div id='swagger-ui'></div>"
+            f"<script src='{assets}/swagger-ui-bundle.js'></script>"
+            f"<script src='{prefix}/docs/start.js'></script></body></html>"
+        )
+
+    @router.get("/docs/start.js")
+    async def start() -> Response:
+        script = (
+            "window.ui = SwaggerUIBundle({url: "
+            + json.dumps(openapi_url)
+            + ", dom_id: '#swagger-ui', deepLinking: true});"
+        )
+        return Response(script, media_type="text/javascript")
+
+    return router
+
+
+def mount_docs_assets(app: FastAPI, prefix: str) -> None:
+    app.mount(f"{prefix}/docs/assets", StaticFiles(directory=swagger_assets_path()), name="docs")

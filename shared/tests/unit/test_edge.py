@@ -163,3 +163,13 @@ async def test_in_production_ops_routes_need_a_reading_token():
         for path in ("/metrics", "/openapi.json", "/docs"):
             assert (await c.get(f"/api/demo{path}", headers=auth)).status_code == 200, path
         assert (await c.get("/api/demo/healthz")).status_code == 200
+
+
+async def test_every_operation_documents_the_problem_answers(client):
+    spec = (await client.get("/api/demo/openapi.json")).json()
+    assert spec["components"]["schemas"]["Problem"]["required"] == ["type", "title", "status"]
+    me = spec["paths"]["/api/demo/me"]["get"]["responses"]
+    for status in ("401", "403", "404", "409", "413", "422", "500", "503"):
+        assert "application/problem+json" in me[status]["content"], status
+    healthz = spec["paths"]["/api/demo/healthz"]["get"]["responses"]
+    assert "401" not in healthz and "500" in healthz

@@ -33,6 +33,7 @@ from folio.shared.edge import (
     SecurityHeadersMiddleware,
     UnexpectedErrorMiddleware,
     docs_router,
+    document_problems,
     mount_docs_assets,
 )
 from folio.shared.messaging import OutboxRelay, create_broker
@@ -200,6 +201,15 @@ def create_service_app(
     guard = [] if settings.ops_public else [Depends(require_roles(*READ_ROLES))]
     ops = APIRouter(prefix=prefix, tags=["operations"])
     guarded = APIRouter(prefix=prefix, tags=["operations"], dependencies=guard)
+
+    default_openapi = app.openapi
+
+    def openapi_with_problems() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_problems(default_openapi())
+        return app.openapi_schema
+
+    app.openapi = openapi_with_problems  # type: ignore[method-assign]
 
     @guarded.get("/openapi.json", include_in_schema=False)
     async def openapi() -> JSONResponse:

@@ -152,3 +152,61 @@ def docs_router(prefix: str, title: str, openapi_url: str, dependencies=()) -> A
 
 def mount_docs_assets(app: FastAPI, prefix: str) -> None:
     app.mount(f"{prefix}/docs/assets", StaticFiles(directory=swagger_assets_path()), name="docs")
+
+
+#: The answers every operation can give whatever its own logic: the problem+json errors
+#: of the shared edge (validation, size limit, a lost race, a defect, a dependency down).
+COMMON_ERRORS = {
+    "400": "The request is malformed (a header, a cursor or a document out of bounds)",
+    "404": "No such resource",
+    "409": "Refused by a rule or by a concurrent change; nothing was changed",
+    "413": "The body is larger than the service accepts",
+    "422": "The request does not match its schema; nothing was changed",
+    "500": "A defect in Folio (logged with the correlation id); nothing was changed",
+    "503": "A dependency (database, broker) is unreachable; retry later",
+}
+AUTH_ERRORS = {
+    "401": "No valid bearer token",
+    "403": "The token's roles do not allow this action",
+}
+
+PROBLEM_SCHEMA = {
+    "title": "Problem",
+    "description": "RFC 9457 problem details; `type` is a stable `urn:folio:problem:<kind>`.",
+    "type": "object",
+    "required": ["type", "title", "status"],
+    "properties": {
+        "type": {"type": "string", "example": "urn:folio:problem:not-found"},
+        "title": {"type": "string"},
+        "status": {"type": "integer", "minimum": 400, "maximum": 599},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+    },
+    "additionalProperties": True,
+}
+
+
+def document_problems(spec: dict) -> dict:
+    """Add the shared error answers (problem+json) to every operation of an OpenAPI
+    document, without replacing an answer a route documents itself; 401/403 only on
+    operations that declare a security requirement."""
+    components = spec.setdefault("components", {}).setdefault("schemas", {})
+    components.setdefault("Problem", PROBLEM_SCHEMA)
+    problem = {
+        "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
+    }
+    for path_item in spec.get("paths", {}).values():
+        for method, operation in path_item.items():
+            if method not in {"get", "post", "put", "patch", "delete", "head", "options"}:
+                continue
+            responses = operation.setdefault("responses", {})
+            errors = dict(COMMON_ERRORS)
+            if operation.get("security"):
+                errors.update(AUTH_ERRORS)
+            for status, description in errors.items():
+                if status not in responses:
+                    responses[status] = {"description": description, "content": problem}
+                elif status == "422" and "HTTPValidationError" in str(responses[status]):
+                    # FastAPI's default 422 schema is not what the edge answers
+                    responses[status] = {"description": description, "content": problem}
+    return spec

@@ -173,3 +173,19 @@ async def test_every_operation_documents_the_problem_answers(client):
         assert "application/problem+json" in me[status]["content"], status
     healthz = spec["paths"]["/api/demo/healthz"]["get"]["responses"]
     assert "401" not in healthz and "500" in healthz
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/api/demo/me?name=a%00b", "/api/demo/me?x=%0A", "/api/demo/me%00", "/api/demo/me?x=%7F"],
+)
+async def test_nul_or_control_characters_in_path_or_query_are_a_400(client, path):
+    refused = await client.get(path, headers={"Authorization": f"Bearer {token()}"})
+    assert refused.status_code == 400
+    assert refused.json()["type"] == "urn:folio:problem:control-characters"
+
+
+async def test_ordinary_unicode_in_a_query_passes(client):
+    fine = await client.get("/api/demo/me?name=%C3%A9t%C3%A9+ok",
+                            headers={"Authorization": f"Bearer {token()}"})
+    assert fine.status_code == 200

@@ -30,6 +30,7 @@ from folio.shared.auth import READ_ROLES, require_roles
 from folio.shared.contracts import EVENT_MODELS
 from folio.shared.db import create_engine, create_sessionmaker
 from folio.shared.edge import (
+    ControlCharacterGuardMiddleware,
     SecurityHeadersMiddleware,
     UnexpectedErrorMiddleware,
     docs_router,
@@ -192,6 +193,7 @@ def create_service_app(
 
     install_problem_handlers(app)
     app.add_middleware(UnexpectedErrorMiddleware)
+    app.add_middleware(ControlCharacterGuardMiddleware)
     app.add_middleware(RequestContextMiddleware, service=settings.service_name)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeadersMiddleware, docs_prefix=f"{prefix}/docs")

@@ -210,3 +210,43 @@ def document_problems(spec: dict) -> dict:
                     # FastAPI's default 422 schema is not what the edge answers
                     responses[status] = {"description": description, "content": problem}
     return spec
+
+
+_CONTROL_CHARACTERS = frozenset(range(0x00, 0x20)) | {0x7F}
+
+
+class ControlCharacterGuardMiddleware:
+    """400 for a path or query string carrying NUL or another control character: no
+    identifier, filter or cursor has one, and PostgreSQL refuses NUL in text (a 500
+    before). Bodies are checked by the request models' bounded text types."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and _has_control_characters(scope):
+            problem = Problem(
+                400,
+                "control-characters",
+                "Bad request",
+                "the path or query contains NUL or another control character",
+            )
+            response = JSONResponse(
+                problem.to_body(None), status_code=400, media_type=PROBLEM_MEDIA_TYPE
+            )
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+def _has_control_characters(scope: Scope) -> bool:
+    from urllib.parse import unquote_to_bytes
+
+    path = scope.get("path", "")
+    if any(ord(c) in _CONTROL_CHARACTERS for c in path):
+        return True
+    query = scope.get("query_string", b"")
+    if not query:
+        return False
+    decoded = unquote_to_bytes(query.replace(b"+", b" "))
+    return any(byte in _CONTROL_CHARACTERS for byte in decoded)

@@ -94,7 +94,7 @@ def test_infrastructure_is_apache_kafka_in_kraft_mode_and_postgres(compose):
 
 def test_no_secret_has_a_default_in_compose():
     text = (REPO_ROOT / "docker-compose.yml").read_text()
-    for name in ("FOLIO_JWT_SECRET", "POSTGRES_PASSWORD", "LEDGER_DB_PASSWORD",
+    for name in ("FOLIO_JWT_PUBLIC_KEYS", "POSTGRES_PASSWORD", "LEDGER_DB_PASSWORD",
                  "MOYASAR_WEBHOOK_SECRET", "TABBY_WEBHOOK_SECRET", "TAMARA_NOTIFICATION_TOKEN",
                  "STANDARD_WEBHOOK_SECRET", "ROTESSA_API_KEY"):
         assert re.search(rf"\${{{name}:\?", text), f"{name} must be required, not defaulted"

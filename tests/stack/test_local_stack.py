@@ -14,8 +14,7 @@ import time
 import httpx
 import pytest
 
-from folio.shared.auth import mint_token
-from folio.shared.settings import LOCAL_DEV_JWT_SECRET
+from folio.shared.auth import local_dev_signer, mint_token
 
 #: Offsets from the block's base of every port the stack listens on: services, simulators,
 #: and the embedded PostgreSQL and Tansu.
@@ -110,7 +109,7 @@ def ports_closed(base: int) -> bool:
 def test_local_stack_pays_an_invoice_and_survives_a_restart(stack_env):
     env, base, tmp_path = stack_env
     log_path = tmp_path / "stack.log"
-    staff = {"Authorization": "Bearer " + mint_token("smoke", ["admin"], LOCAL_DEV_JWT_SECRET)}
+    staff = {"Authorization": "Bearer " + mint_token("smoke", ["admin"], local_dev_signer())}
     ledger = f"http://127.0.0.1:{base + 1}/api/ledger"
 
     proc = start(env, log_path)

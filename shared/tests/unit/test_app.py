@@ -1,12 +1,20 @@
 """The service app factory: operations routes, problem+json, 413, auth, AsyncAPI."""
 
+import json
+
 import httpx
 import pytest
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict
 
 from folio.shared.app import Runtime, create_service_app
-from folio.shared.auth import Principal, mint_token, require_roles
+from folio.shared.auth import (
+    Principal,
+    TokenSigner,
+    local_dev_signer,
+    mint_token,
+    require_roles,
+)
 from folio.shared.problems import Problem
 from folio.shared.settings import ServiceSettings
 
@@ -46,8 +54,7 @@ async def client():
 
 
 def bearer(settings, roles):
-    secret = settings.jwt_secret.get_secret_value()
-    return {"Authorization": f"Bearer {mint_token('alice', roles, secret)}"}
+    return {"Authorization": f"Bearer {mint_token('alice', roles, local_dev_signer())}"}
 
 
 async def test_healthz_and_metrics(client):
@@ -75,7 +82,9 @@ async def test_anonymous_weak_role_and_forged_tokens_are_refused(client):
     assert anonymous.headers["content-type"] == "application/problem+json"
     weak = await client.post("/api/demo/things", json=body, headers=bearer(client.settings, ["viewer"]))
     assert weak.status_code == 403
-    forged = {"Authorization": "Bearer " + mint_token("eve", ["admin"], "another-secret")}
+    # signed by a key the service does not know, even under the known key id
+    impostor = TokenSigner.generate(local_dev_signer().key_id)
+    forged = {"Authorization": "Bearer " + mint_token("eve", ["admin"], impostor)}
     assert (await client.post("/api/demo/things", json=body, headers=forged)).status_code == 401
     ok = await client.post("/api/demo/things", json=body, headers=bearer(client.settings, ["admin"]))
     assert ok.status_code == 200 and ok.json() == {"name": "x", "by": "alice"}
@@ -118,11 +127,14 @@ async def test_correlation_id_is_echoed_or_made(client):
     assert len(made.headers["x-correlation-id"]) == 36
 
 
-def test_production_refuses_a_missing_or_local_jwt_secret():
-    from folio.shared.settings import LOCAL_DEV_JWT_SECRET
-
+def test_production_refuses_missing_or_local_token_keys():
     with pytest.raises(ValueError):
         ServiceSettings(environment="production")
     with pytest.raises(ValueError):
-        ServiceSettings(environment="production", jwt_secret=LOCAL_DEV_JWT_SECRET)
-    assert ServiceSettings(environment="production", jwt_secret="s" * 32).jwt_secret
+        ServiceSettings(environment="production",
+                        jwt_public_keys=local_dev_signer().public_keys_json())
+    renamed_local = json.dumps({"prod-1": local_dev_signer().public_pem()})
+    with pytest.raises(ValueError):
+        ServiceSettings(environment="production", jwt_public_keys=renamed_local)
+    real = TokenSigner.generate("prod-1").public_keys_json()
+    assert ServiceSettings(environment="production", jwt_public_keys=real).token_verifier

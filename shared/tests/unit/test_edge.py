@@ -14,8 +14,8 @@ import uvicorn
 from fastapi import APIRouter, Depends
 
 from folio.shared.app import Runtime, create_service_app
-from folio.shared.auth import Principal, mint_token, require_roles
-from folio.shared.settings import LOCAL_DEV_JWT_SECRET, ServiceSettings
+from folio.shared.auth import Principal, TokenSigner, local_dev_signer, mint_token, require_roles
+from folio.shared.settings import ServiceSettings
 
 
 def make_app(**overrides):
@@ -41,7 +41,7 @@ def token(roles=("admin",), **claims):
     now = int(time.time())
     body = {"sub": "alice", "roles": list(roles), "iss": "folio", "iat": now, "exp": now + 600}
     body.update(claims)
-    return jwt.encode(body, LOCAL_DEV_JWT_SECRET, algorithm="HS256")
+    return local_dev_signer().sign(body)
 
 
 @pytest.fixture
@@ -119,7 +119,7 @@ async def test_a_token_living_longer_than_the_maximum_is_refused(client):
     ten_years = token(iat=now, exp=now + 10 * 365 * 86400)
     refused = await client.get("/api/demo/me", headers={"Authorization": f"Bearer {ten_years}"})
     assert refused.status_code == 401
-    twelve_hours = mint_token("alice", ["viewer"], LOCAL_DEV_JWT_SECRET, ttl_seconds=12 * 3600)
+    twelve_hours = mint_token("alice", ["viewer"], local_dev_signer(), ttl_seconds=12 * 3600)
     accepted = await client.get("/api/demo/me", headers={"Authorization": f"Bearer {twelve_hours}"})
     assert accepted.status_code == 200
 
@@ -128,8 +128,12 @@ async def test_a_token_living_longer_than_the_maximum_is_refused(client):
     "bad",
     [
         token(exp=int(time.time()) - 3600),  # expired
-        jwt.encode({"sub": "a", "roles": ["admin"], "iss": "folio", "iat": 1, "exp": 2}, "other",
-                   algorithm="HS256"),  # wrong key
+        TokenSigner.generate("folio-local-dev").sign(
+            {"sub": "a", "roles": ["admin"], "iss": "folio", "iat": 1, "exp": 2**40}
+        ),  # an unknown key under a known key id
+        jwt.encode({"sub": "a", "roles": ["admin"], "iss": "folio", "iat": 1, "exp": 2**40},
+                   "a-shared-secret-that-anyone-could-hold-000", algorithm="HS256",
+                   headers={"kid": "folio-local-dev"}),  # symmetric: refused outright
         token(iss="someone-else"),
         "not.a.jwt",
     ],
@@ -153,13 +157,13 @@ async def test_docs_come_from_local_assets_with_no_inline_script(client):
 
 
 async def test_in_production_ops_routes_need_a_reading_token():
-    secret = "a-production-secret-for-this-test-only"
-    app = make_app(environment="production", jwt_secret=secret)
+    signer = TokenSigner.generate("prod-1")
+    app = make_app(environment="production", jwt_public_keys=signer.public_keys_json())
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
         for path in ("/metrics", "/openapi.json", "/asyncapi.json", "/docs"):
             assert (await c.get(f"/api/demo{path}")).status_code == 401, path
-        auth = {"Authorization": f"Bearer {mint_token('ops', ['viewer'], secret)}"}
+        auth = {"Authorization": f"Bearer {mint_token('ops', ['viewer'], signer)}"}
         for path in ("/metrics", "/openapi.json", "/docs"):
             assert (await c.get(f"/api/demo{path}", headers=auth)).status_code == 200, path
         assert (await c.get("/api/demo/healthz")).status_code == 200
@@ -189,3 +193,27 @@ async def test_ordinary_unicode_in_a_query_passes(client):
     fine = await client.get("/api/demo/me?name=%C3%A9t%C3%A9+ok",
                             headers={"Authorization": f"Bearer {token()}"})
     assert fine.status_code == 200
+
+
+def test_an_issuer_key_from_the_environment_may_carry_escaped_newlines(monkeypatch):
+    from folio.shared.auth import TokenVerifier, decode_token, signer_from_environment
+
+    signer = TokenSigner.generate("prod-7")
+    monkeypatch.setenv("FOLIO_JWT_PRIVATE_KEY", signer.private_pem().replace("\n", "\\n"))
+    monkeypatch.setenv("FOLIO_JWT_KEY_ID", "prod-7")
+    issued = mint_token("ops", ["viewer"], signer_from_environment())
+    verifier = TokenVerifier.from_json(signer.public_keys_json())
+    assert decode_token(issued, verifier).subject == "ops"
+
+
+def test_two_keys_verify_during_a_rotation():
+    import json as _json
+
+    from folio.shared.auth import TokenVerifier, decode_token
+
+    old, new = TokenSigner.generate("k-old"), TokenSigner.generate("k-new")
+    both = TokenVerifier.from_json(
+        _json.dumps({"k-old": old.public_pem(), "k-new": new.public_pem()})
+    )
+    for signer in (old, new):
+        assert decode_token(mint_token("a", ["admin"], signer), both).subject == "a"

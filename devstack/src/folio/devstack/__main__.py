@@ -1,6 +1,7 @@
-"""python -m folio.devstack run | init | token [--subject S] [--roles admin,finance] | wait-ready"""
+"""python -m folio.devstack run | init | token [--subject S] [--roles admin,finance] | keygen | wait-ready"""
 
 import argparse
+import json
 import sys
 
 from folio.devstack import stack
@@ -14,6 +15,8 @@ def main(argv: list[str] | None = None) -> int:
     token.add_argument("--subject", default="local-admin")
     token.add_argument("--roles", default="admin", help="comma-separated: admin,finance,viewer")
     token.add_argument("--ttl", type=int, default=12 * 3600, help="seconds")
+    keygen = sub.add_parser("keygen", help="a new Ed25519 token key pair (issuer and services)")
+    keygen.add_argument("--kid", default="folio-1", help="key id, for rotation")
     sub.add_parser("init", help="one-shot: roles, schemas, migrations, topics (DATABASE_URL=admin)")
     ready = sub.add_parser("wait-ready", help="wait until every service's /readyz is 200")
     ready.add_argument("--timeout", type=float, default=120)
@@ -22,6 +25,15 @@ def main(argv: list[str] | None = None) -> int:
         stack.run()
     elif args.command == "token":
         print(stack.local_token(args.subject, args.roles.split(","), args.ttl))
+    elif args.command == "keygen":
+        from folio.shared.auth import TokenSigner
+
+        signer = TokenSigner.generate(args.kid)
+        print("# the token issuer (console, make token) only:")
+        print(f"FOLIO_JWT_KEY_ID={args.kid}")
+        print("FOLIO_JWT_PRIVATE_KEY=" + json.dumps(signer.private_pem()))
+        print("# every service (add the old key's entry while rotating):")
+        print(f"FOLIO_JWT_PUBLIC_KEYS={signer.public_keys_json()!r}")
     elif args.command == "init":
         stack.init_from_environment()
     elif args.command == "wait-ready":

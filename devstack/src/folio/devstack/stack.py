@@ -19,10 +19,9 @@ from pathlib import Path
 
 from folio.devstack.embedded import EmbeddedKafka, EmbeddedPostgres, wait_for_port
 from folio.devstack.services import REPO_ROOT, SERVICES, SIMULATORS
-from folio.shared.auth import mint_token
+from folio.shared.auth import mint_token, signer_from_environment
 from folio.shared.messaging import ensure_topics
 from folio.shared.migrations import ensure_service_role, role_url, upgrade
-from folio.shared.settings import LOCAL_DEV_JWT_SECRET
 
 STATE_DIR = Path(os.environ.get("FOLIO_STACK_DIR", REPO_ROOT / ".local"))
 PG_PORT = int(os.environ.get("FOLIO_PG_PORT", "15432"))
@@ -195,8 +194,8 @@ def run() -> None:
 
 def local_token(subject: str = "local-admin", roles: list[str] | None = None,
                 ttl_seconds: int = 12 * 3600) -> str:
-    secret = os.environ.get("FOLIO_JWT_SECRET", LOCAL_DEV_JWT_SECRET)
-    return mint_token(subject, roles or ["admin"], secret, ttl_seconds=ttl_seconds)
+    return mint_token(subject, roles or ["admin"], signer_from_environment(),
+                      ttl_seconds=ttl_seconds)
 
 
 def print_banner() -> None:

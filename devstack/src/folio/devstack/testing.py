@@ -107,9 +107,10 @@ async def running_app(app) -> AsyncIterator[httpx.AsyncClient]:
 
 
 def admin_headers(settings, roles=("admin",), subject="test-admin") -> dict[str, str]:
-    from folio.shared.auth import mint_token
+    from folio.shared.auth import local_dev_signer, mint_token
 
-    token = mint_token(subject, list(roles), settings.jwt_secret.get_secret_value())
+    # Tests run with the services' default (local development) public key.
+    token = mint_token(subject, list(roles), local_dev_signer())
     return {"Authorization": f"Bearer {token}"}
 
 

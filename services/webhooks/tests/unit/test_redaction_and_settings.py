@@ -5,8 +5,11 @@ import json
 import pytest
 from pydantic import ValidationError
 
+from folio.shared.auth import TokenSigner
 from folio.webhooks.domain.redaction import REDACTED, stored_body, stored_headers, stored_query
 from folio.webhooks.settings import LOCAL_CREDENTIALS, WebhooksSettings
+
+PRODUCTION_KEYS = TokenSigner.generate("prod-1").public_keys_json()
 
 
 def test_moyasar_secret_token_is_masked_and_the_rest_of_the_body_kept_byte_for_byte():
@@ -35,7 +38,7 @@ def test_local_credentials_default_only_outside_production(monkeypatch):
         monkeypatch.delenv(name, raising=False)
     local = WebhooksSettings(environment="local")
     assert local.secret("moyasar_webhook_secret") == LOCAL_CREDENTIALS["moyasar_webhook_secret"]
-    production = WebhooksSettings(environment="production", jwt_secret="a-real-production-secret")
+    production = WebhooksSettings(environment="production", jwt_public_keys=PRODUCTION_KEYS)
     assert production.secret("moyasar_webhook_secret") is None
     assert production.secret("tamara_notification_token") is None
 
@@ -44,6 +47,6 @@ def test_production_refuses_the_local_credentials():
     with pytest.raises(ValidationError):
         WebhooksSettings(
             environment="production",
-            jwt_secret="a-real-production-secret",
+            jwt_public_keys=PRODUCTION_KEYS,
             tabby_webhook_secret=LOCAL_CREDENTIALS["tabby_webhook_secret"],
         )

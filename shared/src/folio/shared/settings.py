@@ -2,11 +2,10 @@
 
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic import AliasChoices, Field, PrivateAttr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-#: Only for local development and tests; refused when FOLIO_ENV=production.
-LOCAL_DEV_JWT_SECRET = "folio-local-development-only-secret-change-me"
+from folio.shared.auth import LOCAL_DEV_KEY_ID, TokenVerifier, local_dev_signer, public_pem
 
 Environment = Literal["local", "test", "production"]
 
@@ -19,6 +18,7 @@ class ServiceSettings(BaseSettings):
     """
 
     model_config = SettingsConfigDict(env_prefix="FOLIO_", extra="ignore", populate_by_name=True)
+    _token_verifier: TokenVerifier = PrivateAttr()
 
     service_name: str = "folio"
     db_schema: str = "public"
@@ -33,8 +33,12 @@ class ServiceSettings(BaseSettings):
         default="127.0.0.1:9092",
         validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "kafka_bootstrap_servers"),
     )
-    jwt_secret: SecretStr | None = Field(
-        default=None, validation_alias=AliasChoices("FOLIO_JWT_SECRET", "jwt_secret")
+    #: Public keys that verify admin tokens, ``{"<kid>": "<PEM>"}`` (two while rotating);
+    #: the local development key outside production. No private key here: services
+    #: verify, only the token issuers sign.
+    jwt_public_keys: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("FOLIO_JWT_PUBLIC_KEYS", "jwt_public_keys"),
     )
     jwt_issuer: str = "folio"
     #: Longest lifetime (exp - iat) an admin token may have; longer ones are refused.
@@ -60,16 +64,23 @@ class ServiceSettings(BaseSettings):
     def _secrets_have_no_default_in_production(self) -> "ServiceSettings":
         if self.ops_public is None:
             self.ops_public = self.environment != "production"
-        if self.jwt_secret is None:
+        if self.jwt_public_keys is None:
             if self.environment == "production":
-                raise ValueError("FOLIO_JWT_SECRET must be set when FOLIO_ENV=production")
-            self.jwt_secret = SecretStr(LOCAL_DEV_JWT_SECRET)
-        elif (
-            self.environment == "production"
-            and self.jwt_secret.get_secret_value() == LOCAL_DEV_JWT_SECRET
+                raise ValueError("FOLIO_JWT_PUBLIC_KEYS must be set when FOLIO_ENV=production")
+            self.jwt_public_keys = local_dev_signer().public_keys_json()
+        verifier = TokenVerifier.from_json(self.jwt_public_keys)  # fails early if malformed
+        local_pem = local_dev_signer().public_pem()
+        if self.environment == "production" and (
+            LOCAL_DEV_KEY_ID in verifier.key_ids
+            or any(public_pem(key) == local_pem for key in verifier.public_keys.values())
         ):
-            raise ValueError("the local development JWT secret cannot be used in production")
+            raise ValueError("the local development token key cannot be used in production")
+        self._token_verifier = verifier
         return self
+
+    @property
+    def token_verifier(self) -> TokenVerifier:
+        return self._token_verifier
 
     @property
     def async_database_url(self) -> str:

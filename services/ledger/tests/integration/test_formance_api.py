@@ -362,3 +362,23 @@ async def test_dry_run_writes_nothing_and_revert_honours_idempotency_key(client,
     again = await client.post(f"{url}/{tx['id']}/revert", headers=key)
     assert first.status_code == again.status_code == 201
     assert again.headers["Idempotency-Hit"] == "true" and again.json() == first.json()
+
+
+@pytest.mark.parametrize("name", ["é", "Ö", "7í", "a" * 64, "x y"])
+async def test_a_ledger_name_outside_the_ascii_pattern_is_a_validation_error(client, admin, name):
+    refused = await client.post(f"/api/ledger/v2/{name}", headers=admin)
+    assert refused.status_code == 400, refused.text
+    assert refused.json()["errorCode"] == "VALIDATION"
+
+
+@pytest.mark.parametrize("raw_id", ["¹", "³", "١", "1" * 19, "-1"])
+async def test_a_transaction_id_that_is_not_ascii_digits_is_a_validation_error(
+    client, admin, raw_id
+):
+    ledger = await new_ledger(client, admin)
+    read = await client.get(f"/api/ledger/v2/{ledger}/transactions/{raw_id}", headers=admin)
+    assert read.status_code == 400, read.text
+    reverted = await client.post(
+        f"/api/ledger/v2/{ledger}/transactions/{raw_id}/revert", headers=admin
+    )
+    assert reverted.status_code == 400, reverted.text

@@ -12,6 +12,7 @@ import base64
 import binascii
 import hashlib
 import json
+import re
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -224,7 +225,7 @@ async def list_ledgers(request: Request, principal: Reader) -> dict:
 @router.post("/{ledger}", status_code=204)
 async def create_ledger(ledger: str, request: Request, principal: Writer) -> Response:
     body = _parse(V2CreateLedgerRequest, await _json_body(request, required=False))
-    if not (1 <= len(ledger) <= 63) or not ledger.replace("_", "a").replace("-", "a").isalnum():
+    if not _LEDGER_NAME.fullmatch(ledger):  # the database's check, ASCII only
         raise FormanceError(V2ErrorsEnum.VALIDATION, "invalid ledger name")
 
     async def work(uow):
@@ -352,9 +353,13 @@ class _DryRun(Exception):
         self.body = body
 
 
+_LEDGER_NAME = re.compile(r"[0-9A-Za-z_-]{1,63}")
+_TRANSACTION_ID = re.compile(r"[0-9]{1,18}")
+
+
 def _tx_id(raw: str) -> int:
     """Path ids are parsed here so a bad one gets the Formance envelope, not a 422."""
-    if not raw.isdigit() or len(raw) > 18:
+    if not _TRANSACTION_ID.fullmatch(raw):  # ASCII digits: str.isdigit admits "¹"
         raise FormanceError(V2ErrorsEnum.VALIDATION, f"invalid transaction id {raw!r}")
     return int(raw)
 

@@ -8,6 +8,7 @@ Create Date: 2026-11-21
 from alembic import op
 
 from folio.shared.db import MESSAGING_DDL
+from folio.shared.migrations import DROP_SCHEMA_OBJECTS
 
 revision = "0001"
 down_revision = None
@@ -282,4 +283,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    raise NotImplementedError("the ledger's books are never dropped by a migration")
+    # to base: the service's schema is emptied (see DROP_SCHEMA_OBJECTS)
+    op.execute(DROP_SCHEMA_OBJECTS)

@@ -62,4 +62,11 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    raise NotImplementedError("the ledger's books are never dropped by a migration")
+    op.execute("DROP TRIGGER ledgers_no_truncate ON ledgers")
+    op.execute("DROP TRIGGER ledgers_append_only ON ledgers")
+    op.execute("DROP TRIGGER transactions_ledger_exists ON transactions")
+    op.execute("DROP FUNCTION transactions_ledger_exists()")
+    op.execute(
+        "ALTER TABLE transactions ADD CONSTRAINT transactions_ledger_fkey"
+        " FOREIGN KEY (ledger) REFERENCES ledgers (name)"
+    )

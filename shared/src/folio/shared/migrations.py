@@ -28,9 +28,48 @@ def alembic_config(script_location: Path | str, database_url: str, schema: str) 
     return config
 
 
+#: The downgrade of a service's first revision: every table, sequence, function and
+#: type of the service's schema goes (its data with it), Alembic's version table stays.
+#: A release is rolled back by downgrading to the revision it started from; a
+#: downgrade to base is for a service being removed (back up its schema first).
+DROP_SCHEMA_OBJECTS = """
+DO $$
+DECLARE item record;
+BEGIN
+    FOR item IN SELECT c.relname FROM pg_class c
+                WHERE c.relnamespace = current_schema()::regnamespace
+                  AND c.relkind IN ('r', 'p', 'v', 'm') AND c.relname <> 'alembic_version'
+    LOOP
+        EXECUTE format('DROP TABLE IF EXISTS %I CASCADE', item.relname);
+    END LOOP;
+    FOR item IN SELECT c.relname FROM pg_class c
+                WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind = 'S'
+    LOOP
+        EXECUTE format('DROP SEQUENCE IF EXISTS %I CASCADE', item.relname);
+    END LOOP;
+    FOR item IN SELECT p.oid::regprocedure AS signature FROM pg_proc p
+                WHERE p.pronamespace = current_schema()::regnamespace
+    LOOP
+        EXECUTE format('DROP FUNCTION IF EXISTS %s CASCADE', item.signature);
+    END LOOP;
+    FOR item IN SELECT t.typname FROM pg_type t
+                WHERE t.typnamespace = current_schema()::regnamespace AND t.typtype IN ('e', 'd', 'c')
+                  AND NOT EXISTS (SELECT 1 FROM pg_class c WHERE c.reltype = t.oid)
+    LOOP
+        EXECUTE format('DROP TYPE IF EXISTS %I CASCADE', item.typname);
+    END LOOP;
+END $$
+"""
+
+
 def upgrade(script_location: Path | str, database_url: str, schema: str, revision="head") -> None:
     """Run a service's migrations (blocking; call from a thread inside an event loop)."""
     command.upgrade(alembic_config(script_location, database_url, schema), revision)
+
+
+def downgrade(script_location: Path | str, database_url: str, schema: str, revision: str) -> None:
+    """Roll a service's schema back to ``revision`` ("base" for none)."""
+    command.downgrade(alembic_config(script_location, database_url, schema), revision)
 
 
 async def upgrade_async(script_location: Path | str, database_url: str, schema: str) -> None:

@@ -315,7 +315,11 @@ def apply_refund(parent: Entry, amount_minor: int, currency: str) -> RefundOutco
     if currency != parent.currency:
         raise CurrencyMismatch(f"refund in {currency} for an entry in {parent.currency}")
     if parent.status is S.REFUNDED:
-        raise EntryImmutable(f"entry {parent.invoice_number} is already fully refunded")
+        # the same reason as any refund above what is left, so concurrent refunds that
+        # lose the race to the last one all answer alike
+        raise RefundExceedsPaid(
+            f"entry {parent.invoice_number} is already fully refunded: nothing left to refund"
+        )
     if amount_minor > parent.refundable_minor:
         raise RefundExceedsPaid(
             f"refund of {amount_minor} exceeds the refundable {parent.refundable_minor}"

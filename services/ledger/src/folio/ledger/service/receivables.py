@@ -611,8 +611,8 @@ async def when_payment_authorized(envelope: Envelope, uow) -> None:
             code, reason = exc.code, exc.message
         else:
             now = await uow.now()
-            await uow.entries.save_states([steps[-1]], now)
-            for step in steps:
+            for step in steps:  # one edge at a time, as the database's guard checks them
+                await uow.entries.save_states([step], now)
                 uow.emit(entry_changed_event(step, now))
             await uow.audit(
                 "event:payment.authorized",

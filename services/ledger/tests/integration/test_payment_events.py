@@ -513,3 +513,23 @@ async def test_authorization_after_another_payment_settled_the_entry_changes_not
     assert state.status.value == "PAID"
     rejected = await outbox_events(uow_factory, "ledger.command.rejected", entry.invoice_number)
     assert [e["data"]["code"] for e in rejected] == ["ENTRY_IMMUTABLE"]
+
+
+async def test_a_provider_refund_of_a_fully_refunded_entry_is_refused_not_parked(
+    uow_factory, journal_config
+):
+    entry = await new_entry(uow_factory)
+    c = consumer(uow_factory, journal_config)
+    pay = unique("pay")
+    await c.process([record(verified(entry.invoice_number, payment_id=pay))])
+    await c.process([record(refunded(entry.invoice_number, 10_000, unique("r"), pay))])
+    late = refunded(entry.invoice_number, 1_000, unique("r"), unique("other-pay"))
+    await c.process([record(late)])
+    async with uow_factory() as uow:
+        parked = await uow.session.execute(
+            text("SELECT count(*) FROM parked_refunds WHERE invoice_number = :n"),
+            {"n": entry.invoice_number},
+        )
+        assert parked.scalar_one() == 0
+    rejected = await outbox_events(uow_factory, "ledger.command.rejected", entry.invoice_number)
+    assert [e["data"]["code"] for e in rejected] == ["REFUND_EXCEEDS_PAID"]

@@ -708,7 +708,10 @@ async def when_payment_refunded(envelope: Envelope, uow, journal: JournalConfig)
                 source_event_id=envelope.event_id,
             )
         except RefundExceedsPaid as exc:
-            if await uow.entries.has_payment(p.provider, p.provider_payment_id):
+            if parent.status is EntryStatus.REFUNDED or await uow.entries.has_payment(
+                p.provider, p.provider_payment_id
+            ):
+                # nothing is left to refund, or the payment is there: a refusal, not a wait
                 code, reason = exc.code, exc.message
             else:
                 # The refund overtook its payment: keep it until the payment is applied.

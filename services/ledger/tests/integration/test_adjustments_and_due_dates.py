@@ -1,6 +1,7 @@
 """Adjustments never make a charge owed below zero (or above the maximum), and
 ADJUSTMENT/REFUND children take a due date of their own (issue 11, items 6 and 7)."""
 
+import asyncio
 from datetime import UTC, datetime
 
 import pytest
@@ -139,3 +140,15 @@ async def test_due_dates_are_strict_calendar_dates(client, admin, route, due_dat
     after = (await client.get(f"/api/ledger/entries/{entry['entry_id']}", headers=admin)).json()
     assert after["version"] == entry["version"] and after["due_date"] is None
     assert await children(client, admin, entry["entry_id"]) == []
+
+
+async def test_concurrent_credits_never_take_the_charge_below_zero(client, admin):
+    entry = await create(client, admin, amount_minor=600)
+    responses = await asyncio.gather(
+        *(adjust(client, admin, entry["entry_id"], -100) for _ in range(10))
+    )
+    assert sorted(r.status_code for r in responses) == [201] * 6 + [422] * 4
+    assert {r.json()["type"] for r in responses if r.status_code == 422} == {
+        "urn:folio:problem:adjustment-out-of-range"
+    }
+    assert sum(c["amount_minor"] for c in await children(client, admin, entry["entry_id"])) == -600

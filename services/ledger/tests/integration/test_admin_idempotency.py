@@ -193,3 +193,30 @@ async def test_concurrent_refunds_serialise_on_the_entry(
     assert sum(r["amount_minor"] for r in await refunds_of(client, admin, entry["entry_id"])) == (
         20_000
     )
+
+
+async def test_admin_units_of_work_rerun_after_a_deadlock_then_answer_409(app):
+    from types import SimpleNamespace
+
+    from folio.ledger.entrypoints.api import in_unit_of_work
+    from folio.shared.problems import Problem
+
+    deadlock = text("DO $$ BEGIN RAISE EXCEPTION 'simulated' USING ERRCODE = '40P01'; END $$")
+    calls = 0
+
+    async def loses_once(uow):
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            await uow.session.execute(deadlock)
+        return calls
+
+    request = SimpleNamespace(app=app)
+    assert await in_unit_of_work(request, loses_once) == 2
+
+    async def always_loses(uow):
+        await uow.session.execute(deadlock)
+
+    with pytest.raises(Problem) as refused:
+        await in_unit_of_work(request, always_loses)
+    assert refused.value.status == 409 and refused.value.kind == "concurrent-update"

@@ -76,10 +76,18 @@ async def test_refund_retried_with_its_key_refunds_once(client, admin, uow_facto
     assert [r["amount_minor"] for r in await refunds_of(client, admin, entry["entry_id"])] == [
         3_000
     ]
+    # retried concurrently with one new key: one more refund, the others replay it
+    headers = keyed(admin, unique("key"))
+    burst = await asyncio.gather(
+        *(client.post(path, json={"amount_minor": 1_000}, headers=headers) for _ in range(10))
+    )
+    assert {r.status_code for r in burst} == {201}
+    assert sum(r.headers.get("Idempotency-Hit") == "true" for r in burst) == 9
+    assert len(await refunds_of(client, admin, entry["entry_id"])) == 2
     # without a key, a second identical refund is a second refund (the key is what says
     # "this is the same request")
     assert (await client.post(path, json={"amount_minor": 3_000}, headers=admin)).status_code == 201
-    assert len(await refunds_of(client, admin, entry["entry_id"])) == 2
+    assert len(await refunds_of(client, admin, entry["entry_id"])) == 3
 
 
 async def test_same_key_with_another_body_is_refused_and_changes_nothing(client, admin):

@@ -19,8 +19,8 @@ from folio.webhooks.settings import WebhooksSettings
 DESIGN = {
     "ledger": (
         ledger_app, LedgerSettings,
-        {"payment.verified", "payment.failed", "payment.refunded", "payment.collected",
-         "payment.reversed", "renewal.requested"},
+        {"payment.verified", "payment.authorized", "payment.failed", "payment.refunded",
+         "payment.collected", "payment.reversed", "renewal.requested"},
         {"ledger.entry.changed", "ledger.transaction.committed", "ledger.command.rejected"},
     ),
     "webhooks": (
@@ -59,7 +59,8 @@ def test_service_topics_match_the_design(service):
 def test_every_contract_topic_has_a_producer_and_a_consumer():
     emitted = set().union(*(d[3] for d in DESIGN.values()))
     consumed = set().union(*(d[2] for d in DESIGN.values()))
-    # payment.authorized and booking.extended are informational: emitted for other
-    # systems that subscribe to Folio's events, consumed by no Folio service.
+    # booking.extended is informational: emitted for other systems that subscribe to
+    # Folio's events, consumed by no Folio service. (payment.authorized moves an
+    # invoice to PENDING in the ledger.)
     assert emitted == set(TOPICS)
-    assert consumed == set(TOPICS) - {"payment.authorized", "booking.extended"}
+    assert consumed == set(TOPICS) - {"booking.extended"}

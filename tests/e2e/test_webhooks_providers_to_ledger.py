@@ -198,3 +198,58 @@ async def test_simulator_pay_endpoint_turns_an_invoice_paid(infra):
             return got.json()["status"] == "PAID"
 
         await eventually(is_paid, timeout=60)
+
+
+async def test_tabby_authorization_sets_pending_and_its_expiry_fails_the_invoice(infra):
+    """A BNPL authorization moves the invoice to PENDING (seed: a verified provider event
+    may set PENDING); the authorization expiring moves it PENDING → FAILED; a capture of
+    another authorized payment then settles it (FAILED → PENDING → PAID)."""
+    ledger_settings = LedgerSettings(
+        database_url=await infra.service_database_url("ledger"),
+        kafka_bootstrap_servers=infra.kafka_bootstrap_servers,
+        environment="test",
+        log_json=False,
+        log_level="WARNING",
+    )
+    webhooks_settings = WebhooksSettings(
+        database_url=await infra.service_database_url("webhooks"),
+        kafka_bootstrap_servers=infra.kafka_bootstrap_servers,
+        environment="test",
+        log_json=False,
+        log_level="WARNING",
+    )
+    staff = admin_headers(ledger_settings, roles=("admin",))
+    providers = PaymentProviders()
+    async with (
+        running_app(create_ledger_app(ledger_settings)) as ledger,
+        running_app(create_webhooks_app(webhooks_settings)) as intake,
+    ):
+        body = {"entry_type": "RENT", "amount_minor": 200_000, "currency": "SAR"}
+        entry = (await ledger.post("/api/ledger/entries", json=body, headers=staff)).json()
+        invoice = entry["invoice_number"]
+
+        async def status_is(expected):
+            got = await ledger.get(f"/api/ledger/entries/{entry['entry_id']}", headers=staff)
+            return got.json()["status"] == expected
+
+        first = providers.tabby.new_payment(invoice, "2000.00", "SAR")
+        assert (await send(intake, providers.tabby.authorize(first))).status_code == 200
+        await eventually(lambda: status_is("PENDING"), timeout=60)
+
+        assert (await send(intake, providers.tabby.expire(first))).status_code == 200
+        await eventually(lambda: status_is("FAILED"), timeout=60)
+
+        second = providers.tabby.new_payment(invoice, "2000.00", "SAR")
+        assert (await send(intake, providers.tabby.authorize(second))).status_code == 200
+        await eventually(lambda: status_is("PENDING"), timeout=60)
+        assert (await send(intake, providers.tabby.capture(second))).status_code == 200
+        await eventually(lambda: status_is("PAID"), timeout=60)
+
+        audit = await ledger.get(f"/api/ledger/entries/{entry['entry_id']}/audit", headers=staff)
+        assert audit.status_code == 200
+        changes = [
+            (a["details"]["previous_status"], a["details"]["status"])
+            for a in audit.json()["data"]
+            if a["action"] == "entry.status"
+        ]
+        assert ("DUE", "PENDING") in changes and ("FAILED", "PENDING") in changes

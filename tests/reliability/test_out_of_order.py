@@ -48,3 +48,61 @@ async def test_duplicate_and_out_of_order_payment_events_end_in_the_right_state(
         assert len(await refunded_child()) == 1
         assert await invoice_transactions(ledger_db, invoice) == 2  # payment + refund
         await assert_invariants(ledger, staff)
+
+
+async def test_payment_facts_across_topics_end_as_the_providers_order(
+    ledger_settings, staff, ledger_db, producer
+):
+    """payment.verified / payment.failed overtaking their payment.authorized (another
+    topic) through the real broker: the capture still ends PAID, the expiry FAILED."""
+    from datetime import UTC, datetime
+
+    from folio.shared.contracts import PaymentAuthorized, PaymentFailed, new_envelope
+
+    def authorization(invoice, payment_id):
+        return PaymentAuthorized(
+            provider="tabby", provider_payment_id=payment_id,
+            provider_event_id=f"evt_auth_{payment_id}", invoice_number=invoice,
+            amount_minor=80_000, currency="SAR", authorized_at=datetime.now(UTC),
+        )  # fmt: skip
+
+    async def publish_and_wait(payload):
+        envelope = new_envelope(payload, producer="test")
+        await producer.send_and_wait(
+            envelope.event_type,
+            value=envelope.model_dump_json().encode(),
+            key=payload.aggregate_key().encode(),
+        )
+
+        async def handled():
+            return await ledger_db.fetchval(
+                "SELECT count(*) FROM processed_messages WHERE event_id = $1", envelope.event_id
+            )
+
+        await eventually(handled, timeout=60)
+
+    async with running_app(create_ledger_app(ledger_settings)) as ledger:
+        captured, expired = await create_invoices(ledger, staff, 2, amount_minor=80_000)
+
+        async def status(entry):
+            got = await ledger.get(f"/api/ledger/entries/{entry['entry_id']}", headers=staff)
+            return got.json()["status"]
+
+        pay = "tabby_capture_first_" + captured["invoice_number"]
+        await publish_and_wait(verified(captured["invoice_number"], 80_000, pay))
+        assert await status(captured) == "PAID"
+        await publish_and_wait(authorization(captured["invoice_number"], pay))
+        assert await status(captured) == "PAID"  # the late authorization is stale
+
+        pay = "tabby_expiry_first_" + expired["invoice_number"]
+        await publish_and_wait(
+            PaymentFailed(
+                provider="tabby", provider_payment_id=pay, provider_event_id=f"evt_fail_{pay}",
+                invoice_number=expired["invoice_number"], reason="expired",
+                failed_at=datetime.now(UTC),
+            )
+        )  # fmt: skip
+        assert await status(expired) == "DUE"  # DUE → FAILED is not an edge of the matrix
+        await publish_and_wait(authorization(expired["invoice_number"], pay))
+        assert await status(expired) == "FAILED"  # DUE → PENDING → FAILED, as in order
+        await assert_invariants(ledger, staff)

@@ -10,3 +10,4 @@ async def test_schema_has_ledger_tables(uow_factory):
         )
         tables = {r[0] for r in rows}
     assert {"entries", "transactions", "moves", "volumes", "journal_seals", "outbox"} <= tables
+    assert {"admin_idempotency_keys", "payment_failures"} <= tables  # 0007

@@ -1,10 +1,11 @@
-"""payment.verified / failed / refunded and renewal.requested through the real consumer
+"""payment.verified / authorized / failed / refunded and renewal.requested through the real consumer
 wrapper (inbox, one unit of work per batch) on the real database."""
 
 import dataclasses
 import json
 from datetime import date
 
+import pytest
 from aiokafka import ConsumerRecord
 from sqlalchemy import text
 
@@ -13,6 +14,7 @@ from folio.ledger.entrypoints.consumers import build_handlers
 from folio.ledger.service import receivables
 from folio.ledger.service.receivables import CreateEntry
 from folio.shared.contracts import (
+    PaymentAuthorized,
     PaymentFailed,
     PaymentRefunded,
     PaymentVerified,
@@ -357,3 +359,177 @@ async def test_poison_payment_goes_to_dead_letters(uow_factory, journal_config):
             text('SELECT error FROM dead_letters WHERE "offset" = :o'), {"o": bad.offset}
         )
         assert "undecodable" in rows.scalar_one()
+
+
+def authorized(invoice, payment_id, amount=10_000, currency="SAR", provider="tabby"):
+    return envelope(
+        PaymentAuthorized(
+            provider=provider,
+            provider_payment_id=payment_id,
+            provider_event_id=unique("e"),
+            invoice_number=invoice,
+            amount_minor=amount,
+            currency=currency,
+            authorized_at=NOW,
+        )
+    )
+
+
+def failed_payment(invoice, payment_id, provider="tabby"):
+    return envelope(
+        PaymentFailed(
+            provider=provider,
+            provider_payment_id=payment_id,
+            provider_event_id=unique("e"),
+            invoice_number=invoice,
+            reason="expired",
+            failed_at=NOW,
+        )
+    )
+
+
+def tabby_verified(invoice, payment_id, amount=10_000):
+    return envelope(
+        PaymentVerified(
+            provider="tabby",
+            provider_payment_id=payment_id,
+            provider_event_id=unique("evt"),
+            capture_id=unique("cap"),
+            invoice_number=invoice,
+            amount_minor=amount,
+            currency="SAR",
+            verified_at=NOW,
+        )
+    )
+
+
+async def statuses_emitted(uow_factory, entry_id):
+    return [
+        e["data"]["status"]
+        for e in await outbox_events(uow_factory, "ledger.entry.changed", entry_id)
+        if e["data"]["entry_id"] == entry_id
+    ]
+
+
+async def test_authorization_sets_pending_then_capture_sets_paid(uow_factory, journal_config):
+    entry = await new_entry(uow_factory)
+    c = consumer(uow_factory, journal_config)
+    pay = unique("tabby")
+    event = authorized(entry.invoice_number, pay)
+    await c.process([record(event)])
+    assert (await entry_state(uow_factory, entry.entry_id)).status.value == "PENDING"
+    await c.process([record(event)])  # redelivered: the inbox makes it a no-op
+    await c.process([record(authorized(entry.invoice_number, pay))])  # a new event, same payment
+    await c.process([record(tabby_verified(entry.invoice_number, pay))])
+    state = await entry_state(uow_factory, entry.entry_id)
+    assert state.status.value == "PAID" and state.paid_minor == 10_000
+    assert await statuses_emitted(uow_factory, entry.entry_id) == ["DUE", "PENDING", "PAID"]
+    assert len(await journal_for(uow_factory, entry.invoice_number)) == 1
+    async with uow_factory() as uow:
+        audit = await uow.audit_trail("entry", entry.entry_id)
+    assert any(a["action"] == "entry.status" and a["details"]["status"] == "PENDING" for a in audit)
+
+
+async def test_authorization_then_expiry_ends_failed(uow_factory, journal_config):
+    entry = await new_entry(uow_factory)
+    c = consumer(uow_factory, journal_config)
+    pay = unique("tabby")
+    await c.process([record(authorized(entry.invoice_number, pay))])
+    await c.process([record(failed_payment(entry.invoice_number, pay))])
+    assert (await entry_state(uow_factory, entry.entry_id)).status.value == "FAILED"
+    # a new attempt with another payment: FAILED → PENDING (the matrix allows it)
+    await c.process([record(authorized(entry.invoice_number, unique("tabby")))])
+    assert (await entry_state(uow_factory, entry.entry_id)).status.value == "PENDING"
+
+
+@pytest.mark.parametrize(
+    ("story", "statuses"),
+    [
+        (["authorized", "verified"], ["DUE", "PENDING", "PAID"]),
+        (["verified", "authorized"], ["DUE", "PAID"]),  # a late authorization is stale
+        (["authorized", "failed"], ["DUE", "PENDING", "FAILED"]),
+        (["failed", "authorized"], ["DUE", "PENDING", "FAILED"]),  # as if in order
+    ],
+)
+@pytest.mark.parametrize("one_batch", [False, True])
+async def test_any_delivery_order_ends_as_the_providers_order(
+    uow_factory, journal_config, story, statuses, one_batch
+):
+    entry = await new_entry(uow_factory)
+    c = consumer(uow_factory, journal_config)
+    pay = unique("tabby")
+    make = {
+        "authorized": lambda: authorized(entry.invoice_number, pay),
+        "verified": lambda: tabby_verified(entry.invoice_number, pay),
+        "failed": lambda: failed_payment(entry.invoice_number, pay),
+    }
+    records = [record(make[step]()) for step in story]
+    if one_batch:
+        await c.process(records)
+    else:
+        for r in records:
+            await c.process([r])
+    state = await entry_state(uow_factory, entry.entry_id)
+    assert state.status.value == statuses[-1]
+    assert state.paid_minor == (10_000 if statuses[-1] == "PAID" else 0)
+    assert await statuses_emitted(uow_factory, entry.entry_id) == statuses
+
+
+async def test_authorization_that_cannot_apply_is_kept_as_a_rejection(uow_factory, journal_config):
+    c = consumer(uow_factory, journal_config)
+    void = await new_entry(uow_factory)
+    async with uow_factory() as uow:
+        await receivables.set_status_by_admin(uow, void.entry_id, _S("VOID"), "t")
+        await uow.commit()
+    other = await new_entry(uow_factory)
+    events = [
+        authorized(void.invoice_number, unique("p")),
+        authorized("INV-1999-999998", unique("p")),
+        authorized(other.invoice_number, unique("p"), currency="AED"),
+    ]
+    await c.process([record(e) for e in events])
+    assert (await entry_state(uow_factory, void.entry_id)).status.value == "VOID"
+    assert (await entry_state(uow_factory, other.entry_id)).status.value == "DUE"
+    codes = {
+        e["data"]["source_event_id"]: e["data"]["code"]
+        for e in await outbox_events(uow_factory, "ledger.command.rejected", "")
+        if e["data"]["source_event_type"] == "payment.authorized"
+    }
+    assert [codes[str(e.event_id)] for e in events] == [
+        "TRANSITION_NOT_ALLOWED",
+        "UNKNOWN_INVOICE",
+        "CURRENCY_MISMATCH",
+    ]
+
+
+async def test_authorization_after_another_payment_settled_the_entry_changes_nothing(
+    uow_factory, journal_config
+):
+    entry = await new_entry(uow_factory)
+    c = consumer(uow_factory, journal_config)
+    await c.process([record(verified(entry.invoice_number))])  # paid by card
+    await c.process([record(authorized(entry.invoice_number, unique("tabby")))])
+    state = await entry_state(uow_factory, entry.entry_id)
+    assert state.status.value == "PAID"
+    rejected = await outbox_events(uow_factory, "ledger.command.rejected", entry.invoice_number)
+    assert [e["data"]["code"] for e in rejected] == ["ENTRY_IMMUTABLE"]
+
+
+async def test_a_provider_refund_of_a_fully_refunded_entry_is_refused_not_parked(
+    uow_factory, journal_config
+):
+    entry = await new_entry(uow_factory)
+    c = consumer(uow_factory, journal_config)
+    pay = unique("pay")
+    await c.process([record(verified(entry.invoice_number, payment_id=pay))])
+    await c.process([record(refunded(entry.invoice_number, 10_000, unique("r"), pay))])
+    late = refunded(entry.invoice_number, 1_000, unique("r"), unique("other-pay"))
+    await c.process([record(late)])
+    async with uow_factory() as uow:
+        parked = await uow.session.execute(
+            text("SELECT count(*) FROM parked_refunds WHERE invoice_number = :n"),
+            {"n": entry.invoice_number},
+        )
+        assert parked.scalar_one() == 0
+    rejected = await outbox_events(uow_factory, "ledger.command.rejected", entry.invoice_number)
+    assert [e["data"]["code"] for e in rejected] == ["REFUND_EXCEEDS_PAID"]

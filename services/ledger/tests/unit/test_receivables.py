@@ -6,8 +6,10 @@ from itertools import product
 import pytest
 
 from folio.ledger.domain.receivables import (
+    MAX_AMOUNT_MINOR,
     TRANSITIONS,
     Actor,
+    AdjustmentOutOfRange,
     CurrencyMismatch,
     Entry,
     EntryImmutable,
@@ -21,8 +23,10 @@ from folio.ledger.domain.receivables import (
     apply_refund,
     apply_verified_payment,
     change_status,
+    check_charge_total,
     check_editable,
     check_transition,
+    child_due_date,
     format_invoice_number,
     initial_child_status,
     parse_invoice_number,
@@ -201,7 +205,8 @@ def test_refund_of_a_partial_payment_keeps_entry_open():
 
 
 def test_refund_of_refunded_entry_and_wrong_currency_refused():
-    with pytest.raises(EntryImmutable):
+    # nothing left to refund: the same reason as any refund above what is left
+    with pytest.raises(RefundExceedsPaid):
         apply_refund(entry(S.REFUNDED, paid=10_000, refunded=10_000), 1, "SAR")
     with pytest.raises(CurrencyMismatch):
         apply_refund(entry(S.PAID, paid=10_000), 1, "USD")
@@ -252,3 +257,31 @@ def test_invoice_number_format():
         format_invoice_number(2026, 1_000_000)
     with pytest.raises(ValueError):
         format_invoice_number(2026, 0)
+
+
+def test_adjustments_keep_the_charge_owed_between_zero_and_the_maximum():
+    check_charge_total(600, -600)  # a credit may waive the whole charge
+    check_charge_total(600, 400)
+    check_charge_total(0, MAX_AMOUNT_MINOR)
+    with pytest.raises(AdjustmentOutOfRange, match="to -1"):
+        check_charge_total(600, -601)
+    with pytest.raises(AdjustmentOutOfRange):
+        check_charge_total(600, -(10**15))
+    with pytest.raises(AdjustmentOutOfRange):
+        check_charge_total(600, MAX_AMOUNT_MINOR)
+
+
+def test_child_due_dates():
+    today, past, future, asked = (
+        date(2026, 11, 21),
+        date(2026, 11, 1),
+        date(2026, 12, 1),
+        date(2026, 11, 30),
+    )
+    adjustment, refund = EntryType.ADJUSTMENT, EntryType.REFUND
+    assert child_due_date(adjustment, past, today, None) == today  # never born overdue
+    assert child_due_date(adjustment, future, today, None) == future
+    assert child_due_date(adjustment, None, today, None) is None
+    assert child_due_date(adjustment, past, today, asked) == asked
+    assert child_due_date(refund, past, today, None) == past
+    assert child_due_date(refund, past, today, asked) == asked

@@ -98,12 +98,35 @@ class EntriesRepository:
             ident = uuid.UUID(entry_id)
         except ValueError:
             return None
-        lock = " FOR UPDATE OF e" if for_update else ""
+        if for_update:
+            # Lock first, read after, in a statement of its own: read committed gives
+            # that statement a snapshot taken once the lock is held, so the refunded
+            # sum includes every refund committed by whoever held the lock before.
+            # (A "SELECT ... FOR UPDATE" with the sum would rescan only the locked row
+            # and keep the sum of its older snapshot.)
+            locked = await self.session.execute(
+                text("SELECT 1 FROM entries WHERE id = :id FOR UPDATE"), {"id": ident}
+            )
+            if locked.first() is None:
+                return None
         result = await self.session.execute(
-            text(_ENTRY_SELECT + " WHERE e.id = :id" + lock), {"id": ident}
+            text(_ENTRY_SELECT + " WHERE e.id = :id"), {"id": ident}
         )
         row = result.first()
         return row_to_entry(row) if row else None
+
+    async def adjustments_total(self, parent_id: str, *, excluding: str | None = None) -> int:
+        """Sum of the parent's ADJUSTMENT children that are not VOID (read it with the
+        parent locked: every adjustment of a parent is written under that lock)."""
+        result = await self.session.execute(
+            text(
+                "SELECT COALESCE(sum(amount_minor), 0) FROM entries WHERE parent_entry_id = :p "
+                "AND entry_type = 'ADJUSTMENT' AND status <> 'VOID' "
+                "AND (CAST(:x AS uuid) IS NULL OR id <> CAST(:x AS uuid))"
+            ),
+            {"p": uuid.UUID(parent_id), "x": uuid.UUID(excluding) if excluding else None},
+        )
+        return int(result.scalar_one())
 
     async def by_extension(self, extension_id: str) -> Entry | None:
         result = await self.session.execute(
@@ -318,6 +341,26 @@ class EntriesRepository:
             text(
                 "SELECT 1 FROM payments WHERE provider = :p AND provider_payment_id = :id "
                 "AND applied LIMIT 1"
+            ),
+            {"p": provider, "id": provider_payment_id},
+        )
+        return result.first() is not None
+
+    async def record_failure(self, row: dict[str, Any]) -> None:
+        """Remember that a provider payment failed (once per payment)."""
+        await self.session.execute(
+            text(
+                "INSERT INTO payment_failures (provider, provider_payment_id, invoice_number, "
+                "source_event_id, reason, failed_at) VALUES (:provider, :provider_payment_id, "
+                ":invoice_number, :source_event_id, :reason, :failed_at) ON CONFLICT DO NOTHING"
+            ),
+            row,
+        )
+
+    async def has_failure(self, provider: str, provider_payment_id: str) -> bool:
+        result = await self.session.execute(
+            text(
+                "SELECT 1 FROM payment_failures WHERE provider = :p AND provider_payment_id = :id"
             ),
             {"p": provider, "id": provider_payment_id},
         )

@@ -68,6 +68,10 @@ PAYABLE_STATUSES: frozenset[EntryStatus] = frozenset(
 
 CHILD_TYPES: frozenset[EntryType] = frozenset({EntryType.REFUND, EntryType.ADJUSTMENT})
 
+#: The largest amount one entry, or one charge with all its adjustments, may carry:
+#: far inside ``bigint`` so sums of entries never overflow a column.
+MAX_AMOUNT_MINOR = 10**15
+
 INVOICE_NUMBER_RE = re.compile(r"^INV-(\d{4})-(\d{6})$")
 
 
@@ -115,6 +119,12 @@ class EntryNotPayable(ReceivableError):
 
 class RefundExceedsPaid(ReceivableError):
     code = "REFUND_EXCEEDS_PAID"
+
+
+class AdjustmentOutOfRange(ReceivableError):
+    """The charge with its adjustments would be owed below zero or above the maximum."""
+
+    code = "ADJUSTMENT_OUT_OF_RANGE"
 
 
 def check_transition(current: EntryStatus, target: EntryStatus, actor: Actor) -> None:
@@ -305,7 +315,11 @@ def apply_refund(parent: Entry, amount_minor: int, currency: str) -> RefundOutco
     if currency != parent.currency:
         raise CurrencyMismatch(f"refund in {currency} for an entry in {parent.currency}")
     if parent.status is S.REFUNDED:
-        raise EntryImmutable(f"entry {parent.invoice_number} is already fully refunded")
+        # the same reason as any refund above what is left, so concurrent refunds that
+        # lose the race to the last one all answer alike
+        raise RefundExceedsPaid(
+            f"entry {parent.invoice_number} is already fully refunded: nothing left to refund"
+        )
     if amount_minor > parent.refundable_minor:
         raise RefundExceedsPaid(
             f"refund of {amount_minor} exceeds the refundable {parent.refundable_minor}"
@@ -334,6 +348,36 @@ def validate_adjustment(parent: Entry, amount_minor: int, currency: str) -> None
         raise CurrencyMismatch(f"adjustment in {currency} for an entry in {parent.currency}")
     if amount_minor == 0:
         raise InvalidEntry("an adjustment of zero changes nothing")
+
+
+def check_charge_total(charge_amount_minor: int, adjustments_minor: int) -> None:
+    """What a charge and its (not voided) ADJUSTMENT children ask for together stays in
+    0..``MAX_AMOUNT_MINOR``: a credit may waive a charge, never owe the payer money
+    (that is a refund), and no total outgrows the columns that sum it."""
+    total = charge_amount_minor + adjustments_minor
+    if total < 0:
+        raise AdjustmentOutOfRange(
+            f"the adjustments would bring the amount owed to {total}; "
+            f"a credit can bring it to 0 at most (charge {charge_amount_minor}, "
+            f"adjustments {adjustments_minor})"
+        )
+    if total > MAX_AMOUNT_MINOR:
+        raise AdjustmentOutOfRange(
+            f"the adjustments would bring the amount owed to {total}, above {MAX_AMOUNT_MINOR}"
+        )
+
+
+def child_due_date(
+    entry_type: EntryType, parent_due: date | None, today: date, requested: date | None
+) -> date | None:
+    """The due date of a new child: the one asked for; else a REFUND keeps its parent's;
+    an ADJUSTMENT is due with its parent but never before today, so a fee added to an
+    invoice already past due is not overdue the moment it exists."""
+    if requested is not None:
+        return requested
+    if entry_type is EntryType.ADJUSTMENT and parent_due is not None:
+        return max(parent_due, today)
+    return parent_due
 
 
 def initial_child_status(entry_type: EntryType, amount_minor: int) -> EntryStatus:

@@ -9,16 +9,29 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StringConstraints
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StringConstraints,
+)
 from sqlalchemy import exc as sa_exc
 
 from folio.ledger.domain.journal import OverdraftPolicy, invariant_violations
 from folio.ledger.domain.receivables import (
+    MAX_AMOUNT_MINOR,
+    AdjustmentOutOfRange,
     CurrencyMismatch,
     Entry,
     EntryImmutable,
@@ -34,9 +47,12 @@ from folio.ledger.domain.receivables import (
 from folio.ledger.service import journal as journal_service
 from folio.ledger.service import receivables
 from folio.ledger.service.receivables import EntryNotFound, JournalConfig, VersionConflict
+from folio.shared import idempotency
 from folio.shared.auth import READ_ROLES, WRITE_ROLES, Principal, require_roles
 from folio.shared.contracts.money import CURRENCY_EXPONENTS
+from folio.shared.idempotency import IdempotencyKey
 from folio.shared.problems import Problem
+from folio.shared.transactions import retry_transient, sqlstate_of
 
 router = APIRouter(prefix="/api/ledger", tags=["receivables"])
 
@@ -53,6 +69,25 @@ def _supported_currency(value: str) -> str:
 
 
 SupportedCurrency = Annotated[str, AfterValidator(_supported_currency)]
+
+_DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _strict_date(value: Any) -> Any:
+    """Only a ``YYYY-MM-DD`` string (years 1-9999): pydantic would also take 0 or
+    1700000000 as seconds since 1970, or a datetime string."""
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not _DATE_RE.fullmatch(value):
+        raise ValueError("a date must be a string YYYY-MM-DD")
+    try:
+        parsed = date.fromisoformat(value)
+    except ValueError:
+        raise ValueError("not a calendar date between 0001-01-01 and 9999-12-31") from None
+    return parsed
+
+
+StrictDate = Annotated[date, BeforeValidator(_strict_date)]
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 ChargeType = Literal[
     "RENT", "RENEWAL_RENT", "PROTECTION_FEE", "DEPOSIT", "CLEANING", "PENALTY"
@@ -67,9 +102,9 @@ class _Request(BaseModel):
 
 class EntryCreate(_Request):
     entry_type: ChargeType
-    amount_minor: StrictInt = Field(gt=0, le=10**15)
+    amount_minor: StrictInt = Field(gt=0, le=MAX_AMOUNT_MINOR)
     currency: SupportedCurrency
-    due_date: date | None = None
+    due_date: StrictDate | None = None
     building_id: ShortText | None = None
     unit_id: ShortText | None = None
     booking_id: ShortText | None = None
@@ -80,8 +115,8 @@ class EntryCreate(_Request):
 
 
 class EntryEdit(_Request):
-    amount_minor: StrictInt | None = Field(default=None, le=10**15)
-    due_date: date | None = None
+    amount_minor: StrictInt | None = Field(default=None, ge=-MAX_AMOUNT_MINOR, le=MAX_AMOUNT_MINOR)
+    due_date: StrictDate | None = None
     description: Annotated[str, StringConstraints(max_length=2000)] | None = None
     building_id: ShortText | None = None
     unit_id: ShortText | None = None
@@ -95,13 +130,27 @@ class StatusChange(_Request):
 
 
 class AdjustmentCreate(_Request):
-    amount_minor: StrictInt = Field(ge=-(10**15), le=10**15)
+    amount_minor: StrictInt = Field(
+        ge=-MAX_AMOUNT_MINOR,
+        le=MAX_AMOUNT_MINOR,
+        description="Signed: a fee (positive) or a credit (negative). The charge it "
+        "corrects, with all its adjustments, stays between 0 and 10^15 (else 422 "
+        "adjustment-out-of-range).",
+    )
     reason: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    due_date: StrictDate | None = Field(
+        default=None,
+        description="When the adjustment is due. Default: the parent's due date, or "
+        "today (UTC) if that has passed, so a fee added today is not overdue at once.",
+    )
 
 
 class RefundCreate(_Request):
-    amount_minor: StrictInt = Field(gt=0, le=10**15)
+    amount_minor: StrictInt = Field(gt=0, le=MAX_AMOUNT_MINOR)
     reason: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    due_date: StrictDate | None = Field(
+        default=None, description="Recorded on the REFUND child. Default: the parent's due date."
+    )
 
 
 def entry_body(entry: Entry, today: date | None = None) -> dict[str, Any]:
@@ -141,6 +190,7 @@ _STATUS_OF: dict[type[ReceivableError], tuple[int, str]] = {
     EntryNotPayable: (409, "entry-not-payable"),
     EntryNotFound: (404, "not-found"),
     InvalidEntry: (422, "invalid-entry"),
+    AdjustmentOutOfRange: (422, "adjustment-out-of-range"),
     CurrencyMismatch: (422, "currency-mismatch"),
 }
 
@@ -151,20 +201,12 @@ def problem_for(exc: ReceivableError) -> Problem:
     return Problem(status, kind, titles[status], exc.message, code=exc.code)
 
 
-_RETRYABLE_SQLSTATES = {"40001", "40P01"}  # serialization failure, deadlock
-
-
-def _sqlstate(exc: BaseException) -> str | None:
-    orig = getattr(exc, "orig", None)
-    return getattr(orig, "sqlstate", None) or getattr(
-        getattr(orig, "__cause__", None), "sqlstate", None
-    )
-
-
 async def in_unit_of_work(request: Request, work: Callable[[Any], Awaitable[T]]) -> T:
-    """Run ``work(uow)`` and commit; retry deadlocks; map refusals to problems.
+    """Run ``work(uow)`` and commit; a deadlock or serialization failure runs it again
+    (``retry_transient``: backoff, then 409 concurrent-update); refusals map to problems.
     A refused request rolls back, so it changes nothing."""
-    for attempt in range(3):
+
+    async def attempt() -> T:
         uow = request.app.state.uow_factory()
         try:
             async with uow:
@@ -174,9 +216,7 @@ async def in_unit_of_work(request: Request, work: Callable[[Any], Awaitable[T]])
         except ReceivableError as exc:
             raise problem_for(exc) from None
         except sa_exc.DBAPIError as exc:
-            state = _sqlstate(exc)
-            if state in _RETRYABLE_SQLSTATES and attempt < 2:
-                continue
+            state = sqlstate_of(exc)
             if state == "42501":  # the database's immutability guard
                 raise Problem(
                     409, "entry-immutable", "Conflict", "the database refused the change"
@@ -186,7 +226,47 @@ async def in_unit_of_work(request: Request, work: Callable[[Any], Awaitable[T]])
                     409, "transition-not-allowed", "Conflict", "the database refused the transition"
                 ) from None
             raise
-    raise AssertionError("unreachable")
+
+    return await retry_transient(attempt)
+
+
+async def idempotent_write(
+    request: Request,
+    principal: Principal,
+    key: str | None,
+    status_code: int,
+    work: Callable[[Any], Awaitable[Any]],
+    body: BaseModel | None = None,
+    **path: str,
+) -> JSONResponse:
+    """One money-changing admin write, honouring ``Idempotency-Key``.
+
+    The key is claimed first in the effect's own transaction and the answer stored
+    in it (``folio.shared.idempotency``); the key belongs to this route, these path
+    parameters, this body and this caller."""
+    route = request.scope.get("route")
+    scope = f"{request.method} {getattr(route, 'path', request.url.path)}"
+    fingerprint = {
+        "caller": principal.subject,
+        "path": path,
+        "body": body.model_dump(mode="json", exclude_unset=True) if body is not None else None,
+    }
+    claim = idempotency.request_for(key, scope, fingerprint)
+
+    async def run(uow):
+        if claim is not None:
+            replay = await idempotency.claim(uow.session, claim)
+            if replay is not None:
+                return replay
+        answer = jsonable_encoder(await work(uow))
+        if claim is not None:
+            await idempotency.remember(uow.session, claim, status_code, answer)
+        return answer
+
+    outcome = await in_unit_of_work(request, run)
+    if isinstance(outcome, idempotency.Replay):
+        return outcome.response()
+    return JSONResponse(outcome, status_code=status_code)
 
 
 def _journal(request: Request) -> JournalConfig:
@@ -197,7 +277,9 @@ def _journal(request: Request) -> JournalConfig:
 
 
 @router.post("/entries", status_code=201)
-async def create_entry(body: EntryCreate, request: Request, principal: Writer) -> dict[str, Any]:
+async def create_entry(
+    body: EntryCreate, request: Request, principal: Writer, idempotency_key: IdempotencyKey = None
+) -> JSONResponse:
     cmd = receivables.CreateEntry(
         entry_type=EntryType(body.entry_type),
         amount_minor=body.amount_minor,
@@ -209,10 +291,11 @@ async def create_entry(body: EntryCreate, request: Request, principal: Writer) -
         description=body.description,
         metadata=body.metadata,
     )
-    entry = await in_unit_of_work(
-        request, lambda uow: receivables.create_entry(cmd, uow, principal.subject)
-    )
-    return entry_body(entry)
+
+    async def work(uow):
+        return entry_body(await receivables.create_entry(cmd, uow, principal.subject))
+
+    return await idempotent_write(request, principal, idempotency_key, 201, work, body)
 
 
 @router.get("/entries/{entry_id}")
@@ -293,52 +376,83 @@ async def list_entries(
 
 @router.patch("/entries/{entry_id}")
 async def edit_entry(
-    entry_id: str, body: EntryEdit, request: Request, principal: Writer
-) -> dict[str, Any]:
+    entry_id: str,
+    body: EntryEdit,
+    request: Request,
+    principal: Writer,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
     cmd = receivables.EditEntry(**body.model_dump(), fields_set=frozenset(body.model_fields_set))
-    entry = await in_unit_of_work(
-        request, lambda uow: receivables.edit_entry(uow, entry_id, cmd, principal.subject)
+
+    async def work(uow):
+        return entry_body(await receivables.edit_entry(uow, entry_id, cmd, principal.subject))
+
+    return await idempotent_write(
+        request, principal, idempotency_key, 200, work, body, entry_id=entry_id
     )
-    return entry_body(entry)
 
 
 @router.post("/entries/{entry_id}/status")
 async def change_status(
-    entry_id: str, body: StatusChange, request: Request, principal: Writer
-) -> dict[str, Any]:
-    entry = await in_unit_of_work(
-        request,
-        lambda uow: receivables.set_status_by_admin(
+    entry_id: str,
+    body: StatusChange,
+    request: Request,
+    principal: Writer,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    async def work(uow):
+        entry = await receivables.set_status_by_admin(
             uow, entry_id, EntryStatus(body.status), principal.subject, body.reason
-        ),
+        )
+        return entry_body(entry)
+
+    return await idempotent_write(
+        request, principal, idempotency_key, 200, work, body, entry_id=entry_id
     )
-    return entry_body(entry)
 
 
 @router.post("/entries/{entry_id}/adjustments", status_code=201)
 async def create_adjustment(
-    entry_id: str, body: AdjustmentCreate, request: Request, principal: Writer
-) -> dict[str, Any]:
-    child = await in_unit_of_work(
-        request,
-        lambda uow: receivables.create_adjustment(
-            uow, entry_id, body.amount_minor, principal.subject, body.reason
-        ),
+    entry_id: str,
+    body: AdjustmentCreate,
+    request: Request,
+    principal: Writer,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    async def work(uow):
+        child = await receivables.create_adjustment(
+            uow, entry_id, body.amount_minor, principal.subject, body.reason, body.due_date
+        )
+        return entry_body(child)
+
+    return await idempotent_write(
+        request, principal, idempotency_key, 201, work, body, entry_id=entry_id
     )
-    return entry_body(child)
 
 
 @router.post("/entries/{entry_id}/refunds", status_code=201)
 async def create_refund(
-    entry_id: str, body: RefundCreate, request: Request, principal: Writer
-) -> dict[str, Any]:
-    result = await in_unit_of_work(
-        request,
-        lambda uow: receivables.refund_by_admin(
-            uow, entry_id, body.amount_minor, principal.subject, _journal(request), body.reason
-        ),
+    entry_id: str,
+    body: RefundCreate,
+    request: Request,
+    principal: Writer,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    async def work(uow):
+        result = await receivables.refund_by_admin(
+            uow,
+            entry_id,
+            body.amount_minor,
+            principal.subject,
+            _journal(request),
+            body.reason,
+            due_date=body.due_date,
+        )
+        return {"refund": entry_body(result.refund), "parent": entry_body(result.parent)}
+
+    return await idempotent_write(
+        request, principal, idempotency_key, 201, work, body, entry_id=entry_id
     )
-    return {"refund": entry_body(result.refund), "parent": entry_body(result.parent)}
 
 
 @router.get("/entries/{entry_id}/audit")

@@ -30,6 +30,7 @@ def build_handlers(journal: JournalConfig):
         await collections.when_payment_reversed(envelope, uow, journal)
 
     handlers = {
+        "payment.authorized": receivables.when_payment_authorized,
         "payment.failed": receivables.when_payment_failed,
         "payment.refunded": payment_refunded,
         "payment.reversed": payment_reversed,

@@ -23,7 +23,9 @@ from folio.ledger.domain.receivables import (
     apply_refund,
     apply_verified_payment,
     change_status,
+    check_charge_total,
     check_editable,
+    child_due_date,
     initial_child_status,
     validate_adjustment,
     validate_new_entry,
@@ -37,6 +39,7 @@ from folio.shared.contracts import (
     Envelope,
     LedgerCommandRejected,
     LedgerEntryChanged,
+    PaymentAuthorized,
     PaymentFailed,
     PaymentRefunded,
     PaymentVerified,
@@ -178,11 +181,44 @@ async def _load(uow, entry_id: str) -> Entry:
     return entry
 
 
+async def _load_with_parent(uow, entry_id: str) -> tuple[Entry, Entry | None]:
+    """The entry and, for a child, its parent, both locked parent first (the order every
+    writer of a charge's children uses, so two writers cannot deadlock on them)."""
+    seen = await uow.entries.get(entry_id)
+    if seen is None:
+        raise EntryNotFound(f"no entry {entry_id}")
+    parent = await _load(uow, seen.parent_entry_id) if seen.parent_entry_id else None
+    return await _load(uow, entry_id), parent
+
+
+async def _check_adjusted_total(
+    uow,
+    charge: Entry,
+    *,
+    charge_amount: int | None = None,
+    adjustment: Entry | None = None,
+    adjustment_amount: int = 0,
+) -> None:
+    """The charge (locked) and its adjustments, with ``adjustment`` counted at
+    ``adjustment_amount`` (0: voided or not yet existing), stay in range."""
+    others = await uow.entries.adjustments_total(
+        charge.entry_id, excluding=adjustment.entry_id if adjustment else None
+    )
+    check_charge_total(
+        charge.amount_minor if charge_amount is None else charge_amount,
+        others + adjustment_amount,
+    )
+
+
 async def set_status_by_admin(
     uow, entry_id: str, target: EntryStatus, actor: str, reason: str | None = None
 ) -> Entry:
-    entry = await _load(uow, entry_id)
+    entry, parent = await _load_with_parent(uow, entry_id)
     updated = change_status(entry, target, Actor.ADMIN)
+    if parent is not None and entry.entry_type is EntryType.ADJUSTMENT:
+        if target is EntryStatus.VOID and entry.amount_minor > 0:
+            # voiding a fee must not leave the credits larger than the charge
+            await _check_adjusted_total(uow, parent, adjustment=entry)
     now = await uow.now()
     await uow.entries.save_states([updated], now)
     uow.emit(entry_changed_event(updated, now))
@@ -210,7 +246,7 @@ class EditEntry:
 
 async def edit_entry(uow, entry_id: str, cmd: EditEntry, actor: str) -> Entry:
     """Edit descriptive fields of an open entry; PAID/REFUNDED entries refuse (409)."""
-    entry = await _load(uow, entry_id)
+    entry, parent = await _load_with_parent(uow, entry_id)
     check_editable(entry)
     if cmd.expected_version is not None and cmd.expected_version != entry.version:
         raise VersionConflict(f"entry is at version {entry.version}, not {cmd.expected_version}")
@@ -223,6 +259,15 @@ async def edit_entry(uow, entry_id: str, cmd: EditEntry, actor: str) -> Entry:
         if entry.net_paid_minor > 0 and changes["amount_minor"] <= entry.net_paid_minor:
             # only a verified payment may settle an entry; an edit must leave it open
             raise InvalidEntry("amount_minor must stay above what was already paid")
+        if entry.entry_type is EntryType.ADJUSTMENT:
+            if changes["amount_minor"] == 0:
+                raise InvalidEntry("an adjustment of zero changes nothing")
+            if parent is not None and entry.status is not EntryStatus.VOID:
+                await _check_adjusted_total(
+                    uow, parent, adjustment=entry, adjustment_amount=changes["amount_minor"]
+                )
+        elif parent is None:
+            await _check_adjusted_total(uow, entry, charge_amount=changes["amount_minor"])
     updated = replace(entry, **changes, version=entry.version + 1)
     now = await uow.now()
     await uow.entries.update_fields(updated, now)
@@ -238,12 +283,19 @@ async def edit_entry(uow, entry_id: str, cmd: EditEntry, actor: str) -> Entry:
 
 
 async def create_adjustment(
-    uow, parent_id: str, amount_minor: int, actor: str, reason: str | None = None
+    uow,
+    parent_id: str,
+    amount_minor: int,
+    actor: str,
+    reason: str | None = None,
+    due_date: date | None = None,
 ) -> Entry:
-    """ADJUSTMENT child (seed: corrections are child entries; allowed on PAID parents)."""
+    """ADJUSTMENT child (seed: corrections are child entries; allowed on PAID parents).
+    The charge with all its adjustments is never owed below zero."""
     parent = await _load(uow, parent_id)
     validate_adjustment(parent, amount_minor, parent.currency)
-    child = await _new_child(uow, parent, EntryType.ADJUSTMENT, amount_minor, reason)
+    await _check_adjusted_total(uow, parent, adjustment_amount=amount_minor)
+    child = await _new_child(uow, parent, EntryType.ADJUSTMENT, amount_minor, reason, due_date)
     await uow.entries.insert(child)
     now = await uow.now()
     uow.emit(entry_changed_event(child, now))
@@ -258,7 +310,12 @@ async def create_adjustment(
 
 
 async def _new_child(
-    uow, parent: Entry, entry_type: EntryType, amount_minor: int, description: str | None
+    uow,
+    parent: Entry,
+    entry_type: EntryType,
+    amount_minor: int,
+    description: str | None,
+    due_date: date | None = None,
 ) -> Entry:
     now = await uow.now()
     return Entry(
@@ -268,7 +325,7 @@ async def _new_child(
         status=initial_child_status(entry_type, amount_minor),
         amount_minor=amount_minor,
         currency=parent.currency,
-        due_date=parent.due_date,
+        due_date=child_due_date(entry_type, parent.due_date, now.date(), due_date),
         building_id=parent.building_id,
         unit_id=parent.unit_id,
         booking_id=parent.booking_id,
@@ -294,6 +351,7 @@ async def refund_entry(
     external_ref: str,
     description: str | None = None,
     source_event_id: uuid.UUID | None = None,
+    due_date: date | None = None,
 ) -> RefundResult:
     """The one refund path (admin or provider): a REFUND child, the journal movement
     back out of the invoice account, and PAID → REFUNDED when everything is returned.
@@ -301,7 +359,7 @@ async def refund_entry(
     if await uow.entries.external_ref_exists(external_ref):
         return RefundResult(parent, None, duplicate=True)
     outcome = apply_refund(parent, amount_minor, currency)
-    child = await _new_child(uow, parent, EntryType.REFUND, amount_minor, description)
+    child = await _new_child(uow, parent, EntryType.REFUND, amount_minor, description, due_date)
     await uow.entries.insert(child, external_ref=external_ref)
     now = await uow.now()
     await ensure_ledger(uow, journal.ledger)
@@ -335,6 +393,8 @@ async def refund_by_admin(
     actor: str,
     journal: JournalConfig,
     reason: str | None = None,
+    *,
+    due_date: date | None = None,
 ) -> RefundResult:
     parent = await _load(uow, parent_id)
     request_id = str(uuid.uuid4())
@@ -346,6 +406,7 @@ async def refund_by_admin(
         journal,
         external_ref=bookkeeping.refund_reference("admin", request_id),
         description=reason,
+        due_date=due_date,
     )
     await uow.audit(
         actor,
@@ -509,12 +570,87 @@ async def _release_parked_refunds(
     return rejections
 
 
+async def when_payment_authorized(envelope: Envelope, uow) -> None:
+    """A verified provider event says funds are authorized, not yet captured: DUE (or
+    FAILED, a new attempt) → PENDING (seed: a webhook may set PENDING).
+
+    ``payment.authorized``, ``payment.verified`` and ``payment.failed`` travel on
+    different topics, so they may arrive in any order; each handler locks the entry
+    first, so they are applied one after the other, and the outcome is the one of
+    the provider's order:
+
+    - the payment was already captured (``payments``): the authorization is stale,
+      nothing changes (a PAID entry stays PAID);
+    - the payment already failed (``payment_failures``): DUE → PENDING → FAILED, as if
+      the failure had come second;
+    - the entry is PENDING already: nothing changes;
+    - otherwise the matrix decides (PAID/REFUNDED/VOID: kept as a rejection).
+    """
+    p = envelope.payload()
+    assert isinstance(p, PaymentAuthorized)
+    entries = await uow.entries.lock_by_invoice_numbers([p.invoice_number])
+    entry = entries.get(p.invoice_number)
+    if entry is None:
+        code, reason = "UNKNOWN_INVOICE", f"no entry with invoice number {p.invoice_number}"
+    elif entry.currency != p.currency:
+        code = "CURRENCY_MISMATCH"
+        reason = f"authorization in {p.currency} for an entry in {entry.currency}"
+    elif entry.status is EntryStatus.PENDING or await uow.entries.has_payment(
+        p.provider, p.provider_payment_id
+    ):
+        return
+    else:
+        failed_already = await uow.entries.has_failure(p.provider, p.provider_payment_id)
+        if failed_already and entry.status is not EntryStatus.DUE:
+            return  # FAILED stays FAILED; the failure was applied or refused before
+        try:
+            steps = [change_status(entry, EntryStatus.PENDING, Actor.WEBHOOK)]
+            if failed_already:
+                steps.append(change_status(steps[-1], EntryStatus.FAILED, Actor.WEBHOOK))
+        except ReceivableError as exc:
+            code, reason = exc.code, exc.message
+        else:
+            now = await uow.now()
+            for step in steps:  # one edge at a time, as the database's guard checks them
+                await uow.entries.save_states([step], now)
+                uow.emit(entry_changed_event(step, now))
+            await uow.audit(
+                "event:payment.authorized",
+                "entry.status",
+                "entry",
+                entry.entry_id,
+                _audit_details(
+                    steps[-1],
+                    previous_status=entry.status.value,
+                    provider=p.provider,
+                    provider_payment_id=p.provider_payment_id,
+                ),
+            )
+            return
+    await record_rejections(
+        uow,
+        [_rejection(envelope, "payment.authorized", code, reason, invoice_number=p.invoice_number)],
+    )
+
+
 async def when_payment_failed(envelope: Envelope, uow) -> None:
-    """PENDING → FAILED where the matrix allows; anything else is kept as a rejection."""
+    """PENDING → FAILED where the matrix allows; anything else is kept as a rejection.
+    The failure is remembered, so its authorization arriving later is known as stale."""
     p = envelope.payload()
     assert isinstance(p, PaymentFailed)
     entries = await uow.entries.lock_by_invoice_numbers([p.invoice_number])
     entry = entries.get(p.invoice_number)
+    if entry is not None:
+        await uow.entries.record_failure(
+            {
+                "provider": p.provider,
+                "provider_payment_id": p.provider_payment_id,
+                "invoice_number": p.invoice_number,
+                "source_event_id": envelope.event_id,
+                "reason": p.reason,
+                "failed_at": p.failed_at,
+            }
+        )
     if entry is None:
         await record_rejections(
             uow,
@@ -572,7 +708,10 @@ async def when_payment_refunded(envelope: Envelope, uow, journal: JournalConfig)
                 source_event_id=envelope.event_id,
             )
         except RefundExceedsPaid as exc:
-            if await uow.entries.has_payment(p.provider, p.provider_payment_id):
+            if parent.status is EntryStatus.REFUNDED or await uow.entries.has_payment(
+                p.provider, p.provider_payment_id
+            ):
+                # nothing is left to refund, or the payment is there: a refusal, not a wait
                 code, reason = exc.code, exc.message
             else:
                 # The refund overtook its payment: keep it until the payment is applied.

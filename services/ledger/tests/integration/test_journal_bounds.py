@@ -3,7 +3,9 @@ years 1-9999 in UTC, amounts and resulting volumes beyond bigint are refused bef
 write, and rows stored before that was so (or malformed by hand) wedge neither the
 sealer, nor ``verify``, nor any read."""
 
+import asyncio
 import uuid
+from dataclasses import replace
 from datetime import UTC, date, datetime
 
 import pytest
@@ -331,3 +333,45 @@ async def test_an_unreadable_row_is_reported_by_id_and_the_rest_is_sealed(
                 before.json()["data"]["id"],
                 after.json()["data"]["id"],
             ]
+
+
+async def test_concurrent_transactions_never_overflow_a_volume(client, admin):
+    """Each fits alone, any two pass bigint in world's output: exactly one is stored,
+    whatever the interleaving (the volume rows are checked under their locks)."""
+    ledger = await new_ledger(client, admin)
+    responses = await asyncio.gather(
+        *(post_tx(client, admin, ledger, [p("world", f"users:{i}", 2**62)]) for i in range(8))
+    )
+    assert sorted(r.status_code for r in responses) == [200] + [400] * 7, [
+        r.text for r in responses
+    ]
+    assert {r.json()["errorCode"] for r in responses if r.status_code == 400} == {"VALIDATION"}
+    assert len(await transactions_of(client, admin, ledger)) == 1
+    assert await invariants_ok(client, admin, ledger) == {"ok": True, "problems": []}
+
+
+async def test_concurrent_batches_leave_volumes_within_bigint(fresh_ledger, journal_config):
+    """Consumer batches read no balances: two batches that fit alone but not together
+    race on world's volume row; the database refuses the second, which rejects its
+    collection, so exactly one is posted in every round."""
+    factory = unit_of_work_factory(fresh_ledger, producer="ledger")
+    for round_ in range(5):
+        config = replace(journal_config, ledger=f"race{round_}")
+        async with factory() as uow:
+            await ensure_ledger(uow, config.ledger)
+            await uow.commit()
+        base = uuid.uuid4().int % 10**9
+        refs = [f"rotessa:txn:{base}", f"rotessa:txn:{base + 1}"]
+        await asyncio.gather(
+            consumer(factory, config).process([collection(refs[0], "m1", MAX - 10)]),
+            consumer(factory, config).process([collection(refs[1], "m2", 20)]),
+        )
+        async with factory() as uow:
+            posted = await uow.journal.by_references(config.ledger, refs)
+            volumes = await uow.journal.volumes_of(config.ledger)
+        assert len(posted) == 1, round_
+        [winner] = posted.values()
+        assert volumes[("world", "CAD/2")].output == winner.postings[0].amount
+        [loser] = set(refs) - set(posted)
+        rejected = await outbox_events(factory, "ledger.command.rejected", loser)
+        assert [e["data"]["code"] for e in rejected] == ["VALIDATION"]

@@ -371,8 +371,8 @@ class JournalRepository:
         if not deltas:
             return True
         if guarded:
-            # savepoint control on the driver connection (the session's transaction,
-            # which the upsert's driver_fetch has begun by then)
+            # on the driver connection, inside the session's transaction (begun first if
+            # it has not been, as driver_fetch does); no round trip through the ORM
             raw = await driver_connection(self.session)
             if not raw.is_in_transaction():
                 await self.session.execute(text("SELECT 1"))

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic_core import to_json
+from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,7 +25,10 @@ from folio.ledger.domain.journal import (
     VolumeKey,
     Volumes,
 )
-from folio.shared.db import driver_fetch
+from folio.shared.db import driver_connection, driver_fetch
+from folio.shared.transactions import sqlstate_of
+
+NUMERIC_OVERFLOW = "22003"  # SQLSTATE numeric_value_out_of_range
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +36,7 @@ class StoredTransaction:
     ledger: str
     id: int
     postings: tuple[Posting, ...]
-    timestamp: datetime
+    timestamp: datetime | str  # str only for a stored time Python cannot hold (_time_columns)
     inserted_at: datetime
     reference: str | None
     metadata: dict[str, str]
@@ -59,6 +63,44 @@ class StoredTransaction:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class UnreadableRow:
+    """A journal row that cannot be turned into a transaction (malformed stored JSON:
+    only a hand edit or a bug writes one); the sealer and verify report it by id."""
+
+    ledger: str
+    id: int
+    reason: str
+
+
+#: What reading or hashing a malformed stored row can raise.
+ROW_ERRORS = (KeyError, TypeError, ValueError, OverflowError, AttributeError)
+
+
+def _time_columns(column: str, alias: str) -> str:
+    """``column`` as ``alias`` when Python can hold it, else NULL there and its fixed
+    UTC rendering (era included) as ``<alias>_text``.
+
+    Years outside 1-9999 are refused on the way in, but rows stored before that
+    must still read: the driver raises ``OverflowError`` on the whole result
+    otherwise. The rendering is independent of the session's settings, so it is
+    also the time's canonical form in the row hash.
+    """
+    in_range = (
+        f"({column} >= '0001-01-01 00:00:00+00' AND {column} <= '9999-12-31 23:59:59.999999+00')"
+    )
+    return (
+        f"CASE WHEN {in_range} THEN {column} END AS {alias}, "
+        f"CASE WHEN NOT {in_range} THEN coalesce(to_char({column} AT TIME ZONE 'UTC', "
+        f'\'YYYY-MM-DD"T"HH24:MI:SS.US"Z" BC\'), CAST({column} AS text)) END AS {alias}_text'
+    )
+
+
+def _time_value(row: Any, alias: str) -> datetime | str | None:
+    value = getattr(row, alias)
+    return value if value is not None else getattr(row, f"{alias}_text")
+
+
 def _postings_from_json(raw: Any) -> tuple[Posting, ...]:
     items = json.loads(raw) if isinstance(raw, str) else raw
     return tuple(
@@ -72,7 +114,7 @@ def _row_to_tx(row: Any) -> StoredTransaction:
         ledger=row.ledger,
         id=row.id,
         postings=_postings_from_json(row.postings),
-        timestamp=row.timestamp,
+        timestamp=_time_value(row, "timestamp"),
         inserted_at=row.inserted_at,
         reference=row.reference,
         metadata=metadata,
@@ -82,18 +124,45 @@ def _row_to_tx(row: Any) -> StoredTransaction:
     )
 
 
-_TX_SELECT = """
-    SELECT t.ledger, t.id, t.reference, t.timestamp, t.inserted_at, t.postings, t.metadata,
-           t.reverts_id, t.source_event_id, r.reverted_at
+def _row_or_unreadable(row: Any) -> StoredTransaction | UnreadableRow:
+    try:
+        return _row_to_tx(row)
+    except ROW_ERRORS as exc:
+        return UnreadableRow(row.ledger, row.id, f"{type(exc).__name__}: {exc}")
+
+
+_TX_SELECT = f"""
+    SELECT t.ledger, t.id, t.reference, {_time_columns("t.timestamp", "timestamp")},
+           t.inserted_at, t.postings, t.metadata, t.reverts_id, t.source_event_id, r.reverted_at
     FROM transactions t
     LEFT JOIN reversions r ON r.ledger = t.ledger AND r.reverted_id = t.id
 """
 
 
+@dataclass(frozen=True, slots=True)
+class AccountRow:
+    address: str
+    metadata: dict[str, str]
+    first_usage: datetime | str  # str: a time stored before years outside 1-9999 were refused
+    insertion_date: datetime
+
+
+_ACCOUNT_SELECT = (
+    f"SELECT address, metadata, {_time_columns('first_usage', 'first_usage')}, insertion_date "
+    "FROM accounts"
+)
+
+
+def _account_row(row: Any) -> AccountRow:
+    metadata = row.metadata if isinstance(row.metadata, dict) else json.loads(row.metadata)
+    return AccountRow(row.address, metadata, _time_value(row, "first_usage"), row.insertion_date)
+
+
 # Each ledger's primary key from the frontier on; seals and reversions are looked up
 # per row (scalar subqueries: joins that a generic plan would hash over whole tables).
 UNSEALED_SQL = (
-    "SELECT t.ledger, t.id, t.reference, t.timestamp, t.inserted_at, t.postings, t.metadata, "
+    f"SELECT t.ledger, t.id, t.reference, {_time_columns('t.timestamp', 'timestamp')}, "
+    "t.inserted_at, t.postings, t.metadata, "
     "t.reverts_id, t.source_event_id, (SELECT r.reverted_at FROM reversions r "
     "WHERE r.ledger = t.ledger AND r.reverted_id = t.id) AS reverted_at "
     "FROM transactions t WHERE t.ledger = ANY(ARRAY(SELECT name FROM ledgers)) "
@@ -285,16 +354,41 @@ class JournalRepository:
         )
         return {(r.address, r.asset): Volumes(r.input, r.output) for r in result}
 
-    async def add_volumes(self, ledger: str, deltas: dict[VolumeKey, Volumes]) -> None:
+    async def add_volumes(
+        self, ledger: str, deltas: dict[VolumeKey, Volumes], *, guarded: bool = False
+    ) -> bool:
         """Add ``deltas`` to the current volumes, creating missing rows, in one statement.
 
         Rows are taken in (address, asset) order (the ``ORDER BY`` feeds the upsert),
         the same order ``lock_volumes`` uses, so writers that skip the explicit lock
         still lock in the common order. A caller that holds the locks already (it
         checked balances) just updates its own rows.
+
+        ``guarded``: the caller checked no volume (it read none), so the database is
+        the check: a sum beyond ``bigint`` (numeric overflow, 22003) rolls the
+        statement back to a savepoint and returns False, the transaction still usable.
         """
         if not deltas:
-            return
+            return True
+        if guarded:
+            # on the driver connection, inside the session's transaction (begun first if
+            # it has not been, as driver_fetch does); no round trip through the ORM
+            raw = await driver_connection(self.session)
+            if not raw.is_in_transaction():
+                await self.session.execute(text("SELECT 1"))
+            await raw.execute("SAVEPOINT journal_volumes")
+            try:
+                await self._upsert_volumes(ledger, deltas)
+            except sa_exc.DBAPIError as exc:
+                if sqlstate_of(exc) != NUMERIC_OVERFLOW:
+                    raise
+                await raw.execute("ROLLBACK TO SAVEPOINT journal_volumes")
+                return False
+            return True
+        await self._upsert_volumes(ledger, deltas)
+        return True
+
+    async def _upsert_volumes(self, ledger: str, deltas: dict[VolumeKey, Volumes]) -> None:
         await self._batch_statement(
             "INSERT INTO volumes AS v (ledger, address, asset, input, output) "
             "SELECT CAST($1 AS text), k->>0, k->>1, CAST(k->>2 AS bigint), CAST(k->>3 AS bigint) "
@@ -499,28 +593,26 @@ class JournalRepository:
         )
         return [_row_to_tx(r) for r in result]
 
-    async def account(self, ledger: str, address: str) -> Any | None:
+    async def account(self, ledger: str, address: str) -> AccountRow | None:
         result = await self.session.execute(
-            text(
-                "SELECT address, metadata, first_usage, insertion_date FROM accounts "
-                "WHERE ledger = :ledger AND address = :address"
-            ),
+            text(_ACCOUNT_SELECT + " WHERE ledger = :ledger AND address = :address"),
             {"ledger": ledger, "address": address},
         )
-        return result.first()
+        row = result.first()
+        return _account_row(row) if row else None
 
     async def list_accounts(
         self, ledger: str, *, limit: int, after_address: str | None = None
-    ) -> list[Any]:
+    ) -> list[AccountRow]:
         result = await self.session.execute(
             text(
-                "SELECT address, metadata, first_usage, insertion_date FROM accounts "
-                "WHERE ledger = :ledger AND (CAST(:after AS text) IS NULL OR address > :after) "
+                _ACCOUNT_SELECT
+                + " WHERE ledger = :ledger AND (CAST(:after AS text) IS NULL OR address > :after) "
                 "ORDER BY address LIMIT :limit"
             ),
             {"ledger": ledger, "after": after_address, "limit": limit},
         )
-        return list(result)
+        return [_account_row(r) for r in result]
 
     async def volumes_of(
         self,
@@ -531,8 +623,11 @@ class JournalRepository:
         use_insertion_date: bool = False,
         start_time: datetime | None = None,
         address_prefix: str | None = None,
+        from_moves: bool = False,
     ) -> dict[VolumeKey, Volumes]:
-        """Volumes now (from the aggregate) or at a point in time (from moves)."""
+        """Volumes now (from the aggregate) or at a point in time (from moves);
+        ``from_moves``: now, recomputed from every move (the invariant checker), only
+        the (account, asset) pairs that moved something (a zero posting moves nothing)."""
         params: dict[str, Any] = {"ledger": ledger}
         filters = ""
         if addresses is not None:
@@ -542,7 +637,7 @@ class JournalRepository:
             filters += " AND (address = :prefix OR address LIKE :like)"
             params["prefix"] = address_prefix
             params["like"] = address_prefix.replace("_", r"\_").replace("%", r"\%") + ":%"
-        if pit is None and start_time is None:
+        if pit is None and start_time is None and not from_moves:
             sql = (
                 "SELECT address, asset, input, output FROM volumes WHERE ledger = :ledger" + filters
             )
@@ -558,6 +653,8 @@ class JournalRepository:
                 "SELECT address, asset, sum(input) AS input, sum(output) AS output FROM moves "
                 "WHERE ledger = :ledger" + filters + " GROUP BY address, asset"
             )
+            if from_moves:
+                sql += " HAVING sum(input) <> 0 OR sum(output) <> 0"
         result = await self.session.execute(text(sql + " ORDER BY 1, 2"), params)
         return {(r.address, r.asset): Volumes(int(r.input), int(r.output)) for r in result}
 
@@ -612,11 +709,14 @@ class JournalRepository:
             else None
         )
 
-    async def unsealed(self, limit: int, after_id: int = 0) -> list[StoredTransaction]:
+    async def unsealed(
+        self, limit: int, after_id: int = 0
+    ) -> list[StoredTransaction | UnreadableRow]:
         """Unsealed transactions with ids above ``after_id``, oldest id first: each
-        ledger's primary key from ``after_id`` on, each row checked against its seal."""
+        ledger's primary key from ``after_id`` on, each row checked against its seal.
+        A row that cannot be read comes back as ``UnreadableRow`` (never an error)."""
         result = await self.session.execute(text(UNSEALED_SQL), {"limit": limit, "after": after_id})
-        return [_row_to_tx(r) for r in result]
+        return [_row_or_unreadable(r) for r in result]
 
     async def seal_frontier(self) -> SealFrontier:
         """The sealer's frontier (migration 0006 explains it); ``candidate_final`` is
@@ -681,6 +781,6 @@ class JournalRepository:
             for r in result
         ]
 
-    async def all_transactions(self) -> list[StoredTransaction]:
+    async def all_transactions(self) -> list[StoredTransaction | UnreadableRow]:
         result = await self.session.execute(text(_TX_SELECT + " ORDER BY t.id"))
-        return [_row_to_tx(r) for r in result]
+        return [_row_or_unreadable(r) for r in result]

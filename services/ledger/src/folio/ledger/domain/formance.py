@@ -92,7 +92,9 @@ class V2Transaction(_Wire):
     metadata: dict[str, str]
     postings: list[V2Posting]
     reverted: bool
-    timestamp: datetime
+    # str: a time stored before years outside 1-9999 (UTC) were refused, rendered by
+    # the database (``journal_repository._time_columns``); Python cannot hold it
+    timestamp: datetime | str
     inserted_at: datetime | None = Field(default=None, alias="insertedAt")
     post_commit_volumes: dict[str, dict[str, V2Volume]] | None = Field(
         default=None, alias="postCommitVolumes"
@@ -116,7 +118,7 @@ class V2Account(_Wire):
     metadata: dict[str, str]
     volumes: dict[str, V2Volume] | None = None
     effective_volumes: dict[str, V2Volume] | None = Field(default=None, alias="effectiveVolumes")
-    first_usage: datetime | None = Field(default=None, alias="firstUsage")
+    first_usage: datetime | str | None = Field(default=None, alias="firstUsage")  # str: as above
     insertion_date: datetime | None = Field(default=None, alias="insertionDate")
     updated_at: datetime | None = Field(default=None, alias="updatedAt")
 

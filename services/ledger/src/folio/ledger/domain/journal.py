@@ -22,6 +22,10 @@ ASSET_RE = re.compile(r"^[A-Z][A-Z0-9]{0,16}(_[A-Z]{1,16})?(/\d{1,6})?$")
 WORLD = "world"
 MAX_ADDRESS_LENGTH = 512
 GENESIS_HASH = "0" * 64
+#: Amounts and volumes are stored as ``bigint``: nothing beyond it may be accepted, or
+#: the journal could not hold (or later add to) what it had acknowledged.
+MAX_VOLUME = 2**63 - 1
+NUMERIC_OVERFLOW_MESSAGE = f"an amount or a resulting volume would pass {MAX_VOLUME}"
 
 
 class JournalError(Exception):
@@ -48,6 +52,33 @@ class InsufficientFunds(JournalError):
 
 class AlreadyReverted(JournalError):
     error_code = "ALREADY_REVERT"
+
+
+class InvalidTimestamp(JournalError):
+    error_code = "VALIDATION"
+
+
+class VolumeOverflow(JournalError):
+    """A resulting input or output volume would not fit the journal's columns."""
+
+    error_code = "VALIDATION"
+
+
+def check_timestamp(moment: object, name: str = "timestamp") -> datetime:
+    """``moment`` as a UTC datetime, or ``InvalidTimestamp``.
+
+    Only instants whose UTC time falls in years 1-9999 are accepted: the database
+    would store e.g. ``9999-12-31T23:59:59-12:00`` (year 10000 in UTC), but Python,
+    and so every read, hash and point-in-time query, cannot hold it.
+    """
+    if not isinstance(moment, datetime) or moment.utcoffset() is None:
+        raise InvalidTimestamp(f"{name} must be a time with a timezone")
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise InvalidTimestamp(
+            f"{name} {moment.isoformat()} is outside years 1-9999 in UTC"
+        ) from None
 
 
 # Cached: a batch names the same few accounts and assets over and over.
@@ -81,6 +112,8 @@ class Posting:
             raise InvalidPosting("posting amount must be an integer")
         if self.amount < 0:
             raise InvalidPosting("negative amount")
+        if self.amount > MAX_VOLUME:
+            raise InvalidPosting(f"amount {self.amount} is beyond {MAX_VOLUME}")
         if not is_valid_address(self.source):
             raise InvalidPosting(f"invalid source address {self.source!r}")
         if not is_valid_address(self.destination):
@@ -153,7 +186,8 @@ def apply_postings(
 
     Like Formance, each posting is checked when it is applied: its source must
     hold enough of the asset unless overdraft is allowed for it or ``force`` is set.
-    Returns only the touched keys; ``volumes`` is not modified.
+    Returns only the touched keys; ``volumes`` is not modified. A resulting volume
+    beyond ``MAX_VOLUME`` is refused (``VolumeOverflow``).
     """
     validate_postings(postings)
     after: dict[VolumeKey, Volumes] = {}
@@ -167,7 +201,13 @@ def apply_postings(
                 f"needs {posting.amount}"
             )
         source.output += posting.amount
-        after[(posting.destination, posting.asset)].input += posting.amount
+        destination = after[(posting.destination, posting.asset)]
+        destination.input += posting.amount
+        if source.output > MAX_VOLUME or destination.input > MAX_VOLUME:
+            raise VolumeOverflow(
+                f"volumes of {posting.source!r} or {posting.destination!r} in {posting.asset} "
+                f"would pass {MAX_VOLUME}"
+            )
     return after
 
 
@@ -218,14 +258,18 @@ class Transaction:
     ledger: str
     transaction_id: int
     postings: tuple[Posting, ...]
-    timestamp: datetime
+    timestamp: datetime | str  # str: a stored time Python cannot hold (see ``_iso``)
     inserted_at: datetime
     reference: str | None = None
     metadata: Mapping[str, str] = field(default_factory=dict)
     reverts_transaction_id: int | None = None
 
 
-def _iso(moment: datetime) -> str:
+def _iso(moment: datetime | str) -> str:
+    if isinstance(moment, str):
+        # a time outside Python's years, stored before they were refused: its canonical
+        # form is the database's fixed rendering (journal_repository), so it hashes too
+        return moment
     if moment.tzinfo is None:
         raise ValueError("naive datetime in the journal")
     return moment.astimezone(UTC).isoformat(timespec="microseconds")
@@ -271,14 +315,18 @@ class ChainProblem:
 
 
 def verify_chain(
-    seals: Sequence[SealRecord], current_row_hashes: Mapping[int, str]
+    seals: Sequence[SealRecord],
+    current_row_hashes: Mapping[int, str],
+    unreadable: Mapping[int, str] | None = None,
 ) -> list[ChainProblem]:
     """Compare the stored chain with the rows as they are now.
 
     A modified row shows as a row-hash mismatch at its transaction id; a deleted
     row as a seal without a row; an edited or removed seal as a chain break at
-    that position. Returns nothing when the journal is intact.
+    that position; a row that cannot be read or hashed (``unreadable``: id → why)
+    as a problem at its id, sealed or not. Returns nothing when the journal is intact.
     """
+    unreadable = unreadable or {}
     problems: list[ChainProblem] = []
     previous = GENESIS_HASH
     expected_seq = 1
@@ -291,10 +339,22 @@ def verify_chain(
         if chain_hash(previous, seal.row_hash) != seal.chain_hash:
             problems.append(ChainProblem(seal.seal_seq, seal.transaction_id, "chain hash broken"))
         row_hash = current_row_hashes.get(seal.transaction_id)
-        if row_hash is None:
+        if seal.transaction_id in unreadable:
+            problems.append(
+                ChainProblem(
+                    seal.seal_seq,
+                    seal.transaction_id,
+                    f"row unreadable: {unreadable[seal.transaction_id]}",
+                )
+            )
+        elif row_hash is None:
             problems.append(ChainProblem(seal.seal_seq, seal.transaction_id, "row missing"))
         elif row_hash != seal.row_hash:
             problems.append(ChainProblem(seal.seal_seq, seal.transaction_id, "row modified"))
         previous = seal.chain_hash
         expected_seq += 1
+    sealed_ids = {seal.transaction_id for seal in seals}
+    for tx_id, reason in sorted(unreadable.items()):
+        if tx_id not in sealed_ids:
+            problems.append(ChainProblem(None, tx_id, f"row unreadable, not sealed: {reason}"))
     return problems

@@ -21,7 +21,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import exc as sa_exc
 
-from folio.ledger.adapters.journal_repository import StoredTransaction
+from folio.ledger.adapters.journal_repository import NUMERIC_OVERFLOW, StoredTransaction
 from folio.ledger.domain.formance import (
     ERROR_STATUS,
     Cursor,
@@ -40,10 +40,13 @@ from folio.ledger.domain.formance import (
     V2VolumesWithBalance,
 )
 from folio.ledger.domain.journal import (
+    MAX_VOLUME,
+    NUMERIC_OVERFLOW_MESSAGE,
     JournalError,
     Posting,
     VolumeKey,
     Volumes,
+    check_timestamp,
     is_valid_address,
 )
 from folio.ledger.service import journal as journal_service
@@ -113,6 +116,10 @@ def _time(value: str | None, name: str) -> datetime | None:
         raise FormanceError(V2ErrorsEnum.VALIDATION, f"{name} is not an RFC 3339 time") from None
     if moment.tzinfo is None:
         raise FormanceError(V2ErrorsEnum.VALIDATION, f"{name} needs a timezone")
+    try:  # a time the database could be asked about but Python cannot hold → 400
+        check_timestamp(moment, name)
+    except JournalError as exc:
+        raise from_journal_error(exc) from None
     return moment
 
 
@@ -140,6 +147,16 @@ def _decode_cursor(cursor: str) -> dict[str, Any]:
     if not isinstance(state, dict):
         raise FormanceError(V2ErrorsEnum.VALIDATION, "invalid cursor")
     return state
+
+
+_CURSOR_FILTERS = {"reference", "account", "start_time", "end_time", "pit"}
+
+
+def _cursor_int(value: Any) -> int:
+    """A position read back from a cursor: a client can send any JSON there."""
+    if type(value) is not int or not 0 <= value <= MAX_VOLUME:
+        raise FormanceError(V2ErrorsEnum.VALIDATION, "invalid cursor")
+    return value
 
 
 def _volumes_wire(volumes: dict[VolumeKey, Volumes]) -> dict[str, dict[str, V2Volume]]:
@@ -186,6 +203,8 @@ async def _run(request: Request, work):
             state = getattr(getattr(exc, "orig", None), "sqlstate", None)
             if state in {"40001", "40P01"} and attempt < 2:
                 continue
+            if state == NUMERIC_OVERFLOW:  # the database refused; the rollback kept nothing
+                raise FormanceError(V2ErrorsEnum.VALIDATION, NUMERIC_OVERFLOW_MESSAGE) from None
             constraint = getattr(getattr(exc, "orig", None), "constraint_name", None) or str(exc)
             if "transactions_ledger_reference_key" in constraint:
                 raise FormanceError(V2ErrorsEnum.CONFLICT, "reference already exists") from None
@@ -308,6 +327,11 @@ async def create_transaction(ledger: str, request: Request, principal: Writer) -
         )
     if not body.postings:
         raise FormanceError(V2ErrorsEnum.NO_POSTINGS, "the transaction needs postings")
+    if body.timestamp is not None:  # refused before anything is written
+        try:
+            check_timestamp(body.timestamp)
+        except JournalError as exc:
+            raise from_journal_error(exc) from None
     force = _bool(request.query_params.get("force")) or bool(body.force)
     dry_run = _bool(request.query_params.get("dryRun"))
     candidate = NewTransaction(
@@ -415,12 +439,17 @@ async def list_transactions(ledger: str, request: Request, principal: Reader) ->
     params = request.query_params
     if params.get("cursor"):
         state = _decode_cursor(params["cursor"])
+        raw_filters = state.get("filters", {})
+        if not isinstance(raw_filters, dict) or any(
+            k not in _CURSOR_FILTERS or not isinstance(v, str) for k, v in raw_filters.items()
+        ):
+            raise FormanceError(V2ErrorsEnum.VALIDATION, "invalid cursor")
         filters = {
             k: (_time(v, k) if k in {"start_time", "end_time", "pit"} else v)
-            for k, v in state.get("filters", {}).items()
+            for k, v in raw_filters.items()
         }
         page_size = _page_size(str(state.get("page_size", DEFAULT_PAGE_SIZE)))
-        after_id = state.get("after_id")
+        after_id = _cursor_int(state.get("after_id"))
     else:
         filters = _transaction_filters(await _json_body(request, required=False))
         for name in ("reference", "account"):
@@ -538,6 +567,8 @@ async def list_accounts(ledger: str, request: Request, principal: Reader) -> dic
     if params.get("cursor"):
         state = _decode_cursor(params["cursor"])
         after, page_size = state.get("after"), _page_size(str(state.get("page_size", 15)))
+        if not isinstance(after, str):
+            raise FormanceError(V2ErrorsEnum.VALIDATION, "invalid cursor")
     expand = "volumes" in (params.get("expand") or "")
 
     async def work(uow):
@@ -617,7 +648,8 @@ async def volumes_with_balances(ledger: str, request: Request, principal: Reader
     offset = 0
     if params.get("cursor"):
         state = _decode_cursor(params["cursor"])
-        offset, page_size = int(state.get("offset", 0)), _page_size(str(state.get("page_size", 15)))
+        offset = _cursor_int(state.get("offset", 0))
+        page_size = _page_size(str(state.get("page_size", 15)))
     scope = _address_scope(_address_filter(await _json_body(request, required=False)))
 
     async def work(uow):

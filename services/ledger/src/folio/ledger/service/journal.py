@@ -7,9 +7,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import structlog
 from pydantic_core import to_json
 
-from folio.ledger.adapters.journal_repository import JournalRows, StoredTransaction
+from folio.ledger.adapters.journal_repository import (
+    ROW_ERRORS,
+    JournalRows,
+    StoredTransaction,
+    UnreadableRow,
+)
 from folio.ledger.domain.journal import (
     GENESIS_HASH,
     AlreadyReverted,
@@ -22,6 +28,7 @@ from folio.ledger.domain.journal import (
     Volumes,
     apply_postings,
     chain_hash,
+    check_timestamp,
     content_hash,
     reverse_postings,
     touched_keys,
@@ -36,6 +43,8 @@ from folio.shared.contracts import (
 )
 from folio.shared.db import while_in_flight
 from folio.shared.observability import get_correlation_id
+
+log = structlog.get_logger(__name__)
 
 
 class LedgerNotFound(JournalError):
@@ -109,6 +118,8 @@ async def post_transactions(
     """
     journal = uow.journal
     results: list[PostResult | None] = [None] * len(candidates)
+    # effective times in UTC: the database refuses offsets beyond ±15:59 in text
+    timestamps: list[datetime | None] = [None] * len(candidates)
 
     def check() -> tuple[list[int], bool, dict[VolumeKey, Volumes]]:
         """The well-formed candidates, whether any needs its balances read, and their
@@ -117,6 +128,8 @@ async def post_transactions(
         for i, candidate in enumerate(candidates):
             try:
                 validate_postings(candidate.postings)
+                if candidate.timestamp is not None:
+                    timestamps[i] = check_timestamp(candidate.timestamp)
                 valid.append(i)
             except JournalError as exc:
                 results[i] = exc
@@ -179,31 +192,30 @@ async def post_transactions(
         return [r for r in results if r is not None]
     now = start.now
 
-    ids = start.ids[: len(accepted)]
-
     def serialise() -> JournalRows:
+        ids = start.ids[: len(accepted)]
         return journal.journal_rows(
             (
                 tx_id,
-                candidate.reference,
-                candidate.timestamp or now,
-                candidate.postings,
-                candidate.metadata,
-                candidate.reverts_id,
-                candidate.source_event_id,
+                candidates[i].reference,
+                timestamps[i] or now,
+                candidates[i].postings,
+                candidates[i].metadata,
+                candidates[i].reverts_id,
+                candidates[i].source_event_id,
             )
-            for tx_id, candidate in zip(ids, (candidates[i] for i in accepted), strict=True)
+            for tx_id, i in zip(ids, accepted, strict=True)
         )
 
     def store_and_announce() -> None:
         stored = []
-        for i, tx_id in zip(accepted, ids, strict=True):
+        for i, tx_id in zip(accepted, start.ids[: len(accepted)], strict=True):
             candidate = candidates[i]
             tx = StoredTransaction(
                 ledger=ledger,
                 id=tx_id,
                 postings=candidate.postings,
-                timestamp=candidate.timestamp or now,
+                timestamp=timestamps[i] or now,
                 inserted_at=now,
                 reference=candidate.reference,
                 metadata=dict(candidate.metadata),
@@ -223,7 +235,28 @@ async def post_transactions(
     # What needs no database answer is built while the server runs the statement
     # before it: the rows to insert during the volumes upsert, the results and the
     # committed events during the insert.
-    _, rows = await while_in_flight(journal.add_volumes(ledger, deltas), serialise)
+    # Without balances read, the database checks that no volume passes bigint: an
+    # overflow rolls back to a savepoint, and the batch takes its rows' locks and
+    # refuses exactly the candidates that would pass it (checked under those locks).
+    added, rows = await while_in_flight(
+        journal.add_volumes(ledger, deltas, guarded=not read_balances), serialise
+    )
+    if not added:
+        keys = [k for i in accepted for k in touched_keys(candidates[i].postings)]
+        volumes = await journal.lock_volumes(ledger, keys)
+        within: list[int] = []
+        for i in accepted:
+            try:  # force: none of these needs its funds checked (that is why none was read)
+                volumes.update(apply_postings(volumes, candidates[i].postings, policy, force=True))
+            except JournalError as exc:
+                results[i] = exc
+                continue
+            within.append(i)
+        accepted[:] = within
+        if not accepted:
+            return [r for r in results if r is not None]
+        await journal.add_volumes(ledger, summed_deltas(candidates[i] for i in accepted))
+        rows = serialise()
     await while_in_flight(journal.insert_transactions(ledger, rows, now), store_and_announce)
     return [r for r in results if r is not None]
 
@@ -369,30 +402,57 @@ async def seal_pending(uow, limit: int = 5000) -> int:
         return 0
     frontier = await journal.seal_frontier()  # before the snapshot that reads the journal
     pending = await journal.unsealed(limit, after_id=frontier.settled_id)
+    sealed = 0
     if pending:
         last = await journal.last_seal()
         previous, seq = (last.chain_hash, last.seal_seq) if last else (GENESIS_HASH, 0)
         seals: list[SealRecord] = []
+        ledgers: list[str] = []
         for tx in pending:
+            row_hash = _row_hash(tx)
+            if row_hash is None:
+                # Not sealed, and the chain goes on without it: a link would vouch for
+                # content that cannot be read. verify reports the row by id every time.
+                log.warning("journal.seal_skipped", ledger=tx.ledger, transaction_id=tx.id)
+                continue
             seq += 1
-            row_hash = content_hash(tx.as_chain_transaction())
             previous = chain_hash(previous, row_hash)
             seals.append(SealRecord(seq, tx.id, row_hash, previous))
-        await journal.insert_seals([tx.ledger for tx in pending], seals)
+            ledgers.append(tx.ledger)
+        await journal.insert_seals(ledgers, seals)
+        sealed = len(seals)
     # Every visible transaction above the frontier is sealed now; a candidate whose
     # transactions have all ended settles, and a new one is taken (also when none was).
     if len(pending) < limit and (frontier.candidate_id is None or frontier.candidate_final):
         await journal.save_seal_frontier(max(frontier.settled_id, frontier.candidate_id or 0))
-    return len(pending)
+    # rows sealed, not rows read: a caller looping until 0 must not spin on a skipped row
+    return sealed
+
+
+def _row_hash(row: StoredTransaction | UnreadableRow) -> str | None:
+    """The row's content hash, or None when it cannot be read or hashed."""
+    if isinstance(row, UnreadableRow):
+        return None
+    try:
+        return content_hash(row.as_chain_transaction())
+    except ROW_ERRORS:
+        return None
 
 
 async def verify_journal(uow) -> tuple[int, int, list[ChainProblem]]:
-    """(sealed count, unsealed count, problems) for the whole journal."""
+    """(sealed count, unsealed count, problems) for the whole journal. A row that
+    cannot be read or hashed is a problem carrying its id, never a failure."""
     journal = uow.journal
     seals = [seal for _, seal in await journal.seals()]
-    transactions = await journal.all_transactions()
-    current = {tx.id: content_hash(tx.as_chain_transaction()) for tx in transactions}
+    current: dict[int, str] = {}
+    unreadable: dict[int, str] = {}
+    for row in await journal.all_transactions():
+        row_hash = _row_hash(row)
+        if row_hash is not None:
+            current[row.id] = row_hash
+        else:
+            unreadable[row.id] = row.reason if isinstance(row, UnreadableRow) else "cannot hash"
     sealed_ids = {s.transaction_id for s in seals}
-    problems = verify_chain(seals, current)
-    unsealed = sum(1 for tx_id in current if tx_id not in sealed_ids)
+    problems = verify_chain(seals, current, unreadable)
+    unsealed = sum(1 for tx_id in (*current, *unreadable) if tx_id not in sealed_ids)
     return len(seals), unsealed, problems

@@ -82,7 +82,7 @@ async def seed_units(uow_factory, buildings: int, units: int) -> list[uuid.UUID]
                 INSERT INTO beds24_map (id, unit_id, beds24_property_id, beds24_room_id,
                                         beds24_unit_number, source_of_truth, created_at,
                                         updated_at)
-                SELECT gen_random_uuid(), id, 1000 + n / 50, n, '1', 'BEDS24', now(), now()
+                SELECT gen_random_uuid(), id, 1000 + n, n, '1', 'BEDS24', now(), now()
                 FROM (SELECT id, row_number() OVER () AS n FROM units) u WHERE n % 10 = 1
                 """
             )

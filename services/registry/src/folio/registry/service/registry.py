@@ -142,7 +142,10 @@ async def set_beds24_mapping(
         )
     else:
         operation = uow.repo.update_mapping(unit_id, values | {"updated_at": now})
-    mapping = await unique_or_conflict(operation, "Beds24 property/room/unit mapping")
+    # One mapping per unit and one per Beds24 property (seed §5): the database decides.
+    mapping = await unique_or_conflict(
+        operation, "Beds24 property mapping (one unit per Beds24 property)"
+    )
     await uow.audit(actor, "beds24_map.set", "unit", str(unit_id), _json(values))
     return mapping
 

@@ -123,6 +123,18 @@ async def add_entries(uow_factory, building_ids: list[uuid.UUID], count: int, of
                 "b": len(building_ids),
             },
         )
+        # Each paid entry's payment, for "collected" (the aggregates are built from these).
+        await uow.session.execute(
+            text(
+                """
+                INSERT INTO kpi_money_movements
+                    (entry_id, version, kind, building_id, currency, amount_minor, moved_at)
+                SELECT entry_id, version, 'PAYMENT', building_id, currency, paid_minor, paid_at
+                FROM kpi_entries WHERE entry_id LIKE 'bench-%' AND paid_minor > 0
+                ON CONFLICT DO NOTHING
+                """
+            )
+        )
         for building_id in building_ids:
             await uow.repo.rebuild_kpi_aggregates(building_id)
         await uow.session.execute(text("ANALYZE"))

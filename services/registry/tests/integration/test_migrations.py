@@ -76,3 +76,45 @@ async def test_0002_refuses_duplicate_properties_then_enforces_one_unit_per_prop
     with pytest.raises(asyncpg.UniqueViolationError) as clash:
         await add_mapping(conn, schema, building, 501)  # other room and unit number too
     assert clash.value.constraint_name == "beds24_map_one_per_property"
+
+
+async def test_0003_carries_the_kpi_read_model_over_to_money_movements(infra, scratch_schema):
+    schema, conn = scratch_schema
+    await migrate(infra, schema, "0002")
+    building = uuid.uuid4()
+    await conn.execute(
+        f'INSERT INTO "{schema}".buildings (id, code, name, timezone) '
+        "VALUES ($1, 'MIG-3', 'M', 'Asia/Riyadh')",
+        building,
+    )
+    rows = [
+        # entry, status, amount, paid, paid_at, changed_at
+        ("paid", "PAID", 1_000, 1_000, "2026-01-31 22:00+00", "2026-01-31 22:00+00"),
+        ("refunded", "REFUNDED", 700, 700, "2026-01-10 10:00+00", "2026-02-02 10:00+00"),
+        ("partly", "DUE", 2_000, 500, None, "2026-01-05 10:00+00"),
+    ]
+    for entry_id, status, amount, paid, paid_at, changed_at in rows:
+        await conn.execute(
+            f'INSERT INTO "{schema}".kpi_entries (entry_id, invoice_number, building_id,'
+            " entry_type, status, amount_minor, paid_minor, currency, paid_at, version,"
+            " changed_at) VALUES ($1, $1, $2, 'RENT', $3, $4, $5, 'SAR',"
+            " $6::text::timestamptz, 3, $7::text::timestamptz)",
+            entry_id, building, status, amount, paid, paid_at, changed_at,
+        )  # fmt: skip
+    await migrate(infra, schema, "head")
+    daily = await conn.fetch(
+        f'SELECT local_date::text, collected_minor, movement_count FROM "{schema}".'
+        "kpi_daily_collections ORDER BY 1"
+    )
+    # Riyadh dates: partial 500 on 01-05; refunded entry paid 01-10, returned 02-02;
+    # the paid entry on 02-01 (22:00Z is already February there).
+    assert [tuple(r) for r in daily] == [
+        ("2026-01-05", 500, 1),
+        ("2026-01-10", 700, 1),
+        ("2026-02-01", 1_000, 1),
+        ("2026-02-02", -700, 1),
+    ]
+    open_rows = await conn.fetch(
+        f'SELECT status, amount_minor, entry_count FROM "{schema}".kpi_open_receivables'
+    )
+    assert [tuple(r) for r in open_rows] == [("DUE", 1_500, 1)]  # still owed, not the amount

@@ -29,6 +29,25 @@ Limit = Annotated[int, Query(ge=1, le=500)]
 Search = Annotated[str | None, Query(max_length=100)]
 T = TypeVar("T")
 
+#: The one definition of the money figures (also in the registry README and in
+#: ``domain/kpis.py``), shown on every route that reports them.
+MONEY_DEFINITIONS = """
+**Outstanding** (`outstanding_minor`) is what is still owed on DUE and PENDING
+entries: the sum of amount - (paid - refunded). For a charge it is the ledger
+entry's own `outstanding_minor` (an invoice of 2,000.00 with 500.00 received counts
+1,500.00); a DUE credit (negative ADJUSTMENT) lowers it. **Overdue** counts DUE
+entries whose due date is before `as_of`.
+
+**Collected** in a period (`collected_mtd_minor`, `collected_ytd_minor`) is the money
+actually received in that period, partial payments included (each on the day the
+provider verified it), minus refunds in the period they happen (each on the day the
+ledger recorded it): a refund never rewrites an earlier period, so a month can be
+negative. Days are those of the building's timezone; a period runs from the first
+local day of its month or year through `as_of`. For an entry paid in full by one
+payment this is the seed's "sum of PAID amounts" by paid date. EAR, run-rate, ADR
+and RevPAU are computed from these collected figures.
+"""
+
 
 def get_uow(request: Request) -> RegistryUnitOfWork:
     return request.app.state.uow_factory()
@@ -188,7 +207,12 @@ async def get_unit_daily_status(
         }
 
 
-@router.get("/units/{unit_id}/finance-card")
+@router.get(
+    "/units/{unit_id}/finance-card",
+    description="The unit, its mapping, occupancy and ledger entries (each with its "
+    "`outstanding_minor`), and per currency its balances: `outstanding_minor` as below, "
+    "`collected_minor` = all money received on its entries net of refunds.\n" + MONEY_DEFINITIONS,
+)
 async def get_unit_finance_card(unit_id: uuid.UUID, request: Request, principal: Reader, uow: UoW):
     async with uow:
         return await kpis.unit_finance_card(
@@ -425,7 +449,11 @@ async def sync_beds24(cmd: c.SyncBeds24, request: Request, principal: Writer):
 # --- KPIs ----------------------------------------------------------------------
 
 
-@router.get("/kpis/buildings/{building_id}")
+@router.get(
+    "/kpis/buildings/{building_id}",
+    description="Seed 003 §4 KPIs of one building on a local `as_of` date (default: "
+    "today in the building's timezone).\n" + MONEY_DEFINITIONS,
+)
 async def get_building_kpis(
     building_id: uuid.UUID,
     request: Request,
@@ -445,7 +473,12 @@ async def get_building_kpis(
     }
 
 
-@router.get("/kpis/portfolio")
+@router.get(
+    "/kpis/portfolio",
+    description="Every building's KPIs and a roll-up per currency (amounts of different "
+    "currencies are never summed; ratios are recomputed from the summed parts).\n"
+    + MONEY_DEFINITIONS,
+)
 async def get_portfolio_kpis(
     request: Request, principal: Reader, uow: UoW, as_of: date | None = None
 ):

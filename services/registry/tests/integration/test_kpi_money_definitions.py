@@ -213,3 +213,34 @@ def test_the_definition_is_in_the_api_docs(registry_app):
         assert "amount - (paid - refunded)" in description, path
         assert "partial payments included" in description, path
         assert "refunds in the period they happen" in description, path
+
+
+async def test_an_entry_moved_to_another_building_takes_its_money_along(
+    client, admin, toronto, make_building, make_unit, uow_factory
+):
+    riyadh = await make_building(timezone="Asia/Riyadh", currency="CAD")
+    unit = await make_unit(riyadh)
+    z = toronto["z"]
+    # Z (500.00 received 02-01 03:00Z) is re-addressed to a building in Riyadh (UTC+3).
+    await feed(
+        uow_factory,
+        z.version(
+            utc(2026, 3, 4), building_id=riyadh["id"], unit_id=unit["id"], payment_verified_at=None
+        ),
+    )
+    here = await kpis(client, admin, toronto["building"], "2026-03-05")
+    assert (here["collected_ytd_minor"], here["outstanding_minor"]) == (20_000, 60_000)
+    there = await kpis(client, admin, riyadh, "2026-02-28")
+    assert (there["collected_mtd_minor"], there["outstanding_minor"]) == (50_000, 150_000)
+    assert (await kpis(client, admin, riyadh, "2026-01-31"))["collected_mtd_minor"] == 0
+    for building in (toronto["building"], riyadh):
+        bid = uuid.UUID(building["id"])
+        sql = (
+            "SELECT local_date, collected_minor FROM kpi_daily_collections"
+            " WHERE building_id = :b AND movement_count <> 0 ORDER BY 1"
+        )
+        async with uow_factory() as uow:
+            before = [tuple(r) for r in await uow.session.execute(text(sql), {"b": bid})]
+            await uow.repo.rebuild_kpi_aggregates(bid)
+            after = [tuple(r) for r in await uow.session.execute(text(sql), {"b": bid})]
+        assert before == after, building["code"]

@@ -82,7 +82,7 @@ async def seed_units(uow_factory, buildings: int, units: int) -> list[uuid.UUID]
                 INSERT INTO beds24_map (id, unit_id, beds24_property_id, beds24_room_id,
                                         beds24_unit_number, source_of_truth, created_at,
                                         updated_at)
-                SELECT gen_random_uuid(), id, 1000 + n / 50, n, '1', 'BEDS24', now(), now()
+                SELECT gen_random_uuid(), id, 1000 + n, n, '1', 'BEDS24', now(), now()
                 FROM (SELECT id, row_number() OVER () AS n FROM units) u WHERE n % 10 = 1
                 """
             )
@@ -122,6 +122,18 @@ async def add_entries(uow_factory, building_ids: list[uuid.UUID], count: int, of
                 "ids": building_ids,
                 "b": len(building_ids),
             },
+        )
+        # Each paid entry's payment, for "collected" (the aggregates are built from these).
+        await uow.session.execute(
+            text(
+                """
+                INSERT INTO kpi_money_movements
+                    (entry_id, version, kind, building_id, currency, amount_minor, moved_at)
+                SELECT entry_id, version, 'PAYMENT', building_id, currency, paid_minor, paid_at
+                FROM kpi_entries WHERE entry_id LIKE 'bench-%' AND paid_minor > 0
+                ON CONFLICT DO NOTHING
+                """
+            )
         )
         for building_id in building_ids:
             await uow.repo.rebuild_kpi_aggregates(building_id)

@@ -26,12 +26,16 @@ async def test_background_jobs_sync_beds24_and_snapshot(infra):
         beds24_sync_interval_seconds=0.5,
         snapshot_interval_seconds=0.5,
     )
-    property_id = uuid.uuid4().int % 10**9 + 1
+    # One Beds24 property per unit (seed 003 §5: beds24PropertyId is unique).
+    first_property = uuid.uuid4().int % 10**9 + 1
+    properties = {"1": (first_property, 3), "2": (first_property + 1, 4)}
     today = datetime.now(ZoneInfo("Asia/Riyadh")).date()
     sim = Beds24SimState(credits_per_five_minutes=100_000)
-    sim.rooms[3] = SimRoom(3, property_id, "Loft", qty=2)
+    for property_id, room_id in properties.values():
+        sim.rooms[room_id] = SimRoom(room_id, property_id, "Loft", qty=1)
+    busy_property, busy_room = properties["2"]
     sim.bookings[1] = SimBooking(
-        1, property_id, 3, today - timedelta(days=3), today + timedelta(days=3), unit_id=2
+        1, busy_property, busy_room, today - timedelta(days=3), today + timedelta(days=3), unit_id=1
     )
     transport = httpx.ASGITransport(app=create_beds24_sim(sim))
 
@@ -66,9 +70,8 @@ async def test_background_jobs_sync_beds24_and_snapshot(infra):
             mapped = await api.put(
                 f"/api/registry/units/{unit['id']}/beds24-map",
                 json={
-                    "beds24_property_id": property_id,
-                    "beds24_room_id": 3,
-                    "beds24_unit_number": number,
+                    "beds24_property_id": properties[number][0],
+                    "beds24_room_id": properties[number][1],
                     "source_of_truth": "BEDS24",
                 },
                 headers=staff,

@@ -103,18 +103,25 @@ async def test_unit_rules(client, admin, make_building, make_unit):
     assert duplicate.status_code == 409
 
 
-async def test_beds24_mapping_is_unique_per_unit_and_per_room(
-    client, admin, make_building, make_unit
+async def test_beds24_mapping_is_unique_per_unit_and_per_property(
+    client, admin, make_building, make_unit, uow_factory
 ):
+    """Seed §5: UNIQUE beds24_map.unitId and UNIQUE beds24_map.beds24PropertyId."""
     building = await make_building()
     first, second = await make_unit(building), await make_unit(building)
     property_id = int(uuid.uuid4().int % 10**9) + 1
     body = {"beds24_property_id": property_id, "beds24_room_id": 11, "source_of_truth": "BEDS24"}
     ok = await client.put(f"{PREFIX}/units/{first['id']}/beds24-map", json=body, headers=admin)
     assert ok.status_code == 200 and ok.json()["beds24_unit_number"] == "1"
-    # Same property/room/unit slot for another unit → 409.
-    clash = await client.put(f"{PREFIX}/units/{second['id']}/beds24-map", json=body, headers=admin)
-    assert clash.status_code == 409
+    # The same property for another unit → 409, whatever its room or unit number.
+    for other in (body, body | {"beds24_room_id": 12}, body | {"beds24_unit_number": "2"}):
+        clash = await client.put(
+            f"{PREFIX}/units/{second['id']}/beds24-map", json=other, headers=admin
+        )
+        assert clash.status_code == 409, other
+        assert clash.json()["constraint"] == "beds24_map_one_per_property"
+    stored = "SELECT count(*) FROM beds24_map WHERE beds24_property_id = :p"
+    assert await count(uow_factory, stored, p=property_id) == 1
     # Re-mapping the first unit updates its one mapping (unique per unit).
     moved = await client.put(
         f"{PREFIX}/units/{first['id']}/beds24-map",
@@ -122,6 +129,10 @@ async def test_beds24_mapping_is_unique_per_unit_and_per_room(
         headers=admin,
     )
     assert moved.status_code == 200 and moved.json()["source_of_truth"] == "LOCAL"
+    assert await count(uow_factory, stored, p=property_id) == 1
+    # Once the first unit lets the property go, the second may take it.
+    removed = await client.delete(f"{PREFIX}/units/{first['id']}/beds24-map", headers=admin)
+    assert removed.status_code == 204
     assert (
         await client.put(f"{PREFIX}/units/{second['id']}/beds24-map", json=body, headers=admin)
     ).status_code == 200

@@ -136,3 +136,42 @@ async def test_mortgage_changes_emit_full_state(client, admin, uow_factory):
     assert events[0]["producer"] == "registry"
     found = await client.get(f"{PREFIX}/mortgages", params={"q": "cedar family"}, headers=admin)
     assert mortgage["id"] in [m["id"] for m in found.json()["data"]]
+
+
+async def test_blocked_and_maintenance_units_refuse_bookings(
+    client, admin, make_building, make_unit, uow_factory
+):
+    """Seed §5: BLOCKED and MAINTENANCE units are out of the rentable stock: 409, nothing kept."""
+    building = await make_building()
+    for status in ("BLOCKED", "MAINTENANCE"):
+        unit = await make_unit(building, status=status)
+        body = {
+            "unit_id": unit["id"],
+            "guest_name": "Noor",
+            "start_date": "2026-05-01",
+            "end_date": "2026-06-01",
+        }
+        for source in ("LOCAL", "BEDS24"):
+            refused = await client.post(
+                f"{PREFIX}/bookings", json=body | {"source": source}, headers=admin
+            )
+            assert refused.status_code == 409, refused.text
+            problem = refused.json()
+            assert problem["type"] == "urn:folio:problem:unit-not-bookable"
+            assert status in problem["detail"]
+        assert (
+            await scalar(
+                uow_factory,
+                "SELECT count(*) FROM bookings WHERE unit_id = :u",
+                u=uuid.UUID(unit["id"]),
+            )
+            == 0
+        )
+        # Once AVAILABLE again, the same booking is accepted.
+        reopened = await client.patch(
+            f"{PREFIX}/units/{unit['id']}", json={"status": "AVAILABLE"}, headers=admin
+        )
+        assert reopened.status_code == 200
+        assert (
+            await client.post(f"{PREFIX}/bookings", json=body, headers=admin)
+        ).status_code == 201

@@ -393,8 +393,8 @@ async def test_incremental_aggregates_equal_a_full_rebuild(scenario, uow_factory
 
     bid = uuid.UUID(scenario["building"]["id"])
     queries = (
-        "SELECT local_date, currency, collected_minor, entry_count FROM kpi_daily_collections "
-        "WHERE building_id = :b AND entry_count <> 0 ORDER BY 1, 2",
+        "SELECT local_date, currency, collected_minor, movement_count FROM kpi_daily_collections "
+        "WHERE building_id = :b AND movement_count <> 0 ORDER BY 1, 2",
         "SELECT status, due_date, currency, amount_minor, entry_count FROM kpi_open_receivables "
         "WHERE building_id = :b AND entry_count <> 0 ORDER BY 1, 2, 3",
     )

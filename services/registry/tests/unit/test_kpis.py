@@ -11,12 +11,15 @@ from folio.registry.domain.kpis import (
     EntryFacts,
     KpiCalendar,
     KpiInputs,
+    MoneyMovement,
     UnitCounts,
     adr_minor,
     collection_totals,
     compute_kpis,
     ear_minor,
     local_date_of,
+    money_movements,
+    open_receivable_of,
     percent,
     revpau_minor,
     roll_up,
@@ -27,7 +30,10 @@ from folio.registry.domain.occupancy import DailyStatus
 
 
 def paid(amount: int, at: datetime, currency: str = "SAR") -> EntryFacts:
-    return EntryFacts(status="PAID", amount_minor=amount, currency=currency, paid_at=at)
+    """An entry paid in full by one payment (the seed's case)."""
+    return EntryFacts(
+        status="PAID", amount_minor=amount, currency=currency, paid_minor=amount, paid_at=at
+    )
 
 
 def utc(*args: int) -> datetime:
@@ -59,6 +65,18 @@ ENTRIES = [
 AS_OF = date(2026, 2, 10)
 
 
+def totals_of(entries, *, timezone: str, as_of: date = AS_OF, currency: str = "SAR"):
+    """Collections of entries each seen once, in their current version."""
+    moves = [
+        m
+        for e in entries
+        for m in money_movements(None, e, changed_at=e.paid_at or utc(2030, 1, 1))
+    ]
+    return collection_totals(
+        entries, moves, calendar=KpiCalendar.ending_on(as_of), timezone=timezone, currency=currency
+    )
+
+
 def test_calendar_counts_days_including_as_of():
     cal = KpiCalendar.ending_on(AS_OF)
     assert (cal.month_start, cal.year_start) == (date(2026, 2, 1), date(2026, 1, 1))
@@ -75,9 +93,7 @@ def test_leap_year_day_counts():
 
 
 def test_collections_in_riyadh():
-    totals = collection_totals(
-        ENTRIES, calendar=KpiCalendar.ending_on(AS_OF), timezone="Asia/Riyadh", currency="SAR"
-    )
+    totals = totals_of(ENTRIES, timezone="Asia/Riyadh")
     assert totals == CollectionTotals(
         collected_mtd_minor=100_000 + 30_000,  # A, C
         collected_ytd_minor=100_000 + 50_000 + 30_000 + 70_000,  # A, B, C, E
@@ -87,9 +103,7 @@ def test_collections_in_riyadh():
 
 
 def test_same_payments_in_a_utc_building_fall_in_other_months():
-    totals = collection_totals(
-        ENTRIES, calendar=KpiCalendar.ending_on(AS_OF), timezone="UTC", currency="SAR"
-    )
+    totals = totals_of(ENTRIES, timezone="UTC")
     assert totals.collected_mtd_minor == 30_000 + 20_000  # C, D (A is January in UTC)
     assert totals.collected_ytd_minor == 100_000 + 50_000 + 30_000 + 20_000  # E is 2025 in UTC
 
@@ -101,12 +115,9 @@ def test_local_date_of_a_riyadh_month_boundary_payment():
         local_date_of(datetime(2026, 1, 1), "UTC")  # naive times are refused
 
 
-def test_paid_minor_is_preferred_over_amount_when_reported():
-    entry = EntryFacts("PAID", 10_000, "SAR", paid_minor=9_500, paid_at=utc(2026, 2, 3))
-    totals = collection_totals(
-        [entry], calendar=KpiCalendar.ending_on(AS_OF), timezone="Asia/Riyadh", currency="SAR"
-    )
-    assert totals.collected_mtd_minor == 9_500
+def test_collected_is_what_was_paid_including_an_overpayment():
+    entry = EntryFacts("PAID", 10_000, "SAR", paid_minor=10_500, paid_at=utc(2026, 2, 3))
+    assert totals_of([entry], timezone="Asia/Riyadh").collected_mtd_minor == 10_500
 
 
 def building_inputs() -> KpiInputs:
@@ -123,9 +134,7 @@ def building_inputs() -> KpiInputs:
         calendar=cal,
         units=unit_counts(statuses),
         monthly_rent_sum_minor=10 * 500_000,
-        collections=collection_totals(
-            ENTRIES, calendar=cal, timezone="Asia/Riyadh", currency="SAR"
-        ),
+        collections=totals_of(ENTRIES, timezone="Asia/Riyadh"),
         occupied_unit_days_mtd=37,
     )
 
@@ -241,23 +250,120 @@ def test_portfolio_roll_up_recomputes_ratios_from_parts():
     assert portfolio.ear_minor == first.ear_minor + second.ear_minor
 
 
-def test_read_model_contributions_match_collection_totals():
-    from folio.registry.domain.kpis import NO_DUE_DATE, contribution_of
+def test_open_receivables_hold_what_is_still_owed():
+    from folio.registry.domain.kpis import NO_DUE_DATE
 
-    cal = KpiCalendar.ending_on(AS_OF)
-    mtd = ytd = outstanding = overdue = 0
-    for entry in ENTRIES:
-        part = contribution_of(entry, "Asia/Riyadh")
-        if part.currency != "SAR":
-            continue
-        if part.collected_on and cal.in_year(part.collected_on):
-            ytd += part.collected_minor
-            mtd += part.collected_minor if cal.in_month(part.collected_on) else 0
-        if part.open_status:
-            outstanding += part.open_amount_minor
-            overdue += part.open_status == "DUE" and part.open_due_date < AS_OF
-    assert CollectionTotals(mtd, ytd, outstanding, overdue) == collection_totals(
-        ENTRIES, calendar=cal, timezone="Asia/Riyadh", currency="SAR"
+    partly = EntryFacts("DUE", 200_000, "SAR", paid_minor=50_000, due_date=date(2026, 2, 1))
+    part = open_receivable_of(partly)
+    assert (part.status, part.due_date, part.outstanding_minor) == (
+        "DUE",
+        date(2026, 2, 1),
+        150_000,
     )
-    no_due = contribution_of(EntryFacts("DUE", 5, "SAR"), "UTC")
-    assert (no_due.open_due_date, no_due.open_amount_minor) == (NO_DUE_DATE, 5)
+    no_due = open_receivable_of(EntryFacts("PENDING", 5, "SAR"))
+    assert (no_due.due_date, no_due.outstanding_minor) == (NO_DUE_DATE, 5)
+    assert open_receivable_of(EntryFacts("PAID", 5, "SAR", paid_minor=5)) is None
+    # A refund on an open entry makes that much owed again.
+    refunded = EntryFacts("DUE", 80_000, "SAR", paid_minor=30_000, refunded_minor=10_000)
+    assert open_receivable_of(refunded).outstanding_minor == 60_000
+
+
+# --- partial payments and refunds across month boundaries, by hand ----------------
+#
+# Riyadh is UTC+3 all year. Entry X: 2,000.00 due 2026-01-25; Y: 1,000.00 due 2026-02-20.
+#   X v2  500.00 received, verified 2026-01-31 21:30Z = 02-01 00:30 Riyadh  → February
+#   Y v2  400.00 received, verified 2026-01-10 09:00Z                       → January
+#   X v3 1,500.00 received, verified 2026-02-05 10:00Z, X PAID               → February
+#   Y v3  100.00 refunded, recorded 2026-02-15 12:00Z                       → February
+#   X v4  300.00 refunded, recorded 2026-02-28 22:00Z = 03-01 01:00 Riyadh  → March
+RIYADH = "Asia/Riyadh"
+X = [
+    EntryFacts("DUE", 200_000, "SAR", due_date=date(2026, 1, 25)),
+    EntryFacts("DUE", 200_000, "SAR", paid_minor=50_000, due_date=date(2026, 1, 25)),
+    EntryFacts("PAID", 200_000, "SAR", 200_000, utc(2026, 2, 5, 10), date(2026, 1, 25)),
+    EntryFacts("PAID", 200_000, "SAR", 200_000, utc(2026, 2, 5, 10), date(2026, 1, 25), 30_000),
+]
+X_TIMES = [  # (changed_at, payment_verified_at) of each version
+    (utc(2026, 1, 2), None),
+    (utc(2026, 1, 31, 21, 31), utc(2026, 1, 31, 21, 30)),
+    (utc(2026, 2, 5, 10, 1), utc(2026, 2, 5, 10)),
+    (utc(2026, 2, 28, 22), None),
+]
+Y = [
+    EntryFacts("DUE", 100_000, "SAR", due_date=date(2026, 2, 20)),
+    EntryFacts("DUE", 100_000, "SAR", paid_minor=40_000, due_date=date(2026, 2, 20)),
+    EntryFacts("DUE", 100_000, "SAR", 40_000, None, date(2026, 2, 20), 10_000),
+]
+Y_TIMES = [
+    (utc(2026, 1, 3), None),
+    # No payment_verified_at (an older ledger): the version's own time dates it.
+    (utc(2026, 1, 10, 9), None),
+    (utc(2026, 2, 15, 12), None),
+]
+
+
+def history_movements(versions, times) -> list[MoneyMovement]:
+    moves, previous = [], None
+    for facts, (changed_at, verified_at) in zip(versions, times, strict=True):
+        moves += money_movements(
+            previous, facts, changed_at=changed_at, payment_verified_at=verified_at
+        )
+        previous = facts
+    return moves
+
+
+def test_movements_of_a_partly_paid_then_refunded_entry():
+    assert history_movements(X, X_TIMES) == [
+        MoneyMovement("PAYMENT", 50_000, utc(2026, 1, 31, 21, 30), "SAR"),
+        MoneyMovement("PAYMENT", 150_000, utc(2026, 2, 5, 10), "SAR"),
+        MoneyMovement("REFUND", -30_000, utc(2026, 2, 28, 22), "SAR"),
+    ]
+    # A first sight of an entry already paid and partly refunded moves both at once.
+    assert money_movements(None, X[3], changed_at=utc(2026, 3, 2)) == [
+        MoneyMovement("PAYMENT", 200_000, utc(2026, 2, 5, 10), "SAR"),
+        MoneyMovement("REFUND", -30_000, utc(2026, 3, 2), "SAR"),
+    ]
+    assert money_movements(X[3], X[3], changed_at=utc(2026, 3, 2)) == []
+
+
+@pytest.mark.parametrize(
+    ("as_of", "mtd", "ytd"),
+    [
+        (date(2026, 1, 31), 40_000, 40_000),  # Y's 400.00; X's 500.00 is February here
+        (date(2026, 2, 28), 50_000 + 150_000 - 10_000, 230_000),
+        (date(2026, 3, 1), -30_000, 200_000),  # X's refund lowers March, not February
+    ],
+)
+def test_partial_payments_and_refunds_in_riyadh_by_hand(as_of, mtd, ytd):
+    moves = history_movements(X, X_TIMES) + history_movements(Y, Y_TIMES)
+    totals = collection_totals(
+        [X[-1], Y[-1]],
+        moves,
+        calendar=KpiCalendar.ending_on(as_of),
+        timezone=RIYADH,
+        currency="SAR",
+    )
+    # Outstanding: X is PAID (0); Y owes 1,000.00 - (400.00 - 100.00) = 700.00.
+    assert totals == CollectionTotals(mtd, ytd, 70_000, int(as_of > date(2026, 2, 20)))
+
+
+def test_the_same_history_in_utc_moves_the_boundary_payments():
+    moves = history_movements(X, X_TIMES) + history_movements(Y, Y_TIMES)
+    for as_of, mtd in ((date(2026, 1, 31), 90_000), (date(2026, 2, 28), 110_000)):
+        totals = collection_totals(
+            [], moves, calendar=KpiCalendar.ending_on(as_of), timezone="UTC", currency="SAR"
+        )
+        assert totals.collected_mtd_minor == mtd  # 400 + 500 in January; 1,500 - 100 - 300 in Feb
+
+
+def test_a_fully_paid_entry_still_follows_the_seed_formula():
+    """Seed §4: Collected MTD = Σ PAID amounts this month, by paid date."""
+    entry = paid(70_000, utc(2026, 2, 9, 22))  # 02-10 01:00 Riyadh
+    before = EntryFacts("DUE", 70_000, "SAR")
+    moves = money_movements(
+        before, entry, changed_at=utc(2026, 2, 9, 22, 1), payment_verified_at=entry.paid_at
+    )
+    totals = collection_totals(
+        [entry], moves, calendar=KpiCalendar.ending_on(AS_OF), timezone=RIYADH, currency="SAR"
+    )
+    assert (totals.collected_mtd_minor, totals.outstanding_minor) == (70_000, 0)

@@ -220,6 +220,14 @@ class LedgerEntryChanged(EventPayload):
     extension_id: str | None = None
     parent_entry_id: str | None = None
     paid_at: AwareDatetime | None = None
+    payment_verified_at: AwareDatetime | None = Field(
+        default=None,
+        description=(
+            "On a version produced by applying verified payments: when the provider "
+            "verified the latest of them (the time the money was received, even for a "
+            "partial payment that leaves the entry open); null on other versions"
+        ),
+    )
     version: int
     changed_at: AwareDatetime
 

@@ -61,7 +61,9 @@ class JournalConfig:
     policy: OverdraftPolicy
 
 
-def entry_changed_event(entry: Entry, changed_at: datetime) -> LedgerEntryChanged:
+def entry_changed_event(
+    entry: Entry, changed_at: datetime, payment_verified_at: datetime | None = None
+) -> LedgerEntryChanged:
     return LedgerEntryChanged(
         entry_id=entry.entry_id,
         invoice_number=entry.invoice_number,
@@ -78,6 +80,7 @@ def entry_changed_event(entry: Entry, changed_at: datetime) -> LedgerEntryChange
         extension_id=entry.extension_id,
         parent_entry_id=entry.parent_entry_id,
         paid_at=entry.paid_at,
+        payment_verified_at=payment_verified_at,
         version=entry.state_version,
         changed_at=changed_at,
     )
@@ -443,6 +446,7 @@ async def when_payments_verified(envelopes: list[Envelope], uow, journal: Journa
     payment_rows: list[dict] = []
     rejections: list[dict] = []
     changed: dict[str, Entry] = {}
+    received_at: dict[str, datetime] = {}  # entry → latest verified_at applied (KPIs date by it)
     candidates: list[NewTransaction] = []
     for env, p in payments:
         key = (p.provider, p.provider_payment_id, p.capture_id or "")
@@ -489,6 +493,9 @@ async def when_payments_verified(envelopes: list[Envelope], uow, journal: Journa
                 code = reason = None
                 entries[p.invoice_number] = outcome.entry
                 changed[entry.entry_id] = outcome.entry
+                received_at[entry.entry_id] = max(
+                    p.verified_at, received_at.get(entry.entry_id, p.verified_at)
+                )
                 row.update(applied=True, overpaid_minor=outcome.overpaid_minor)
                 if outcome.overpaid_minor:
                     row.update(reason_code="OVERPAID", reason="payment exceeds the amount due")
@@ -526,7 +533,7 @@ async def when_payments_verified(envelopes: list[Envelope], uow, journal: Journa
                 # The payments table already deduplicates; a journal refusal here is a bug.
                 raise result
     for entry in changed.values():
-        uow.emit(entry_changed_event(entry, now))
+        uow.emit(entry_changed_event(entry, now, received_at[entry.entry_id]))
     applied = sorted(
         {(r["provider"], r["provider_payment_id"]) for r in payment_rows if r["applied"]}
     )

@@ -20,6 +20,7 @@ from folio.registry.adapters.tables import (
     kpi_daily_collections,
     kpi_daily_occupancy,
     kpi_entries,
+    kpi_money_movements,
     kpi_open_receivables,
     mortgages,
     unit_daily_status,
@@ -473,13 +474,29 @@ class RegistryRepository:
         await self.session.execute(stmt)
 
     async def add_collection_deltas(self, deltas: Iterable[tuple[uuid.UUID, str, date, int, int]]):
-        """(building, currency, local date, amount, count) added to the daily totals."""
+        """(building, currency, local date, amount, movements) added to the daily totals."""
         rows = [
             {"building_id": b, "currency": c, "local_date": d, "collected_minor": a,
-             "entry_count": n}
+             "movement_count": n}
             for (b, c, d), (a, n) in _summed(deltas, key_size=3)
         ]
-        await self._add_deltas(kpi_daily_collections, rows, ("collected_minor", "entry_count"))
+        await self._add_deltas(kpi_daily_collections, rows, ("collected_minor", "movement_count"))
+
+    async def insert_movements(self, rows: list[Row]) -> None:
+        """Record money movements (the primary key refuses one recorded twice)."""
+        if rows:
+            await self.session.execute(sa.insert(kpi_money_movements).values(rows))
+
+    async def movements_of_entry(self, entry_id: str) -> list[Row]:
+        stmt = sa.select(kpi_money_movements).where(kpi_money_movements.c.entry_id == entry_id)
+        return [dict(r) for r in (await self.session.execute(stmt)).mappings()]
+
+    async def rehome_movements(self, entry_id: str, building_id: uuid.UUID | None) -> None:
+        await self.session.execute(
+            sa.update(kpi_money_movements)
+            .where(kpi_money_movements.c.entry_id == entry_id)
+            .values(building_id=building_id)
+        )
 
     async def add_open_deltas(self, deltas: Iterable[tuple[uuid.UUID, str, str, date, int, int]]):
         """(building, currency, status, due date, amount, count) added to open receivables."""
@@ -535,7 +552,8 @@ class RegistryRepository:
         return int(outstanding), int(overdue)
 
     async def rebuild_kpi_aggregates(self, building_id: uuid.UUID) -> None:
-        """Recompute a building's aggregates from its entries (after a timezone change)."""
+        """Recompute a building's aggregates from its movements and entries (after a
+        timezone change, or when entries that named it before it existed attach)."""
         await self.session.execute(
             sa.delete(kpi_daily_collections).where(
                 kpi_daily_collections.c.building_id == building_id
@@ -549,13 +567,12 @@ class RegistryRepository:
             sa.text(
                 """
                 INSERT INTO kpi_daily_collections
-                    (building_id, currency, local_date, collected_minor, entry_count)
-                SELECT building_id, currency, paid_local_date,
-                       sum(CASE WHEN paid_minor > 0 THEN paid_minor ELSE amount_minor END),
-                       count(*)
-                FROM kpi_entries
-                WHERE building_id = :b AND status = 'PAID' AND paid_local_date IS NOT NULL
-                GROUP BY building_id, currency, paid_local_date
+                    (building_id, currency, local_date, collected_minor, movement_count)
+                SELECT m.building_id, m.currency, (m.moved_at AT TIME ZONE b.timezone)::date,
+                       sum(m.amount_minor), count(*)
+                FROM kpi_money_movements m JOIN buildings b ON b.id = m.building_id
+                WHERE m.building_id = :b
+                GROUP BY 1, 2, 3
                 """
             ),
             params,
@@ -566,7 +583,7 @@ class RegistryRepository:
                 INSERT INTO kpi_open_receivables
                     (building_id, currency, status, due_date, amount_minor, entry_count)
                 SELECT building_id, currency, status, coalesce(due_date, DATE '9999-12-31'),
-                       sum(amount_minor), count(*)
+                       sum(amount_minor - paid_minor + refunded_minor), count(*)
                 FROM kpi_entries
                 WHERE building_id = :b AND status IN ('DUE', 'PENDING')
                 GROUP BY building_id, currency, status, coalesce(due_date, DATE '9999-12-31')
@@ -593,6 +610,19 @@ class RegistryRepository:
                 sa.or_(
                     kpi_entries.c.building_ref == str(building["id"]),
                     sa.func.upper(kpi_entries.c.building_ref) == building["code"],
+                ),
+            )
+            .values(building_id=building["id"])
+        )
+        # Their money movements belong to the building from now on as well.
+        await self.session.execute(
+            sa.update(kpi_money_movements)
+            .where(
+                kpi_money_movements.c.building_id.is_(None),
+                kpi_money_movements.c.entry_id.in_(
+                    sa.select(kpi_entries.c.entry_id).where(
+                        kpi_entries.c.building_id == building["id"]
+                    )
                 ),
             )
             .values(building_id=building["id"])

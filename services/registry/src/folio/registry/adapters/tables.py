@@ -140,6 +140,7 @@ kpi_entries = sa.Table(
     sa.Column("status", sa.Text, nullable=False),
     sa.Column("amount_minor", sa.BigInteger, nullable=False),
     sa.Column("paid_minor", sa.BigInteger, nullable=False),
+    sa.Column("refunded_minor", sa.BigInteger, nullable=False),
     sa.Column("currency", sa.String(3), nullable=False),
     sa.Column("due_date", sa.Date),
     sa.Column("paid_at", sa.DateTime(timezone=True)),
@@ -155,7 +156,20 @@ kpi_daily_collections = sa.Table(
     sa.Column("currency", sa.String(3), primary_key=True),
     sa.Column("local_date", sa.Date, primary_key=True),
     sa.Column("collected_minor", sa.BigInteger, nullable=False),
-    sa.Column("entry_count", sa.Integer, nullable=False),
+    sa.Column("movement_count", sa.Integer, nullable=False),
+)
+
+#: Every payment (+) and refund (-) on an entry, when it happened (KPI "collected").
+kpi_money_movements = sa.Table(
+    "kpi_money_movements",
+    metadata,
+    sa.Column("entry_id", sa.Text, primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("kind", sa.Text, primary_key=True),
+    sa.Column("building_id", UUID(as_uuid=True)),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("amount_minor", sa.BigInteger, nullable=False),
+    sa.Column("moved_at", sa.DateTime(timezone=True), nullable=False),
 )
 
 kpi_open_receivables = sa.Table(

@@ -4,19 +4,34 @@ Conventions (one place, so every caller agrees):
 
 * **Calendar.** Month and year boundaries are those of the building's IANA
   timezone. ``as_of`` is a local calendar date; a period runs from the first day
-  of its month (or year) through ``as_of`` inclusive. A payment counts on the
-  local date of its ``paid_at`` in that timezone.
-* **Collected** = sum of the amounts of entries whose *current* status is PAID
-  (``paid_minor`` when the ledger reports it, else ``amount_minor``), by paid date.
-  An entry later REFUNDED is no longer PAID and so no longer counts.
+  of its month (or year) through ``as_of`` inclusive. Money counts on the local
+  date, in that timezone, of the instant it moved.
+* **Collected** in a period = money actually received in that period, net of money
+  returned in it. Every version of a ledger entry reports how much was paid on it
+  (``paid_minor``) and refunded from it (``refunded_minor``) so far; the growth of
+  each between two versions is a *money movement*:
+
+  - a **payment** of the growth of ``paid_minor``, on the day the provider verified
+    it (``payment_verified_at``; else the entry's ``paid_at``; else the version's
+    ``changed_at``). Partial payments count when they arrive, whatever the status.
+  - a **refund** of minus the growth of ``refunded_minor``, on the day the ledger
+    recorded it (``changed_at``, the time of the refund's journal transaction). A
+    refund lowers the period it happens in and never rewrites an earlier one.
+
+  For an entry paid in full by one payment this is the seed's formula: its amount
+  (what was paid), on its paid date. REFUND child entries move nothing themselves
+  (the refund is their parent's ``refunded_minor``), so nothing counts twice.
+* **Outstanding** = what is still owed on DUE and PENDING entries:
+  Σ (amount - (paid - refunded)). For a charge this is the ledger's own
+  ``outstanding_minor`` of the entry (2,000.00 with 500.00 received → 1,500.00); a
+  DUE credit (negative ADJUSTMENT) lowers it by its amount. **Overdue** = count of
+  DUE entries whose due date is before ``as_of``.
 * **EAR** = collected YTD / days so far this year x 365 (365 as the seed states,
   also in leap years; day 1 of the year counts as one day).
 * **Run-rate** = collected MTD x 12. **PAR** = Σ monthly base rent x 12 over all units.
 * **ADR** and **RevPAU** use the month-to-date: total revenue = collected MTD;
   occupied days = occupied unit-nights recorded in daily snapshots this month;
   RevPAU = revenue / total units / days so far this month.
-* **Outstanding** = Σ amount of DUE and PENDING entries. **Overdue** = count of
-  DUE entries whose due date is before ``as_of``.
 * **Occupancy rate** = occupied / (total - blocked - maintenance) x 100.
 * **Rounding.** Quotients are computed exactly (``Fraction``) and rounded once,
   half to even, to integer minor units (money) or to 0.01 (the percentage).
@@ -33,7 +48,6 @@ from zoneinfo import ZoneInfo
 from folio.registry.domain.occupancy import DailyStatus
 
 DAYS_PER_YEAR_IN_EAR = 365
-PAID = "PAID"
 OUTSTANDING_STATUSES = frozenset({"DUE", "PENDING"})
 
 
@@ -87,7 +101,7 @@ class KpiCalendar:
 
 @dataclass(frozen=True)
 class EntryFacts:
-    """The slice of a ledger entry the KPIs read (from the registry's read model)."""
+    """The slice of a ledger entry version the KPIs read (from the registry's read model)."""
 
     status: str
     amount_minor: int
@@ -95,10 +109,53 @@ class EntryFacts:
     paid_minor: int = 0
     paid_at: datetime | None = None
     due_date: date | None = None
+    refunded_minor: int = 0
 
     @property
-    def collected_minor(self) -> int:
-        return self.paid_minor or self.amount_minor
+    def net_received_minor(self) -> int:
+        """Money received on the entry and not returned (the ledger's net paid)."""
+        return self.paid_minor - self.refunded_minor
+
+    @property
+    def outstanding_minor(self) -> int:
+        """What is still owed: amount - net received on DUE/PENDING entries, else 0."""
+        if self.status not in OUTSTANDING_STATUSES:
+            return 0
+        return self.amount_minor - self.net_received_minor
+
+
+PAYMENT = "PAYMENT"
+REFUND = "REFUND"
+
+
+@dataclass(frozen=True)
+class MoneyMovement:
+    """Money that moved on one entry at one instant: + received, - refunded."""
+
+    kind: str
+    amount_minor: int
+    at: datetime
+    currency: str
+
+
+def money_movements(
+    old: EntryFacts | None,
+    new: EntryFacts,
+    *,
+    changed_at: datetime,
+    payment_verified_at: datetime | None = None,
+) -> list[MoneyMovement]:
+    """The money an entry's new version moved since the version before (``old``; None
+    for the first version seen), dated as the module docstring says."""
+    moves = []
+    paid = new.paid_minor - (old.paid_minor if old else 0)
+    if paid:
+        at = payment_verified_at or (new.paid_at if paid > 0 else None) or changed_at
+        moves.append(MoneyMovement(PAYMENT, paid, at, new.currency))
+    refunded = new.refunded_minor - (old.refunded_minor if old else 0)
+    if refunded:
+        moves.append(MoneyMovement(REFUND, -refunded, changed_at, new.currency))
+    return moves
 
 
 @dataclass(frozen=True)
@@ -110,21 +167,29 @@ class CollectionTotals:
 
 
 def collection_totals(
-    entries: Iterable[EntryFacts], *, calendar: KpiCalendar, timezone: str, currency: str
+    entries: Iterable[EntryFacts],
+    movements: Iterable[MoneyMovement],
+    *,
+    calendar: KpiCalendar,
+    timezone: str,
+    currency: str,
 ) -> CollectionTotals:
-    """Collections from raw entries; entries in another currency are not summed."""
+    """Collections from raw facts (the definition the read model's aggregates follow):
+    collected from the money movements, outstanding and overdue from the entries'
+    current versions. Another currency is never summed."""
     mtd = ytd = outstanding = overdue = 0
+    for move in movements:
+        if move.currency != currency:
+            continue
+        moved_on = local_date_of(move.at, timezone)
+        if calendar.in_year(moved_on):
+            ytd += move.amount_minor
+            if calendar.in_month(moved_on):
+                mtd += move.amount_minor
     for entry in entries:
         if entry.currency != currency:
             continue
-        if entry.status == PAID and entry.paid_at is not None:
-            paid_on = local_date_of(entry.paid_at, timezone)
-            if calendar.in_year(paid_on):
-                ytd += entry.collected_minor
-                if calendar.in_month(paid_on):
-                    mtd += entry.collected_minor
-        if entry.status in OUTSTANDING_STATUSES:
-            outstanding += entry.amount_minor
+        outstanding += entry.outstanding_minor
         if entry.status == "DUE" and entry.due_date is not None and entry.due_date < calendar.as_of:
             overdue += 1
     return CollectionTotals(mtd, ytd, outstanding, overdue)
@@ -298,28 +363,22 @@ NO_DUE_DATE = date(9999, 12, 31)
 
 
 @dataclass(frozen=True)
-class ReadModelContribution:
-    """What one entry adds to the pre-aggregated KPI tables."""
+class OpenReceivable:
+    """What one entry version adds to the pre-aggregated open receivables."""
 
     currency: str
-    collected_on: date | None
-    collected_minor: int
-    open_status: str | None
-    open_due_date: date
-    open_amount_minor: int
+    status: str
+    due_date: date
+    outstanding_minor: int
 
 
-def contribution_of(entry: EntryFacts, timezone: str) -> ReadModelContribution:
-    """The aggregate rows an entry counts in, by the same rules as collection_totals."""
-    collected_on = None
-    if entry.status == PAID and entry.paid_at is not None:
-        collected_on = local_date_of(entry.paid_at, timezone)
-    open_status = entry.status if entry.status in OUTSTANDING_STATUSES else None
-    return ReadModelContribution(
+def open_receivable_of(entry: EntryFacts) -> OpenReceivable | None:
+    """The open-receivables row an entry counts in (None unless DUE/PENDING)."""
+    if entry.status not in OUTSTANDING_STATUSES:
+        return None
+    return OpenReceivable(
         currency=entry.currency,
-        collected_on=collected_on,
-        collected_minor=entry.collected_minor if collected_on else 0,
-        open_status=open_status,
-        open_due_date=entry.due_date or NO_DUE_DATE,
-        open_amount_minor=entry.amount_minor if open_status else 0,
+        status=entry.status,
+        due_date=entry.due_date or NO_DUE_DATE,
+        outstanding_minor=entry.outstanding_minor,
     )

@@ -31,3 +31,18 @@ class MortgageStatus(StrEnum):
 
 
 DEFAULT_TIMEZONE = "Asia/Riyadh"
+
+#: Seed §5: a unit's status is AVAILABLE, BLOCKED or MAINTENANCE, and BLOCKED and
+#: MAINTENANCE units are taken out of the rentable stock (occupancy denominator).
+#: A unit that is not rentable cannot take a booking.
+BOOKABLE_STATUSES = frozenset({UnitStatus.AVAILABLE})
+
+
+def booking_refusal(unit_status: str) -> str | None:
+    """Why a unit in ``unit_status`` cannot take a new booking, or None when it can."""
+    if unit_status in BOOKABLE_STATUSES:
+        return None
+    return (
+        f"the unit is {unit_status}: it is not rentable and cannot take a booking "
+        "until it is AVAILABLE again"
+    )

@@ -6,8 +6,9 @@ refusal is problem+json and changes nothing (the unit of work is not committed).
 
 import dataclasses
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
@@ -17,6 +18,7 @@ from folio.registry.service import kpis, occupancy, registry, renewals
 from folio.registry.service.errors import Problem, unprocessable
 from folio.registry.service.unit_of_work import RegistryUnitOfWork
 from folio.shared.auth import READ_ROLES, WRITE_ROLES, Principal, require_roles
+from folio.shared.transactions import retry_transient
 
 PREFIX = "/api/registry"
 router = APIRouter(prefix=PREFIX, tags=["registry"])
@@ -25,6 +27,26 @@ Reader = Annotated[Principal, Depends(require_roles(*READ_ROLES))]
 Writer = Annotated[Principal, Depends(require_roles(*WRITE_ROLES))]
 Limit = Annotated[int, Query(ge=1, le=500)]
 Search = Annotated[str | None, Query(max_length=100)]
+T = TypeVar("T")
+
+#: The one definition of the money figures (also in the registry README and in
+#: ``domain/kpis.py``), shown on every route that reports them.
+MONEY_DEFINITIONS = """
+**Outstanding** (`outstanding_minor`) is what is still owed on DUE and PENDING
+entries: the sum of amount - (paid - refunded). For a charge it is the ledger
+entry's own `outstanding_minor` (an invoice of 2,000.00 with 500.00 received counts
+1,500.00); a DUE credit (negative ADJUSTMENT) lowers it. **Overdue** counts DUE
+entries whose due date is before `as_of`.
+
+**Collected** in a period (`collected_mtd_minor`, `collected_ytd_minor`) is the money
+actually received in that period, partial payments included (each on the day the
+provider verified it), minus refunds in the period they happen (each on the day the
+ledger recorded it): a refund never rewrites an earlier period, so a month can be
+negative. Days are those of the building's timezone; a period runs from the first
+local day of its month or year through `as_of`. For an entry paid in full by one
+payment this is the seed's "sum of PAID amounts" by paid date. EAR, run-rate, ADR
+and RevPAU are computed from these collected figures.
+"""
 
 
 def get_uow(request: Request) -> RegistryUnitOfWork:
@@ -51,6 +73,20 @@ async def _page(coro) -> dict[str, Any]:
     return {"data": rows, "next_cursor": next_cursor}
 
 
+async def _change(uow: RegistryUnitOfWork, work: Callable[[RegistryUnitOfWork], Awaitable[T]]) -> T:
+    """Run a state change in one transaction and commit it; after a deadlock or a
+    serialization failure PostgreSQL kept nothing, so the whole unit of work runs
+    again (``retry_transient``: backoff, finally 409 ``concurrent-update``)."""
+
+    async def attempt() -> T:
+        async with uow:  # each attempt opens a fresh session and transaction
+            result = await work(uow)
+            await uow.commit()
+        return result
+
+    return await retry_transient(attempt)
+
+
 def _kpi_body(kpi) -> dict[str, Any]:
     body = dataclasses.asdict(kpi)
     rate = body.get("occupancy_rate_percent")
@@ -63,10 +99,7 @@ def _kpi_body(kpi) -> dict[str, Any]:
 
 @router.post("/buildings", status_code=201)
 async def create_building(cmd: c.CreateBuilding, principal: Writer, uow: UoW):
-    async with uow:
-        building = await registry.create_building(uow, cmd, principal.subject)
-        await uow.commit()
-    return building
+    return await _change(uow, lambda u: registry.create_building(u, cmd, principal.subject))
 
 
 @router.get("/buildings")
@@ -89,10 +122,9 @@ async def get_building(building_id: uuid.UUID, principal: Reader, uow: UoW):
 async def update_building(
     building_id: uuid.UUID, cmd: c.UpdateBuilding, principal: Writer, uow: UoW
 ):
-    async with uow:
-        building = await registry.update_building(uow, building_id, cmd, principal.subject)
-        await uow.commit()
-    return building
+    return await _change(
+        uow, lambda u: registry.update_building(u, building_id, cmd, principal.subject)
+    )
 
 
 # --- units ---------------------------------------------------------------------
@@ -100,10 +132,7 @@ async def update_building(
 
 @router.post("/units", status_code=201)
 async def create_unit(cmd: c.CreateUnit, principal: Writer, uow: UoW):
-    async with uow:
-        unit = await registry.create_unit(uow, cmd, principal.subject)
-        await uow.commit()
-    return unit
+    return await _change(uow, lambda u: registry.create_unit(u, cmd, principal.subject))
 
 
 @router.get("/units")
@@ -133,25 +162,19 @@ async def get_unit(unit_id: uuid.UUID, principal: Reader, uow: UoW):
 
 @router.patch("/units/{unit_id}")
 async def update_unit(unit_id: uuid.UUID, cmd: c.UpdateUnit, principal: Writer, uow: UoW):
-    async with uow:
-        unit = await registry.update_unit(uow, unit_id, cmd, principal.subject)
-        await uow.commit()
-    return unit
+    return await _change(uow, lambda u: registry.update_unit(u, unit_id, cmd, principal.subject))
 
 
 @router.put("/units/{unit_id}/beds24-map")
 async def set_beds24_map(unit_id: uuid.UUID, cmd: c.SetBeds24Mapping, principal: Writer, uow: UoW):
-    async with uow:
-        mapping = await registry.set_beds24_mapping(uow, unit_id, cmd, principal.subject)
-        await uow.commit()
-    return mapping
+    return await _change(
+        uow, lambda u: registry.set_beds24_mapping(u, unit_id, cmd, principal.subject)
+    )
 
 
 @router.delete("/units/{unit_id}/beds24-map", status_code=204)
 async def remove_beds24_map(unit_id: uuid.UUID, principal: Writer, uow: UoW) -> Response:
-    async with uow:
-        await registry.remove_beds24_mapping(uow, unit_id, principal.subject)
-        await uow.commit()
+    await _change(uow, lambda u: registry.remove_beds24_mapping(u, unit_id, principal.subject))
     return Response(status_code=204)
 
 
@@ -184,7 +207,12 @@ async def get_unit_daily_status(
         }
 
 
-@router.get("/units/{unit_id}/finance-card")
+@router.get(
+    "/units/{unit_id}/finance-card",
+    description="The unit, its mapping, occupancy and ledger entries (each with its "
+    "`outstanding_minor`), and per currency its balances: `outstanding_minor` as below, "
+    "`collected_minor` = all money received on its entries net of refunds.\n" + MONEY_DEFINITIONS,
+)
 async def get_unit_finance_card(unit_id: uuid.UUID, request: Request, principal: Reader, uow: UoW):
     async with uow:
         return await kpis.unit_finance_card(
@@ -197,10 +225,7 @@ async def get_unit_finance_card(unit_id: uuid.UUID, request: Request, principal:
 
 @router.post("/bookings", status_code=201)
 async def create_booking(cmd: c.CreateBooking, principal: Writer, uow: UoW):
-    async with uow:
-        booking = await registry.create_booking(uow, cmd, principal.subject)
-        await uow.commit()
-    return booking
+    return await _change(uow, lambda u: registry.create_booking(u, cmd, principal.subject))
 
 
 @router.get("/bookings")
@@ -235,10 +260,7 @@ async def get_booking(booking_id: uuid.UUID, principal: Reader, uow: UoW):
 
 @router.post("/bookings/{booking_id}/cancel")
 async def cancel_booking(booking_id: uuid.UUID, principal: Writer, uow: UoW):
-    async with uow:
-        booking = await registry.cancel_booking(uow, booking_id, principal.subject)
-        await uow.commit()
-    return booking
+    return await _change(uow, lambda u: registry.cancel_booking(u, booking_id, principal.subject))
 
 
 @router.get("/bookings/{booking_id}/renewal-eligibility")
@@ -257,12 +279,12 @@ async def get_renewal_eligibility(booking_id: uuid.UUID, principal: Reader, uow:
 async def request_renewal(
     booking_id: uuid.UUID, principal: Writer, uow: UoW, cmd: c.RequestRenewal | None = None
 ):
-    async with uow:
-        extension = await renewals.request_renewal(
-            uow, booking_id, cmd or c.RequestRenewal(), principal.subject
-        )
-        await uow.commit()
-    return extension
+    return await _change(
+        uow,
+        lambda u: renewals.request_renewal(
+            u, booking_id, cmd or c.RequestRenewal(), principal.subject
+        ),
+    )
 
 
 @router.get("/extensions")
@@ -295,34 +317,33 @@ async def get_extension(extension_id: uuid.UUID, principal: Reader, uow: UoW):
 async def approve_extension(
     extension_id: uuid.UUID, cmd: c.ApproveExtension, principal: Writer, uow: UoW
 ):
-    async with uow:
-        extension = await renewals.approve_extension(uow, extension_id, cmd, principal.subject)
-        await uow.commit()
-    return extension
+    return await _change(
+        uow, lambda u: renewals.approve_extension(u, extension_id, cmd, principal.subject)
+    )
 
 
 @router.post("/extensions/{extension_id}/reject")
 async def reject_extension(
     extension_id: uuid.UUID, principal: Writer, uow: UoW, cmd: c.DecideExtension | None = None
 ):
-    async with uow:
-        extension = await renewals.reject_extension(
-            uow, extension_id, cmd or c.DecideExtension(), principal.subject
-        )
-        await uow.commit()
-    return extension
+    return await _change(
+        uow,
+        lambda u: renewals.reject_extension(
+            u, extension_id, cmd or c.DecideExtension(), principal.subject
+        ),
+    )
 
 
 @router.post("/extensions/{extension_id}/cancel")
 async def cancel_extension(
     extension_id: uuid.UUID, principal: Writer, uow: UoW, cmd: c.DecideExtension | None = None
 ):
-    async with uow:
-        extension = await renewals.cancel_extension(
-            uow, extension_id, cmd or c.DecideExtension(), principal.subject
-        )
-        await uow.commit()
-    return extension
+    return await _change(
+        uow,
+        lambda u: renewals.cancel_extension(
+            u, extension_id, cmd or c.DecideExtension(), principal.subject
+        ),
+    )
 
 
 # --- mortgages -----------------------------------------------------------------
@@ -330,10 +351,7 @@ async def cancel_extension(
 
 @router.post("/mortgages", status_code=201)
 async def create_mortgage(cmd: c.CreateMortgage, principal: Writer, uow: UoW):
-    async with uow:
-        mortgage = await registry.create_mortgage(uow, cmd, principal.subject)
-        await uow.commit()
-    return mortgage
+    return await _change(uow, lambda u: registry.create_mortgage(u, cmd, principal.subject))
 
 
 @router.get("/mortgages")
@@ -364,10 +382,9 @@ async def get_mortgage(mortgage_id: uuid.UUID, principal: Reader, uow: UoW):
 async def update_mortgage(
     mortgage_id: uuid.UUID, cmd: c.UpdateMortgage, principal: Writer, uow: UoW
 ):
-    async with uow:
-        mortgage = await registry.update_mortgage(uow, mortgage_id, cmd, principal.subject)
-        await uow.commit()
-    return mortgage
+    return await _change(
+        uow, lambda u: registry.update_mortgage(u, mortgage_id, cmd, principal.subject)
+    )
 
 
 # --- jobs on demand ------------------------------------------------------------
@@ -377,16 +394,18 @@ async def update_mortgage(
 async def take_snapshots(cmd: c.TakeSnapshots, request: Request, principal: Writer, uow: UoW):
     """Run the daily snapshot job for a date range (rerunning changes nothing)."""
     building_id = registry.parse_uuid(cmd.building_id, "building_id") if cmd.building_id else None
-    async with uow:
+    now = _clock(request)
+
+    async def take(u: RegistryUnitOfWork) -> dict[str, int]:
         result = await occupancy.take_daily_snapshots(
-            uow,
+            u,
             start_date=cmd.start_date,
             end_date=cmd.end_date,
             building_id=building_id,
-            now=_clock(request),
+            now=now,
             max_age=_max_age(request),
         )
-        await uow.audit(
+        await u.audit(
             principal.subject,
             "snapshots.take",
             "building",
@@ -397,8 +416,9 @@ async def take_snapshots(cmd: c.TakeSnapshots, request: Request, principal: Writ
                 **result,
             },
         )
-        await uow.commit()
-    return result
+        return result
+
+    return await _change(uow, take)
 
 
 @router.post("/beds24/sync")
@@ -429,7 +449,11 @@ async def sync_beds24(cmd: c.SyncBeds24, request: Request, principal: Writer):
 # --- KPIs ----------------------------------------------------------------------
 
 
-@router.get("/kpis/buildings/{building_id}")
+@router.get(
+    "/kpis/buildings/{building_id}",
+    description="Seed 003 §4 KPIs of one building on a local `as_of` date (default: "
+    "today in the building's timezone).\n" + MONEY_DEFINITIONS,
+)
 async def get_building_kpis(
     building_id: uuid.UUID,
     request: Request,
@@ -449,7 +473,12 @@ async def get_building_kpis(
     }
 
 
-@router.get("/kpis/portfolio")
+@router.get(
+    "/kpis/portfolio",
+    description="Every building's KPIs and a roll-up per currency (amounts of different "
+    "currencies are never summed; ratios are recomputed from the summed parts).\n"
+    + MONEY_DEFINITIONS,
+)
 async def get_portfolio_kpis(
     request: Request, principal: Reader, uow: UoW, as_of: date | None = None
 ):

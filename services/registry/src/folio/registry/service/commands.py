@@ -2,13 +2,17 @@
 
 Unknown fields are refused (mass assignment): read-only fields such as ``id``,
 ``version``, ``renewals_used`` or ``status`` of an extension cannot be sent.
+
+Every integer is strict: ``"100"``, ``10.0`` and ``true`` are refused (422), never
+coerced, and each is bounded inside its column's range (bigint/integer), so a value
+the database cannot hold never reaches it.
 """
 
 from datetime import date
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, StringConstraints, field_validator
 
 from folio.shared.contracts.money import CURRENCY_EXPONENTS
 
@@ -21,7 +25,12 @@ BuildingCode = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 UnitStatusName = Literal["AVAILABLE", "BLOCKED", "MAINTENANCE"]
 MortgageStatusName = Literal["ACTIVE", "PAID_OFF", "DEFAULTED", "CLOSED"]
-AmountMinor = Annotated[int, Field(ge=0, le=10**15)]
+#: Money in minor units: ≥ 0 (a rent or a principal may be zero), at most 10^15 (far
+#: inside bigint, and the ledger's own bound).
+AmountMinor = Annotated[int, Strict(), Field(ge=0, le=10**15)]
+PositiveAmountMinor = Annotated[int, Strict(), Field(gt=0, le=10**15)]
+#: Beds24 ids: positive, below 2^53 (JSON numbers stay exact), inside bigint.
+Beds24Id = Annotated[int, Strict(), Field(gt=0, lt=2**53)]
 
 
 def _valid_timezone(value: str) -> str:
@@ -78,8 +87,8 @@ class UpdateUnit(Command):
 
 
 class SetBeds24Mapping(Command):
-    beds24_property_id: Annotated[int, Field(gt=0, lt=2**53)]
-    beds24_room_id: Annotated[int, Field(gt=0, lt=2**53)]
+    beds24_property_id: Beds24Id
+    beds24_room_id: Beds24Id
     beds24_unit_number: Annotated[str, StringConstraints(pattern=r"^[0-9]{1,4}$")] = "1"
     source_of_truth: Literal["BEDS24", "LOCAL"]
 
@@ -90,16 +99,16 @@ class CreateBooking(Command):
     start_date: date
     end_date: date
     source: Literal["LOCAL", "BEDS24"] = "LOCAL"
-    beds24_booking_id: Annotated[int, Field(gt=0, lt=2**53)] | None = None
-    max_renewals: Annotated[int, Field(ge=0, le=100)] = 0
-    renewal_window_days: Annotated[int, Field(ge=0, le=366)] = 14
+    beds24_booking_id: Beds24Id | None = None
+    max_renewals: Annotated[int, Strict(), Field(ge=0, le=100)] = 0
+    renewal_window_days: Annotated[int, Strict(), Field(ge=0, le=366)] = 14
 
 
 class RequestRenewal(Command):
     """Extend by whole months (default 1); the amount defaults to the unit's rent x months."""
 
-    months: Annotated[int, Field(ge=1, le=24)] = 1
-    amount_minor: Annotated[int, Field(gt=0, le=10**15)] | None = None
+    months: Annotated[int, Strict(), Field(ge=1, le=24)] = 1
+    amount_minor: PositiveAmountMinor | None = None
 
 
 class ApproveExtension(Command):

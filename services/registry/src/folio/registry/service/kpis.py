@@ -12,8 +12,9 @@ from folio.registry.domain.kpis import (
     KpiInputs,
     UnitCounts,
     compute_kpis,
-    contribution_of,
     local_date_of,
+    money_movements,
+    open_receivable_of,
     roll_up,
 )
 from folio.registry.domain.occupancy import DailyStatus
@@ -32,6 +33,7 @@ def _facts(row: Row) -> EntryFacts:
         amount_minor=row["amount_minor"],
         currency=row["currency"],
         paid_minor=row["paid_minor"],
+        refunded_minor=row["refunded_minor"],
         paid_at=row["paid_at"],
         due_date=row["due_date"],
     )
@@ -40,10 +42,12 @@ def _facts(row: Row) -> EntryFacts:
 async def when_entry_changed_update_read_model(
     event: LedgerEntryChanged, uow: RegistryUnitOfWork
 ) -> None:
-    """Keep the entry's latest version and move its contribution between aggregates.
+    """Keep the entry's latest version, record the money it moved since the version
+    before, and move its contributions between the aggregates.
 
     Older or equal versions are ignored, so replays and out-of-order deliveries
-    leave the read model as the newest state made it.
+    leave the read model as the newest state made it. (Versions arrive in order on
+    the entry's key; money of a version never seen is dated with the next one.)
     """
     old = await uow.repo.kpi_entry_for_update(event.entry_id)
     if old is not None and old["version"] >= event.version:
@@ -55,11 +59,12 @@ async def when_entry_changed_update_read_model(
         # An entry that names only its unit still belongs to the unit's building.
         building = await _building_of_unit(uow, event.unit_id)
     timezone = building["timezone"] if building else DEFAULT_TIMEZONE
+    building_id = building["id"] if building else None
     new = {
         "entry_id": event.entry_id,
         "invoice_number": event.invoice_number,
         "building_ref": event.building_id,
-        "building_id": building["id"] if building else None,
+        "building_id": building_id,
         "unit_id": event.unit_id,
         "booking_id": event.booking_id,
         "extension_id": event.extension_id,
@@ -67,6 +72,7 @@ async def when_entry_changed_update_read_model(
         "status": event.status,
         "amount_minor": event.amount_minor,
         "paid_minor": event.paid_minor,
+        "refunded_minor": event.refunded_minor,
         "currency": event.currency,
         "due_date": event.due_date,
         "paid_at": event.paid_at,
@@ -74,23 +80,64 @@ async def when_entry_changed_update_read_model(
         "version": event.version,
         "changed_at": event.changed_at,
     }
+    moves = money_movements(
+        _facts(old) if old else None,
+        _facts(new),
+        changed_at=event.changed_at,
+        payment_verified_at=event.payment_verified_at,
+    )
     collection_deltas: dict[tuple, list[int]] = {}
+
+    def collect(building_id: uuid.UUID | None, tz: str, currency: str, at, amount: int, n: int):
+        if building_id is None:
+            return
+        delta = collection_deltas.setdefault((building_id, currency, local_date_of(at, tz)), [0, 0])
+        delta[0] += amount
+        delta[1] += n
+
+    if old is not None and old["building_id"] != building_id:
+        # The entry moved to another building: the money it moved so far moves too.
+        previous = old["building_id"] and await uow.repo.get_building(old["building_id"])
+        previous_tz = previous["timezone"] if previous else DEFAULT_TIMEZONE
+        for m in await uow.repo.movements_of_entry(event.entry_id):
+            collect(
+                old["building_id"],
+                previous_tz,
+                m["currency"],
+                m["moved_at"],
+                -m["amount_minor"],
+                -1,
+            )
+            collect(building_id, timezone, m["currency"], m["moved_at"], m["amount_minor"], 1)
+        await uow.repo.rehome_movements(event.entry_id, building_id)
+    for move in moves:
+        collect(building_id, timezone, move.currency, move.at, move.amount_minor, 1)
+
     open_deltas: dict[tuple, list[int]] = {}
     for row, sign in ((old, -1), (new, +1)):
         if row is None or row["building_id"] is None:
             continue
-        part = contribution_of(_facts(row), timezone)
-        if part.collected_on is not None:
-            key = (row["building_id"], part.currency, part.collected_on)
-            delta = collection_deltas.setdefault(key, [0, 0])
-            delta[0] += sign * part.collected_minor
-            delta[1] += sign
-        if part.open_status is not None:
-            key = (row["building_id"], part.currency, part.open_status, part.open_due_date)
+        part = open_receivable_of(_facts(row))
+        if part is not None:
+            key = (row["building_id"], part.currency, part.status, part.due_date)
             delta = open_deltas.setdefault(key, [0, 0])
-            delta[0] += sign * part.open_amount_minor
+            delta[0] += sign * part.outstanding_minor
             delta[1] += sign
     await uow.repo.upsert_kpi_entry(new)
+    await uow.repo.insert_movements(
+        [
+            {
+                "entry_id": event.entry_id,
+                "version": event.version,
+                "kind": move.kind,
+                "building_id": building_id,
+                "currency": move.currency,
+                "amount_minor": move.amount_minor,
+                "moved_at": move.at,
+            }
+            for move in moves
+        ]
+    )
     await uow.repo.add_collection_deltas(
         (*key, amount, count)
         for key, (amount, count) in collection_deltas.items()
@@ -200,13 +247,14 @@ async def unit_finance_card(
     today = local_date_of(now, timezone)
     balances: dict[str, dict[str, int]] = {}
     for entry in entries:
+        facts = _facts(entry)
+        # The same definitions as the KPIs: owed on DUE/PENDING, net money received.
+        entry["outstanding_minor"] = facts.outstanding_minor
         totals = balances.setdefault(
             entry["currency"], {"outstanding_minor": 0, "collected_minor": 0, "overdue_count": 0}
         )
-        if entry["status"] in ("DUE", "PENDING"):
-            totals["outstanding_minor"] += entry["amount_minor"]
-        if entry["status"] == "PAID":
-            totals["collected_minor"] += _facts(entry).collected_minor
+        totals["outstanding_minor"] += facts.outstanding_minor
+        totals["collected_minor"] += facts.net_received_minor
         if entry["status"] == "DUE" and entry["due_date"] and entry["due_date"] < today:
             totals["overdue_count"] += 1
     return {

@@ -19,6 +19,7 @@ from folio.registry.domain.occupancy import (
 from folio.registry.domain.units import SourceOfTruth, UnitStatus
 from folio.registry.service.errors import unprocessable
 from folio.registry.service.unit_of_work import RegistryUnitOfWork
+from folio.shared.transactions import retry_transient
 
 log = structlog.get_logger(__name__)
 Row = dict[str, Any]
@@ -114,6 +115,13 @@ async def take_daily_snapshots(
     return {"inserted": inserted, "unchanged": considered - inserted, "buildings": len(targets)}
 
 
+async def _record(uow_factory, observations: list[Row]) -> None:
+    """One property's observations in one transaction (rerun whole after a lost race)."""
+    async with uow_factory() as uow:
+        await uow.repo.record_observations(observations)
+        await uow.commit()
+
+
 async def sync_beds24_observations(
     uow_factory: Callable[[], RegistryUnitOfWork],
     client: Beds24ReadClient,
@@ -164,9 +172,7 @@ async def sync_beds24_observations(
                         "observed_at": observed_at,
                     }
                 )
-        async with uow_factory() as uow:
-            await uow.repo.record_observations(observations)
-            await uow.commit()
+        await retry_transient(lambda rows=observations: _record(uow_factory, rows))
         recorded += len(observations)
     return {"properties": len(by_property), "failed_properties": failed, "observations": recorded}
 

@@ -8,7 +8,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from folio.registry.domain.units import BookingStatus
+from folio.registry.domain.units import BookingStatus, booking_refusal
 from folio.registry.service import commands as c
 from folio.registry.service.errors import (
     Problem,
@@ -142,7 +142,10 @@ async def set_beds24_mapping(
         )
     else:
         operation = uow.repo.update_mapping(unit_id, values | {"updated_at": now})
-    mapping = await unique_or_conflict(operation, "Beds24 property/room/unit mapping")
+    # One mapping per unit and one per Beds24 property (seed §5): the database decides.
+    mapping = await unique_or_conflict(
+        operation, "Beds24 property mapping (one unit per Beds24 property)"
+    )
     await uow.audit(actor, "beds24_map.set", "unit", str(unit_id), _json(values))
     return mapping
 
@@ -161,6 +164,9 @@ async def create_booking(uow: RegistryUnitOfWork, cmd: c.CreateBooking, actor: s
     unit = await uow.repo.get_unit(unit_id, for_update=True)  # serialises overlap checks
     if unit is None:
         raise unprocessable(f"unit {unit_id} does not exist", field="unit_id")
+    # Read under the unit's row lock, so a concurrent status change cannot slip between.
+    if (reason := booking_refusal(unit["status"])) is not None:
+        raise conflict("unit-not-bookable", reason)
     if cmd.end_date <= cmd.start_date:
         raise unprocessable("end_date must be after start_date", field="end_date")
     if await uow.repo.overlapping_booking(unit_id, cmd.start_date, cmd.end_date):

@@ -83,5 +83,35 @@ def upgrade() -> None:
         op.execute(statement)
 
 
+#: Back to 0002's read model: collected = entries currently PAID, on their paid date
+#: (paid_minor, else the amount); open receivables hold amounts. Movements go.
+DOWNGRADE = (
+    "DELETE FROM kpi_daily_collections",
+    "ALTER TABLE kpi_daily_collections RENAME COLUMN movement_count TO entry_count",
+    """
+    INSERT INTO kpi_daily_collections
+        (building_id, currency, local_date, collected_minor, entry_count)
+    SELECT e.building_id, e.currency, (e.paid_at AT TIME ZONE b.timezone)::date,
+           sum(CASE WHEN e.paid_minor <> 0 THEN e.paid_minor ELSE e.amount_minor END), count(*)
+    FROM kpi_entries e JOIN buildings b ON b.id = e.building_id
+    WHERE e.status = 'PAID' AND e.paid_at IS NOT NULL
+    GROUP BY 1, 2, 3
+    """,
+    "DELETE FROM kpi_open_receivables",
+    """
+    INSERT INTO kpi_open_receivables
+        (building_id, currency, status, due_date, amount_minor, entry_count)
+    SELECT building_id, currency, status, coalesce(due_date, DATE '9999-12-31'),
+           sum(amount_minor), count(*)
+    FROM kpi_entries
+    WHERE building_id IS NOT NULL AND status IN ('DUE', 'PENDING')
+    GROUP BY 1, 2, 3, 4
+    """,
+    "DROP TABLE kpi_money_movements",
+    "ALTER TABLE kpi_entries DROP COLUMN refunded_minor",
+)
+
+
 def downgrade() -> None:
-    raise NotImplementedError("the KPI read model is rebuilt forward, not downgraded")
+    for statement in DOWNGRADE:
+        op.execute(statement)

@@ -19,6 +19,7 @@ from folio.webhooks.domain.bounds import (
 )
 from folio.webhooks.domain.deliveries import DeliveryState, MalformedDelivery
 from folio.webhooks.domain.interpretation import interpret_delivery
+from folio.webhooks.domain.redaction import stored_body
 
 NOW = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
 
@@ -73,10 +74,16 @@ def test_a_repeated_key_is_kept_by_parse_and_refused_by_resolve():
         jsondoc.resolve(tree)
 
 
-def test_serialize_writes_numbers_as_received_and_escapes_control_characters():
-    body = '{"n": 100.10, "big": 1e999999, "t": "a\\u0000b\\ud800", "k": [true, null]}'
-    written = jsondoc.serialize(jsondoc.parse(body.encode()))
-    assert written == b'{"n":100.10,"big":1e999999,"t":"a\\u0000b\\ud800","k":[true,null]}'
+def test_a_stored_body_keeps_numbers_as_received_and_escapes_control_characters():
+    body = (
+        '{"secret_token": "s", "n": 100.10, "big": 1e999999, "t": "a\\u0000b\\ud800",'
+        ' "k": [true, null, -0]}'
+    )
+    written = stored_body(body.encode(), jsondoc.parse(body.encode()))
+    assert written == (
+        b'{"secret_token":"[redacted]","n":100.10,"big":1e999999,'
+        b'"t":"a\\u0000b\\ud800","k":[true,null,-0]}'
+    )
     assert b"\x00" not in written
 
 

@@ -6,14 +6,12 @@ number stays its source text (:class:`RawNumber`), so a 200,000-digit integer or
 body; it is found in this tree. Only after authentication does :func:`resolve`
 turn the tree into plain values, with every number bounded (length, exponent)
 before it is converted, and an object that repeats a key refused (which of two
-values would a reader believe?). :func:`serialize` writes a tree back, number
-text and repeated keys as they came, for the stored copy of a delivery.
+values would a reader believe?). Redaction writes the tree back for storage,
+number text and repeated keys as they came.
 """
 
 import json
-from collections.abc import Callable
 from decimal import Decimal
-from json.encoder import encode_basestring_ascii
 from typing import Any
 
 from folio.webhooks.domain.deliveries import MalformedDelivery
@@ -130,51 +128,3 @@ def values_of(tree: dict[str, Any] | Pairs, key: str) -> list[Any]:
     """Every value ``key`` has in one object (two if the object repeats it)."""
     items = tree.items() if isinstance(tree, dict) else tree
     return [value for name, value in items if name == key]
-
-
-def serialize(tree: Any, replace: Callable[[str | None, Any], Any] | None = None) -> bytes:
-    """Compact JSON (ASCII, every control character escaped) of a parsed tree.
-
-    ``replace(key, value)`` may substitute any value (``key`` is None inside arrays
-    and at the top) and, called as ``replace(None, key)``, any key; it is how
-    redaction rewrites what is stored.
-    """
-    out: list[str] = []
-    _write(tree, None, out, replace)
-    return "".join(out).encode("ascii")
-
-
-def _write(node: Any, key: str | None, out: list[str], replace: Any) -> None:
-    if replace is not None:
-        node = replace(key, node)
-    if isinstance(node, str):
-        out.append(encode_basestring_ascii(node))
-    elif node is None:
-        out.append("null")
-    elif node is True:
-        out.append("true")
-    elif node is False:
-        out.append("false")
-    elif isinstance(node, RawNumber):
-        out.append(node.text)
-    elif isinstance(node, dict | Pairs):
-        out.append("{")
-        items = node.items() if isinstance(node, dict) else node
-        for index, (name, value) in enumerate(items):
-            if index:
-                out.append(",")
-            out.append(encode_basestring_ascii(name if replace is None else replace(None, name)))
-            out.append(":")
-            _write(value, name, out, replace)
-        out.append("}")
-    elif isinstance(node, list):
-        out.append("[")
-        for index, item in enumerate(node):
-            if index:
-                out.append(",")
-            _write(item, None, out, replace)
-        out.append("]")
-    elif isinstance(node, int | Decimal):
-        out.append(str(node))
-    else:  # pragma: no cover - parse() produces nothing else
-        raise TypeError(f"not a JSON value: {type(node).__name__}")

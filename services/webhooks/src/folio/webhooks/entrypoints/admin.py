@@ -64,9 +64,7 @@ async def list_deliveries(
     uow: Uow,
     state: DeliveryStateName | None = None,
     channel: Literal["moyasar", "tabby", "tamara", "standard"] | None = None,
-    invoice_number: str | None = Query(
-        default=None, max_length=64, pattern=NO_CONTROL_CHARACTERS
-    ),
+    invoice_number: str | None = Query(default=None, max_length=64, pattern=NO_CONTROL_CHARACTERS),
     provider_payment_id: str | None = Query(
         default=None, max_length=128, pattern=NO_CONTROL_CHARACTERS
     ),

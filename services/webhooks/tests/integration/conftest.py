@@ -80,3 +80,28 @@ async def events_for_invoice(db, invoice_number: str) -> list[dict]:
     return [
         {"topic": r["topic"], "event_id": r["event_id"], **json.loads(r["value"])} for r in rows
     ]
+
+
+def signed_request(channel: str, body: bytes, providers: PaymentProviders) -> dict:
+    """Keyword arguments for ``client.post`` carrying ``body`` with a valid credential
+    (a Moyasar body carries its own, or does not)."""
+    import uuid
+    from datetime import UTC, datetime
+
+    from standardwebhooks.webhooks import Webhook
+
+    from folio.simulators.payments.wire import LOCAL_STANDARD_WEBHOOK_SECRET
+
+    headers = {"Content-Type": "application/json"}
+    if channel == "tabby":
+        headers[providers.tabby.header_name] = providers.tabby.header_value
+    elif channel == "tamara":
+        headers["Authorization"] = f"Bearer {providers.tamara.token()}"
+    elif channel == "standard":
+        msg_id, now = f"msg_{uuid.uuid4().hex}", datetime.now(UTC)
+        headers["webhook-id"] = msg_id
+        headers["webhook-timestamp"] = str(int(now.timestamp()))
+        headers["webhook-signature"] = Webhook(LOCAL_STANDARD_WEBHOOK_SECRET).sign(
+            msg_id, now, body.decode()
+        )
+    return {"url": f"/api/webhooks/{channel}", "content": body, "headers": headers}

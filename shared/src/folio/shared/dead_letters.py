@@ -3,7 +3,7 @@
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from sqlalchemy import select, update
 
 from folio.shared.auth import READ_ROLES, WRITE_ROLES, Principal, require_roles
@@ -75,7 +75,8 @@ def dead_letter_router(prefix: str, uow_dependency) -> APIRouter:
 
     @router.post("/{dead_letter_id}/redrive")
     async def redrive(
-        dead_letter_id: int,
+        # A bigint column: a larger id is a 422, not a database error.
+        dead_letter_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
         request: Request,
         principal: Annotated[Principal, Depends(require_roles(*WRITE_ROLES))],
         uow: Annotated[UnitOfWork, Depends(uow_dependency)],

@@ -96,5 +96,9 @@ def create_app(settings: WebhooksSettings | None = None) -> FastAPI:
         title="Folio webhooks intake",
         description="Moyasar, Tabby, Tamara and Standard Webhooks intake; payment methods.",
         routers=[intake.router, admin.router],
-        extra_state={"uow_factory": uow_factory, "intake_batcher": runtime.batcher},
+        extra_state={
+            "uow_factory": uow_factory,
+            "intake_batcher": runtime.batcher,
+            "webhook_credentials": settings.credentials(),
+        },
     )

@@ -53,3 +53,11 @@ class WebhooksSettings(ServiceSettings):
     def secret(self, name: str) -> str | None:
         value: SecretStr | None = getattr(self, name)
         return value.get_secret_value() if value is not None else None
+
+    def credentials(self) -> tuple[str, ...]:
+        """Every configured webhook credential, for masking wherever one turns up."""
+        values = [self.secret(name) for name in LOCAL_CREDENTIALS]
+        standard = self.secret("standard_webhook_secret")
+        if standard and standard.startswith("whsec_"):
+            values.append(standard.removeprefix("whsec_"))
+        return tuple(v for v in values if v)

@@ -7,12 +7,10 @@ delivery that cannot be turned into payment facts is never dropped: it is kept
 """
 
 import hashlib
-import json
 import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -111,6 +109,8 @@ class Interpretation:
     facts: tuple[PaymentFact, ...] = ()
     reason: str | None = None
     event_name: str | None = field(default=None)
+    #: Rejected because a number or amount is beyond intake's bounds (answered 422).
+    out_of_range: bool = False
 
     @property
     def payment_key(self) -> tuple[str, str] | None:
@@ -125,21 +125,6 @@ class MalformedDelivery(ValueError):
 
 def body_digest(body: bytes) -> str:
     return hashlib.sha256(body).hexdigest()
-
-
-def _refuse_constant(name: str) -> Any:
-    raise MalformedDelivery(f"non-finite number {name} in JSON")
-
-
-def parse_json_object(body: bytes) -> dict[str, Any]:
-    """Decode a JSON object keeping every number exact (floats become Decimal)."""
-    try:
-        parsed = json.loads(body, parse_float=Decimal, parse_constant=_refuse_constant)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise MalformedDelivery(f"body is not JSON: {type(exc).__name__}") from None
-    if not isinstance(parsed, dict):
-        raise MalformedDelivery("body is not a JSON object")
-    return parsed
 
 
 def invoice_number_from(reference: object) -> str | None:

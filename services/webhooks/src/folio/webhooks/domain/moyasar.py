@@ -16,6 +16,15 @@ from folio.shared.contracts import (
     PaymentRefunded,
     PaymentVerified,
 )
+from folio.webhooks.domain import jsondoc
+from folio.webhooks.domain.bounds import (
+    AmountOutOfRange,
+    FreeText,
+    Identifier,
+    ProviderTime,
+    check_minor,
+    printable,
+)
 from folio.webhooks.domain.deliveries import (
     DeliveryState,
     FactKind,
@@ -23,8 +32,8 @@ from folio.webhooks.domain.deliveries import (
     MalformedDelivery,
     PaymentFact,
     as_utc,
+    body_digest,
     invoice_number_from,
-    parse_json_object,
     rejected,
     unmapped,
 )
@@ -41,43 +50,64 @@ class _Lenient(BaseModel):
 
 
 class MoyasarSource(_Lenient):
-    type: str | None = None
-    company: str | None = None
-    message: str | None = None
+    type: FreeText | None = None
+    company: FreeText | None = None
+    message: FreeText | None = None
 
 
 class MoyasarPayment(_Lenient):
-    id: StrictStr
-    status: StrictStr
+    id: Identifier
+    status: Identifier
     amount: StrictInt
     currency: StrictStr
     refunded: StrictInt = 0
     captured: StrictInt = 0
-    refunded_at: datetime | None = None
-    captured_at: datetime | None = None
-    voided_at: datetime | None = None
-    created_at: datetime | None = None
-    updated_at: datetime | None = None
+    refunded_at: ProviderTime | None = None
+    captured_at: ProviderTime | None = None
+    voided_at: ProviderTime | None = None
+    created_at: ProviderTime | None = None
+    updated_at: ProviderTime | None = None
     metadata: dict[str, Any] | None = None
     source: MoyasarSource | None = None
 
 
 class MoyasarEvent(_Lenient):
-    id: StrictStr
-    type: StrictStr
-    created_at: datetime | None = None
+    id: Identifier
+    type: Identifier
+    created_at: ProviderTime | None = None
     secret_token: StrictStr | None = None
     live: bool | None = None
     data: dict[str, Any] | None = None
 
 
-def parse_event(body: bytes) -> MoyasarEvent:
-    """Parse the envelope; needed before authentication because the secret is in it."""
-    raw = parse_json_object(body)
+def secret_token_of(tree: dict[str, Any] | jsondoc.Pairs) -> str | None:
+    """The ``secret_token`` of a parsed (not yet resolved) body, found before any number
+    is converted. Two of them make the body ambiguous: it authenticates with neither."""
+    values = jsondoc.values_of(tree, "secret_token")
+    return values[0] if len(values) == 1 and isinstance(values[0], str) else None
+
+
+def event_of(document: dict[str, Any]) -> MoyasarEvent:
     try:
-        return MoyasarEvent.model_validate(raw)
+        return MoyasarEvent.model_validate(document)
     except ValidationError as exc:
         raise MalformedDelivery(f"not a Moyasar event: {exc.error_count()} errors") from None
+
+
+def parse_event(body: bytes) -> MoyasarEvent:
+    """The whole envelope from raw bytes (numbers bounded); MalformedDelivery otherwise."""
+    return event_of(jsondoc.read(body))
+
+
+def interpret_document(
+    document: dict[str, Any], body: bytes, received_at: datetime
+) -> Interpretation:
+    """Meaning of an authenticated delivery whose body resolved to ``document``."""
+    try:
+        event = event_of(document)
+    except MalformedDelivery as exc:
+        return rejected(f"malformed:{body_digest(body)}", str(exc))
+    return interpret(event, received_at)
 
 
 def payment_method_of(source: MoyasarSource | None) -> str | None:
@@ -91,7 +121,7 @@ def payment_method_of(source: MoyasarSource | None) -> str | None:
         return "google_pay"
     if kind == "creditcard":
         return "mada_card" if (source.company or "").lower() == "mada" else "credit_card"
-    return kind
+    return printable(kind, 64)
 
 
 def invoice_number_of(payment: MoyasarPayment) -> str | None:
@@ -124,7 +154,13 @@ def interpret(event: MoyasarEvent, received_at: datetime) -> Interpretation:
     }
     currency = payment.currency.upper()
     if currency not in CURRENCY_EXPONENTS:
-        return rejected(dedupe_key, f"unsupported currency {payment.currency!r}", **known)
+        return rejected(
+            dedupe_key, f"unsupported currency {printable(payment.currency, 16)!r}", **known
+        )
+    try:
+        check_minor(payment.amount, payment.refunded, payment.captured)
+    except AmountOutOfRange as exc:
+        return rejected(dedupe_key, str(exc), out_of_range=True, **known)
     if payment.amount < 0 or payment.refunded < 0 or payment.captured < 0:
         return rejected(dedupe_key, "negative amount", **known)
     invoice_number = invoice_number_of(payment)

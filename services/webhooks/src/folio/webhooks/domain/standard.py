@@ -23,7 +23,15 @@ from folio.shared.contracts import (
     PaymentFailed,
     PaymentRefunded,
     PaymentVerified,
-    to_minor,
+)
+from folio.webhooks.domain import jsondoc
+from folio.webhooks.domain.bounds import (
+    AmountOutOfRange,
+    FreeText,
+    Identifier,
+    ProviderTime,
+    exact_minor,
+    printable,
 )
 from folio.webhooks.domain.deliveries import (
     DeliveryState,
@@ -33,7 +41,6 @@ from folio.webhooks.domain.deliveries import (
     PaymentFact,
     as_utc,
     invoice_number_from,
-    parse_json_object,
     rejected,
     unmapped,
 )
@@ -50,32 +57,43 @@ class StandardPaymentData(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     provider: Literal["moyasar", "tabby", "tamara"]
-    payment_id: StrictStr
+    payment_id: Identifier
     invoice_number: str | None = None
     amount: StrictStr | Decimal | int
     currency: StrictStr
-    capture_id: str | None = None
-    refund_id: str | None = None
-    reason: str | None = None
-    method: str | None = None
+    capture_id: Identifier | None = None
+    refund_id: Identifier | None = None
+    reason: FreeText | None = None
+    method: Identifier | None = None
 
 
 class StandardEvent(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    type: StrictStr
-    timestamp: datetime | None = None
+    type: Identifier
+    timestamp: ProviderTime | None = None
     data: dict[str, Any] = {}
 
 
 def interpret(webhook_id: str, body: bytes, received_at: datetime) -> Interpretation:
     """Normalize a verified Standard Webhooks delivery; ``webhook_id`` is its dedupe key."""
+    try:
+        document = jsondoc.read(body)
+    except MalformedDelivery as exc:
+        out_of_range = isinstance(exc, jsondoc.NumberOutOfBounds)
+        return rejected(webhook_id, str(exc), out_of_range=out_of_range)
+    return interpret_document(webhook_id, document, received_at)
+
+
+def interpret_document(
+    webhook_id: str, document: dict[str, Any], received_at: datetime
+) -> Interpretation:
+    """Normalize a verified delivery whose body resolved to ``document``."""
     dedupe_key = webhook_id
     try:
-        event = StandardEvent.model_validate(parse_json_object(body))
-    except (MalformedDelivery, ValidationError) as exc:
-        reason = str(exc) if isinstance(exc, MalformedDelivery) else "not a Standard Webhooks event"
-        return rejected(dedupe_key, reason)
+        event = StandardEvent.model_validate(document)
+    except ValidationError:
+        return rejected(dedupe_key, "not a Standard Webhooks event")
     kind = STANDARD_TYPES.get(event.type)
     if kind is None:
         return unmapped(
@@ -98,9 +116,11 @@ def interpret(webhook_id: str, body: bytes, received_at: datetime) -> Interpreta
     known["invoice_number"] = invoice_number
     currency = data.currency.upper()
     try:
-        amount_minor = to_minor(data.amount, currency)
+        amount_minor = exact_minor(data.amount, currency)
+    except AmountOutOfRange as exc:
+        return rejected(dedupe_key, f"amount out of range: {exc}", out_of_range=True, **known)
     except ValueError as exc:
-        return rejected(dedupe_key, f"amount not exact: {exc}", **known)
+        return rejected(dedupe_key, f"amount not exact: {printable(str(exc))}", **known)
     happened_at = as_utc(event.timestamp, received_at)
     common = {
         "provider": data.provider,

@@ -18,7 +18,15 @@ from folio.shared.contracts import (
     PaymentFailed,
     PaymentRefunded,
     PaymentVerified,
-    to_minor,
+)
+from folio.webhooks.domain import jsondoc
+from folio.webhooks.domain.bounds import (
+    AmountOutOfRange,
+    FreeText,
+    Identifier,
+    ProviderTime,
+    exact_minor,
+    printable,
 )
 from folio.webhooks.domain.deliveries import (
     DeliveryState,
@@ -29,7 +37,6 @@ from folio.webhooks.domain.deliveries import (
     as_utc,
     body_digest,
     invoice_number_from,
-    parse_json_object,
     rejected,
     unmapped,
 )
@@ -44,27 +51,27 @@ class TabbyOrder(_Lenient):
 
 
 class TabbyCapture(_Lenient):
-    id: StrictStr
+    id: Identifier
     amount: StrictStr
-    created_at: datetime | None = None
+    created_at: ProviderTime | None = None
     reference_id: str | None = None
 
 
 class TabbyRefund(_Lenient):
-    id: StrictStr
+    id: Identifier
     amount: StrictStr
-    created_at: datetime | None = None
+    created_at: ProviderTime | None = None
     reference_id: str | None = None
-    reason: str | None = None
+    reason: FreeText | None = None
 
 
 class TabbyPayment(_Lenient):
-    id: StrictStr
-    status: StrictStr
+    id: Identifier
+    status: Identifier
     amount: StrictStr
     currency: StrictStr
-    created_at: datetime | None = None
-    closed_at: datetime | None = None
+    created_at: ProviderTime | None = None
+    closed_at: ProviderTime | None = None
     is_test: bool | None = None
     order: TabbyOrder | None = None
     captures: list[TabbyCapture] = []
@@ -83,11 +90,21 @@ def dedupe_key_of(payment: TabbyPayment) -> str:
 def interpret(body: bytes, received_at: datetime) -> Interpretation:
     """Parse and normalize an authenticated Tabby delivery."""
     try:
-        raw = parse_json_object(body)
-        payment = TabbyPayment.model_validate(raw)
-    except (MalformedDelivery, ValidationError) as exc:
-        reason = str(exc) if isinstance(exc, MalformedDelivery) else "not a Tabby payment"
-        return rejected(f"malformed:{body_digest(body)}", reason)
+        document = jsondoc.read(body)
+    except MalformedDelivery as exc:
+        out_of_range = isinstance(exc, jsondoc.NumberOutOfBounds)
+        return rejected(f"malformed:{body_digest(body)}", str(exc), out_of_range=out_of_range)
+    return interpret_document(document, body, received_at)
+
+
+def interpret_document(
+    document: dict[str, Any], body: bytes, received_at: datetime
+) -> Interpretation:
+    """Normalize an authenticated Tabby delivery whose body resolved to ``document``."""
+    try:
+        payment = TabbyPayment.model_validate(document)
+    except ValidationError:
+        return rejected(f"malformed:{body_digest(body)}", "not a Tabby payment")
     dedupe_key = dedupe_key_of(payment)
     status = payment.status.lower()
     known: dict[str, Any] = {
@@ -97,11 +114,13 @@ def interpret(body: bytes, received_at: datetime) -> Interpretation:
     }
     currency = payment.currency.upper()
     try:
-        amount_minor = to_minor(payment.amount, currency)
-        captures = [(c, to_minor(c.amount, currency)) for c in payment.captures]
-        refunds = [(r, to_minor(r.amount, currency)) for r in payment.refunds]
+        amount_minor = exact_minor(payment.amount, currency)
+        captures = [(c, exact_minor(c.amount, currency)) for c in payment.captures]
+        refunds = [(r, exact_minor(r.amount, currency)) for r in payment.refunds]
+    except AmountOutOfRange as exc:
+        return rejected(dedupe_key, f"amount out of range: {exc}", out_of_range=True, **known)
     except ValueError as exc:
-        return rejected(dedupe_key, f"amount not exact: {exc}", **known)
+        return rejected(dedupe_key, f"amount not exact: {printable(str(exc))}", **known)
     if amount_minor < 0 or any(m <= 0 for _, m in captures) or any(m <= 0 for _, m in refunds):
         return rejected(dedupe_key, "non-positive amount", **known)
     invoice_number = invoice_number_from(payment.order.reference_id if payment.order else None)

@@ -11,7 +11,15 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, StrictStr, ValidationError
 
-from folio.shared.contracts import PaymentFailed, PaymentRefunded, PaymentVerified, to_minor
+from folio.shared.contracts import PaymentFailed, PaymentRefunded, PaymentVerified
+from folio.webhooks.domain import jsondoc
+from folio.webhooks.domain.bounds import (
+    AmountOutOfRange,
+    Identifier,
+    exact_minor,
+    identifier_or_none,
+    printable,
+)
 from folio.webhooks.domain.deliveries import (
     DeliveryState,
     FactKind,
@@ -20,7 +28,6 @@ from folio.webhooks.domain.deliveries import (
     PaymentFact,
     body_digest,
     invoice_number_from,
-    parse_json_object,
     rejected,
     unmapped,
 )
@@ -41,18 +48,20 @@ class TamaraMoney(_Lenient):
 
 
 class TamaraNotification(_Lenient):
-    order_id: StrictStr
+    order_id: Identifier
     order_reference_id: str | None = None
     order_number: str | None = None
-    event_type: StrictStr
+    event_type: Identifier
     data: dict[str, Any] | list[Any] = []
 
 
 def _detail_id(data: dict[str, Any], *names: str) -> str:
     for name in names:
         value = data.get(name)
-        if isinstance(value, str | int) and not isinstance(value, bool) and str(value):
-            return str(value)
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)  # (at most 40 digits: the JSON parse bounds numbers)
+        if identifier_or_none(value):
+            return value  # type: ignore[return-value]
     return ""
 
 
@@ -65,16 +74,27 @@ def dedupe_key_of(notification: TamaraNotification) -> str:
 def _minor(money: object) -> tuple[int, str]:
     parsed = TamaraMoney.model_validate(money)
     currency = parsed.currency.upper()
-    return to_minor(parsed.amount, currency), currency
+    return exact_minor(parsed.amount, currency), currency
 
 
 def interpret(body: bytes, received_at: datetime) -> Interpretation:
     """Parse and normalize an authenticated Tamara notification."""
     try:
-        notification = TamaraNotification.model_validate(parse_json_object(body))
-    except (MalformedDelivery, ValidationError) as exc:
-        reason = str(exc) if isinstance(exc, MalformedDelivery) else "not a Tamara notification"
-        return rejected(f"malformed:{body_digest(body)}", reason)
+        document = jsondoc.read(body)
+    except MalformedDelivery as exc:
+        out_of_range = isinstance(exc, jsondoc.NumberOutOfBounds)
+        return rejected(f"malformed:{body_digest(body)}", str(exc), out_of_range=out_of_range)
+    return interpret_document(document, body, received_at)
+
+
+def interpret_document(
+    document: dict[str, Any], body: bytes, received_at: datetime
+) -> Interpretation:
+    """Normalize an authenticated Tamara notification whose body resolved to ``document``."""
+    try:
+        notification = TamaraNotification.model_validate(document)
+    except ValidationError:
+        return rejected(f"malformed:{body_digest(body)}", "not a Tamara notification")
     dedupe_key = dedupe_key_of(notification)
     event = notification.event_type
     known: dict[str, Any] = {
@@ -126,6 +146,7 @@ def interpret(body: bytes, received_at: datetime) -> Interpretation:
             if not refund_id or amount_minor <= 0:
                 return rejected(dedupe_key, "refund without id or positive amount", **known)
             comment = details.get("comment")
+            comment = printable(comment) if isinstance(comment, str) else None
             fact = PaymentFact(
                 kind=FactKind.REFUNDED,
                 fact_key=f"{notification.order_id}:refund:{refund_id}",
@@ -134,7 +155,7 @@ def interpret(body: bytes, received_at: datetime) -> Interpretation:
                     refund_id=refund_id,
                     amount_minor=amount_minor,
                     currency=currency,
-                    reason=comment if isinstance(comment, str) else None,
+                    reason=comment,
                     refunded_at=received_at,
                 ),
             )
@@ -145,7 +166,7 @@ def interpret(body: bytes, received_at: datetime) -> Interpretation:
             reason = event.removeprefix("order_")
             declined = details.get("declined_reason")
             if isinstance(declined, str) and declined:
-                reason = f"declined: {declined}"
+                reason = f"declined: {printable(declined)}"
             fact = PaymentFact(
                 kind=FactKind.FAILED,
                 fact_key=f"{notification.order_id}:failed",
@@ -159,8 +180,14 @@ def interpret(body: bytes, received_at: datetime) -> Interpretation:
             )
         else:
             return unmapped(dedupe_key, f"event type {event!r} has no Folio meaning", **known)
-    except (ValidationError, ValueError, TypeError) as exc:
-        return rejected(dedupe_key, f"amount not exact or missing: {exc}", **known)
+    except AmountOutOfRange as exc:
+        return rejected(dedupe_key, f"amount out of range: {exc}", out_of_range=True, **known)
+    except ValidationError as exc:
+        return rejected(
+            dedupe_key, f"amount not exact or missing: {exc.errors()[0]['msg']}", **known
+        )
+    except (ValueError, TypeError) as exc:
+        return rejected(dedupe_key, f"amount not exact or missing: {printable(str(exc))}", **known)
     return Interpretation(
         dedupe_key=dedupe_key, state=DeliveryState.ACCEPTED, facts=(fact,), **known
     )

@@ -7,7 +7,7 @@ change is audited in the same transaction. Secrets are write-only.
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from folio.shared.auth import READ_ROLES, Principal, require_roles
@@ -32,6 +32,12 @@ Replayer = Annotated[Principal, Depends(require_roles("admin", "finance"))]
 Administrator = Annotated[Principal, Depends(require_roles("admin"))]
 
 DeliveryStateName = Literal["accepted", "duplicate", "rejected", "unmapped", "published"]
+
+#: Filters and keys are compared with text columns: no control characters (PostgreSQL
+#: refuses NUL outright), so such a filter is a 422 rather than a database error.
+NO_CONTROL_CHARACTERS = r"^[^\x00-\x1f\x7f]*$"
+#: Cursors and ids are ``bigint`` columns.
+MAX_BIGINT = 2**63 - 1
 
 
 def _summary(row: dict) -> dict:
@@ -58,10 +64,16 @@ async def list_deliveries(
     uow: Uow,
     state: DeliveryStateName | None = None,
     channel: Literal["moyasar", "tabby", "tamara", "standard"] | None = None,
-    invoice_number: str | None = Query(default=None, max_length=64),
-    provider_payment_id: str | None = Query(default=None, max_length=128),
-    q: str | None = Query(default=None, max_length=128, description="free-text search"),
-    before: int | None = Query(default=None, description="cursor from a previous page"),
+    invoice_number: str | None = Query(default=None, max_length=64, pattern=NO_CONTROL_CHARACTERS),
+    provider_payment_id: str | None = Query(
+        default=None, max_length=128, pattern=NO_CONTROL_CHARACTERS
+    ),
+    q: str | None = Query(
+        default=None, max_length=128, pattern=NO_CONTROL_CHARACTERS, description="free-text search"
+    ),
+    before: int | None = Query(
+        default=None, ge=1, le=MAX_BIGINT, description="cursor from a previous page"
+    ),
     limit: int = Query(default=50, ge=1, le=500),
 ) -> dict:
     search = DeliverySearch(state, channel, invoice_number, provider_payment_id, q, before, limit)
@@ -142,7 +154,7 @@ class ProviderApiKey(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    api_key: str | None = Field(default=None, max_length=512)
+    api_key: str | None = Field(default=None, max_length=512, pattern=NO_CONTROL_CHARACTERS)
 
 
 @router.get("/payment-methods", summary="Every payment method with its admin state")
@@ -179,7 +191,12 @@ async def set_provider_key(
 
 
 @router.get("/audit/{subject_type}/{subject_id}", summary="Audit trail of an admin subject")
-async def audit_trail(subject_type: str, subject_id: str, _: Reader, uow: Uow) -> dict:
+async def audit_trail(
+    subject_type: str,
+    subject_id: Annotated[str, Path(max_length=200, pattern=NO_CONTROL_CHARACTERS)],
+    _: Reader,
+    uow: Uow,
+) -> dict:
     if subject_type not in {"webhook_delivery", "payment_method", "payment_provider"}:
         raise Problem(404, "not-found", "Unknown subject type")
     async with uow:

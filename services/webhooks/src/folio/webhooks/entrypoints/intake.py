@@ -9,7 +9,7 @@ provider retries.
 """
 
 import hashlib
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
@@ -17,7 +17,8 @@ from fastapi.responses import JSONResponse
 from folio.shared.messaging.consumer import is_infrastructure_error
 from folio.shared.problems import Problem
 from folio.webhooks.adapters.uow import WebhooksUnitOfWork
-from folio.webhooks.domain import moyasar, redaction
+from folio.webhooks.domain import jsondoc, moyasar, redaction
+from folio.webhooks.domain.bounds import InputRefused, check_headers, check_query
 from folio.webhooks.domain.deliveries import Interpretation, MalformedDelivery
 from folio.webhooks.domain.interpretation import interpret_delivery
 from folio.webhooks.domain.payment_methods import offered_methods
@@ -29,6 +30,7 @@ from folio.webhooks.domain.verification import (
     verify_tabby_header,
     verify_tamara_token,
 )
+from folio.webhooks.entrypoints import openapi
 from folio.webhooks.entrypoints.dependencies import get_uow, utc_now
 from folio.webhooks.service.intake import (
     RecordDelivery,
@@ -57,19 +59,43 @@ def _unauthenticated(channel: str) -> Problem:
     )
 
 
+def _check_transport(request: Request, settings: WebhooksSettings) -> None:
+    """Before anything else: headers and query parameters a provider could send."""
+    try:
+        check_headers(request.headers.items(), single=(settings.tabby_webhook_header,))
+        check_query(request.query_params.multi_items())
+    except InputRefused as exc:
+        raise Problem(400, "invalid-request", "Bad request", str(exc)) from None
+
+
+def _parsed(body: bytes) -> Any:
+    """The body's syntax tree (numbers unconverted), or None if it is not a JSON object."""
+    try:
+        return jsondoc.parse(body)
+    except MalformedDelivery:
+        return None
+
+
 async def _store(
     channel: str,
     request: Request,
     body: bytes,
+    tree: Any,
     meaning: Interpretation,
     settings: WebhooksSettings,
+    presented: str | None = None,
 ) -> JSONResponse:
+    credentials = request.app.state.webhook_credentials
+    if presented:
+        credentials = (*credentials, presented)
     command = RecordDelivery(
         channel=channel,
-        stored_body=redaction.stored_body(channel, body),
+        stored_body=redaction.stored_body(body, tree, credentials),
         raw_body_sha256=hashlib.sha256(body).hexdigest(),
-        headers=redaction.stored_headers(request.headers, {settings.tabby_webhook_header}),
-        query=redaction.stored_query(request.query_params),
+        headers=redaction.stored_headers(
+            request.headers.items(), (settings.tabby_webhook_header,), credentials
+        ),
+        query=redaction.stored_query(request.query_params.multi_items(), credentials),
         received_at=utc_now(),
         interpretation=meaning,
     )
@@ -85,25 +111,56 @@ async def _store(
                 "the delivery could not be stored; retry later",
             ) from None
         raise
+    if meaning.out_of_range:
+        # Stored (as rejected, for admins) but answered 4xx: the sender learns that
+        # this content is refused, not silently dropped; nothing was emitted.
+        raise Problem(
+            422,
+            "number-out-of-range",
+            "Number out of range",
+            meaning.reason,
+            delivery_id=str(outcome.delivery_id),
+            state=outcome.state,
+        )
     return JSONResponse({"delivery_id": str(outcome.delivery_id), "state": outcome.state})
 
 
-@router.post("/moyasar", summary="Moyasar webhook (secret_token in the body)")
+@router.post(
+    "/moyasar",
+    summary="Moyasar webhook (secret_token in the body)",
+    description="Authenticated by `secret_token` in the body, found before any number in "
+    "it is converted. Merchant reference: `data.metadata.invoice_number`.",
+    response_model=None,
+    responses=openapi.PROVIDER_RESPONSES,
+    openapi_extra=openapi.request_body("moyasar"),
+)
 async def moyasar_webhook(request: Request) -> JSONResponse:
     settings = _settings(request)
+    _check_transport(request, settings)
     body = await request.body()
     try:
-        event = moyasar.parse_event(body)
-        verify_moyasar_secret_token(event.secret_token, settings.secret("moyasar_webhook_secret"))
+        tree = jsondoc.parse(body)
+        verify_moyasar_secret_token(
+            moyasar.secret_token_of(tree), settings.secret("moyasar_webhook_secret")
+        )
     except (MalformedDelivery, AuthenticationFailed):
         raise _unauthenticated("moyasar") from None
-    meaning = moyasar.interpret(event, utc_now())
-    return await _store("moyasar", request, body, meaning, settings)
+    meaning = interpret_delivery("moyasar", body, request.headers, utc_now(), tree)
+    return await _store("moyasar", request, body, tree, meaning, settings)
 
 
-@router.post("/tabby", summary="Tabby webhook (static header)")
+@router.post(
+    "/tabby",
+    summary="Tabby webhook (static header)",
+    description="Authenticated by the static header chosen at webhook registration "
+    "(`FOLIO_TABBY_WEBHOOK_HEADER`). Merchant reference: `order.reference_id`.",
+    response_model=None,
+    responses=openapi.PROVIDER_RESPONSES,
+    openapi_extra=openapi.request_body("tabby"),
+)
 async def tabby_webhook(request: Request) -> JSONResponse:
     settings = _settings(request)
+    _check_transport(request, settings)
     try:
         verify_tabby_header(
             request.headers, settings.tabby_webhook_header, settings.secret("tabby_webhook_secret")
@@ -111,13 +168,23 @@ async def tabby_webhook(request: Request) -> JSONResponse:
     except AuthenticationFailed:
         raise _unauthenticated("tabby") from None
     body = await request.body()
-    meaning = interpret_delivery("tabby", body, request.headers, utc_now())
-    return await _store("tabby", request, body, meaning, settings)
+    tree = _parsed(body)
+    meaning = interpret_delivery("tabby", body, request.headers, utc_now(), tree)
+    return await _store("tabby", request, body, tree, meaning, settings)
 
 
-@router.post("/tamara", summary="Tamara notification (tamaraToken query parameter or bearer)")
+@router.post(
+    "/tamara",
+    summary="Tamara notification (tamaraToken query parameter or bearer)",
+    description="Authenticated by the `tamaraToken` JWT (HS256, issuer Tamara), as "
+    "`?tamaraToken=` or `Authorization: Bearer`. Merchant reference: `order_reference_id`.",
+    response_model=None,
+    responses=openapi.PROVIDER_RESPONSES,
+    openapi_extra=openapi.request_body("tamara"),
+)
 async def tamara_webhook(request: Request) -> JSONResponse:
     settings = _settings(request)
+    _check_transport(request, settings)
     token = tamara_token_from(
         request.query_params.get("tamaraToken"), request.headers.get("authorization")
     )
@@ -126,20 +193,31 @@ async def tamara_webhook(request: Request) -> JSONResponse:
     except AuthenticationFailed:
         raise _unauthenticated("tamara") from None
     body = await request.body()
-    meaning = interpret_delivery("tamara", body, request.headers, utc_now())
-    return await _store("tamara", request, body, meaning, settings)
+    tree = _parsed(body)
+    meaning = interpret_delivery("tamara", body, request.headers, utc_now(), tree)
+    return await _store("tamara", request, body, tree, meaning, settings, presented=token)
 
 
-@router.post("/standard", summary="Standard Webhooks (webhook-id/-timestamp/-signature)")
+@router.post(
+    "/standard",
+    summary="Standard Webhooks (webhook-id/-timestamp/-signature)",
+    description="Authenticated by the Standard Webhooks HMAC signature over the raw body "
+    "(±5 minutes). `webhook-id` is the dedupe key. Merchant reference: `data.invoice_number`.",
+    response_model=None,
+    responses=openapi.PROVIDER_RESPONSES,
+    openapi_extra=openapi.request_body("standard"),
+)
 async def standard_webhook(request: Request) -> JSONResponse:
     settings = _settings(request)
+    _check_transport(request, settings)
     body = await request.body()
     try:
         verify_standard_webhook(body, request.headers, settings.secret("standard_webhook_secret"))
     except AuthenticationFailed:
         raise _unauthenticated("standard") from None
-    meaning = interpret_delivery("standard", body, request.headers, utc_now())
-    return await _store("standard", request, body, meaning, settings)
+    tree = _parsed(body)
+    meaning = interpret_delivery("standard", body, request.headers, utc_now(), tree)
+    return await _store("standard", request, body, tree, meaning, settings)
 
 
 @router.get("/payment-methods", summary="Payment methods offered to payers", tags=["public"])

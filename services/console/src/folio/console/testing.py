@@ -117,3 +117,11 @@ def ledger_entries(ledger_url: str, **params) -> list[dict]:
             cursor = page["next_cursor"]
             if not page["has_more"]:
                 return rows
+
+
+async def browser_sign_in(page, email: str, password: str) -> None:
+    """Sign in through the page, as a person would (a Playwright page)."""
+    await page.goto("/sign-in")
+    await page.fill("input[name=email]", email)
+    await page.fill("input[name=password]", password)
+    await page.click("button[type=submit]")

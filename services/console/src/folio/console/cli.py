@@ -19,6 +19,7 @@ from folio.console.service import accounts
 from folio.shared.db import create_engine, create_sessionmaker
 
 SCHEMA = "console"
+LOCAL_ADMIN_EMAIL = "admin@folio.local"
 
 
 def generated_password() -> str:
@@ -40,7 +41,7 @@ async def add_user(database_url: str, email: str, role: Role, password: str, nam
 def ensure_local_admin(database_url: str, state_dir: Path) -> tuple[str, str, bool]:
     """The local stack's admin, created once: (e-mail, password, created now). The
     password is kept under .local/secrets so that every banner can print it."""
-    email = "admin@folio.local"
+    email = LOCAL_ADMIN_EMAIL
     path = state_dir / "secrets" / "console-admin-password"
     if path.exists():
         return email, path.read_text().strip(), False

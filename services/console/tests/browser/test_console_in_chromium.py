@@ -97,6 +97,30 @@ async def test_a_forbidden_transition_shows_the_ledgers_refusal(page, make_user,
     assert await page.text_content("#entry-status") == "DUE"  # the page did not pretend
 
 
+async def test_a_confirmed_status_change_shows_the_new_status(page, make_user, ledger_server):
+    entry = create_entries(ledger_server.url, 1)[0]
+    user = await make_user(Role.FINANCE)
+    questions = []
+
+    async def accept(dialog):
+        questions.append(dialog.message)
+        await dialog.accept()
+
+    page.on("dialog", accept)
+    await browser_sign_in(page, user.email, PASSWORD)
+    await page.wait_for_url("**/admin/payments")
+    await page.goto(f"/admin/payments/{entry['entry_id']}")
+    await page.select_option("#status-form select[name=status]", "VOID")
+    await page.fill("#status-form input[name=reason]", "duplicate invoice")
+    await page.click("#status-form button[type=submit]")
+    await page.wait_for_selector("#notice")
+    assert await page.text_content("#entry-status") == "VOID"
+    assert questions == [f"Change the status of {entry['invoice_number']}?"]
+    assert await page.locator("#status-form").count() == 0  # VOID is terminal
+    with httpx.Client(base_url=ledger_server.url, headers=ledger_admin_headers()) as http:
+        assert http.get(f"/api/ledger/entries/{entry['entry_id']}").json()["status"] == "VOID"
+
+
 async def test_a_viewer_sees_no_write_control_and_a_forged_post_is_refused(
     page, make_user, ledger_server
 ):

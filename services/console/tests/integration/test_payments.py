@@ -3,6 +3,7 @@
 import csv
 import io
 import re
+import uuid
 
 import httpx
 import pytest
@@ -189,3 +190,34 @@ async def test_the_console_calls_the_ledger_as_the_signed_in_user(
     audit = httpx.get(f"{ledger_server.url}/api/ledger/entries/{entry['entry_id']}/audit",
                       headers={"Authorization": "Bearer " + mint_token("t", ["viewer"], LOCAL_DEV_JWT_SECRET)}).json()  # fmt: skip
     assert audit["data"][-1]["actor"] == user.email
+
+
+async def test_free_text_and_sorting_apply_to_the_page_its_totals_and_its_csv(
+    console_settings, make_user, ledger_server
+):
+    building = f"bld-{uuid.uuid4().hex[:8]}"
+    plain = create_entries(ledger_server.url, 4, building_id=building)
+    tenant = create_entries(ledger_server.url, 3, building_id=building,
+                            metadata={"tenant": "Fatima Al-Harbi"})  # fmt: skip
+    app = create_app(console_settings.model_copy(update={"page_size": 2}))
+    user = await make_user(Role.VIEWER)
+    async with console_client(app) as client:
+        await sign_in(client, user.email, PASSWORD)
+        found = await client.get("/admin/payments", params={"building_id": building, "q": "fatima"})
+        assert invoice_numbers(found.text) == [e["invoice_number"] for e in tenant[:2]]
+        assert re.search(r'id="total-count">3<', found.text)
+        nxt = re.search(r'id="next-page" href="([^"]+)"', found.text).group(1).replace("&amp;", "&")
+        assert invoice_numbers((await client.get(nxt)).text) == [tenant[2]["invoice_number"]]
+        by_amount = sorted(plain + tenant, key=lambda e: e["amount_minor"], reverse=True)
+        query = {"building_id": building, "sort": "amount_minor", "dir": "desc"}
+        page = await client.get("/admin/payments", params=query)
+        assert invoice_numbers(page.text) == [e["invoice_number"] for e in by_amount[:2]]
+        exported = await client.get("/admin/payments.csv", params=query)
+        rows = list(csv.reader(io.StringIO(exported.text)))[1:]
+        assert [r[0] for r in rows] == [e["entry_id"] for e in by_amount]
+        searched = await client.get(
+            "/admin/payments.csv", params={"building_id": building, "q": "FATIMA"}
+        )
+        assert [r[0] for r in list(csv.reader(io.StringIO(searched.text)))[1:]] == [
+            e["entry_id"] for e in tenant
+        ]

@@ -34,6 +34,13 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 ADMIN_TARGETS = frozenset({"DUE", "PENDING", "FAILED", "VOID"})
 #: Children correct an entry; they are not corrected themselves.
 CHILD_TYPES = frozenset({"REFUND", "ADJUSTMENT"})
+#: Columns the registry sorts by (the console sorts; the ledger has no order parameter).
+SORTABLE = (
+    "invoice_number", "entry_type", "status", "amount_minor", "paid_minor",
+    "outstanding_minor", "due_date", "building_id", "unit_id", "booking_id",
+)  # fmt: skip
+_TEXT_FIELDS = ("invoice_number", "booking_id", "building_id", "unit_id", "description",
+                "entry_type", "status")  # fmt: skip
 _INVOICE_RE = re.compile(r"^INV-\d{4}-\d{6}$")
 _TEXT_LIMIT = 200
 
@@ -55,6 +62,18 @@ class PaymentFilters:
     due_from: date | None = None
     due_to: date | None = None
     overdue: bool | None = None
+    #: Free text (invoice, booking, building, unit, description, metadata such as the
+    #: tenant): the ledger has no text search, so the console applies it to the set.
+    text: str | None = None
+    #: A column of :data:`SORTABLE` and ``asc``/``desc``; the ledger lists in creation
+    #: order only, so the console sorts the set.
+    sort: str | None = None
+    descending: bool = False
+
+    @property
+    def needs_whole_set(self) -> bool:
+        """The console must read the whole filtered set to answer (text or sort)."""
+        return self.text is not None or self.sort is not None
 
     @classmethod
     def parse(cls, params: dict[str, str]) -> PaymentFilters:
@@ -87,7 +106,14 @@ class PaymentFilters:
         overdue = text("overdue")
         if overdue not in (None, "true", "false"):
             raise FilterError("overdue is true or false")
+        sort = choice("sort", SORTABLE)
+        direction = text("dir")
+        if direction not in (None, "asc", "desc"):
+            raise FilterError("dir is asc or desc")
         filters = cls(
+            text=text("q"),
+            sort=sort,
+            descending=direction == "desc",
             invoice_number=invoice,
             booking_id=text("booking_id"),
             status=choice("status", STATUSES),
@@ -120,7 +146,33 @@ class PaymentFilters:
 
     def query(self) -> dict[str, str]:
         """The page's own query string for the same filters (links, export)."""
-        return self.ledger_params()
+        params = {**({"q": self.text} if self.text else {}), **self.ledger_params()}
+        if self.sort:
+            params["sort"] = self.sort
+            params["dir"] = "desc" if self.descending else "asc"
+        return params
+
+    def sorted_by(self, column: str) -> dict[str, str]:
+        """The query of a column header's link: sort by it, or flip its direction."""
+        flip = self.sort == column and not self.descending
+        return {**self.query(), "sort": column, "dir": "desc" if flip else "asc"}
+
+    def matches(self, entry: dict[str, Any]) -> bool:
+        if self.text is None:
+            return True
+        needle = self.text.casefold()
+        haystack = [entry.get(k) for k in _TEXT_FIELDS]
+        haystack += list((entry.get("metadata") or {}).values())
+        return any(needle in str(value).casefold() for value in haystack if value)
+
+    def ordered(self, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if self.sort is None:
+            return entries
+        column = self.sort
+        present = [e for e in entries if e.get(column) is not None]
+        missing = [e for e in entries if e.get(column) is None]  # always last
+        present.sort(key=lambda e: e[column], reverse=self.descending)
+        return present + missing
 
 
 def status_targets(status: str, role: Role) -> list[str]:

@@ -54,13 +54,36 @@ def _token(request: Request, context: Context) -> str:
     return request.app.state.token_issuer.issue(context.user)
 
 
-async def _totals(ledger: LedgerClient, token: str, params: dict[str, str]) -> Totals | None:
-    totals = Totals()
-    async for entry in ledger.all_entries(token, params):
-        totals.add(entry)
-        if totals.count > TOTALS_LIMIT:
+async def _whole_set(
+    ledger: LedgerClient, token: str, filters: PaymentFilters
+) -> list[dict[str, Any]] | None:
+    """The filtered set, text-matched and ordered; None when the ledger's filters match
+    more than :data:`TOTALS_LIMIT` entries (the console will not hold more)."""
+    found = []
+    read = 0
+    async for entry in ledger.all_entries(token, filters.ledger_params()):
+        read += 1
+        if read > TOTALS_LIMIT:
             return None
+        if filters.matches(entry):
+            found.append(entry)
+    return filters.ordered(found)
+
+
+def _totals_of(entries: list[dict[str, Any]] | None) -> Totals | None:
+    if entries is None:
+        return None
+    totals = Totals()
+    for entry in entries:
+        totals.add(entry)
     return totals
+
+
+def _offset(cursor: str | None) -> int:
+    # The console's own cursor when it pages a set it sorted or searched: "o<offset>".
+    if cursor and cursor.startswith("o") and cursor[1:].isdigit():
+        return min(int(cursor[1:]), TOTALS_LIMIT)
+    return 0
 
 
 @router.get("")
@@ -70,21 +93,41 @@ async def payments_page(request: Request, context: Signed) -> Response:
     error = None
     page: dict[str, Any] = {"data": [], "has_more": False, "next_cursor": None}
     totals: Totals | None = Totals()
+    status = 200
     try:
         filters = PaymentFilters.parse(params)
     except FilterError as exc:
-        filters, error = PaymentFilters(), str(exc)
+        filters, error, status = PaymentFilters(), str(exc), 400
     if error is None:
         ledger, token = _ledger(request), _token(request, context)
-        query = {**filters.ledger_params(), "page_size": str(request.app.state.settings.page_size)}
-        if cursor:
-            query["cursor"] = cursor[:2000]
+        size = request.app.state.settings.page_size
         try:
-            page, totals = await asyncio.gather(
-                ledger.entries(token, query), _totals(ledger, token, filters.ledger_params())
-            )
+            if filters.needs_whole_set:
+                entries = await _whole_set(ledger, token, filters)
+                totals = _totals_of(entries)
+                if entries is None:
+                    error = (
+                        f"More than {TOTALS_LIMIT:,} entries match the filters: narrow them "
+                        "to search text or sort."
+                    )
+                else:
+                    start = _offset(cursor)
+                    more = start + size < len(entries)
+                    page = {
+                        "data": entries[start : start + size],
+                        "has_more": more,
+                        "next_cursor": f"o{start + size}" if more else None,
+                    }
+            else:
+                query = {**filters.ledger_params(), "page_size": str(size)}
+                if cursor:
+                    query["cursor"] = cursor[:2000]
+                page, entries = await asyncio.gather(
+                    ledger.entries(token, query), _whole_set(ledger, token, filters)
+                )
+                totals = _totals_of(entries)
         except ServiceRefusal as exc:
-            error = f"{exc.title}: {exc.detail}"
+            error, status = f"{exc.title}: {exc.detail}", exc.status
     template = "payments_results.html" if is_htmx(request) else "payments.html"
     return render(
         request,
@@ -95,19 +138,30 @@ async def payments_page(request: Request, context: Signed) -> Response:
             "query": filters.query(),
             "statuses": STATUSES,
             "entry_types": ENTRY_TYPES,
+            "columns": COLUMNS,
             "page": page,
             "cursor": cursor,
             "totals": totals,
             "totals_limit": TOTALS_LIMIT,
             "error": error,
         },
-        400 if error and error.startswith(("unknown", "an ", "the ", "overdue")) else 200,
+        status,
     )
+
+
+#: The registry's columns: (heading, sort key or None, numeric).
+COLUMNS = (
+    ("Invoice", "invoice_number", False), ("Type", "entry_type", False),
+    ("Status", "status", False), ("Amount", "amount_minor", True), ("Paid", "paid_minor", True),
+    ("Outstanding", "outstanding_minor", True), ("Due", "due_date", False),
+    ("Building", "building_id", False), ("Unit", "unit_id", False),
+    ("Booking", "booking_id", False),
+)  # fmt: skip
 
 
 @router.get(".csv")
 async def payments_csv(request: Request, context: Signed) -> Response:
-    """Exactly the filtered set (every page of it), in the ledger's order."""
+    """Exactly the filtered set (every page of it), in the page's order."""
     params = dict(request.query_params)
     params.pop("cursor", None)
     try:
@@ -115,12 +169,26 @@ async def payments_csv(request: Request, context: Signed) -> Response:
     except FilterError as exc:
         return page_headers(Response(str(exc), status_code=400, media_type="text/plain"))
     ledger, token = _ledger(request), _token(request, context)
+    if filters.sort is not None:
+        ordered = await _whole_set(ledger, token, filters)
+        if ordered is None:
+            message = f"more than {TOTALS_LIMIT:,} entries: export without sorting"
+            return page_headers(Response(message, status_code=400, media_type="text/plain"))
+
+    async def source() -> AsyncIterator[dict[str, Any]]:
+        if filters.sort is not None:
+            for entry in ordered:
+                yield entry
+            return
+        async for entry in ledger.all_entries(token, filters.ledger_params()):
+            if filters.matches(entry):
+                yield entry
 
     async def rows() -> AsyncIterator[str]:
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\r\n")
         writer.writerow(CSV_COLUMNS)
-        async for entry in ledger.all_entries(token, filters.ledger_params()):
+        async for entry in source():
             writer.writerow(csv_row(entry))
             if buffer.tell() > 32_768:
                 yield buffer.getvalue()

@@ -178,3 +178,23 @@ async def test_ops_routes_answer_under_api_console(console_app):
         ready = await client.get("/api/console/readyz")
         assert ready.status_code == 200 and ready.json()["checks"] == {"database": "ok"}
         assert (await client.get("/api/console/metrics")).status_code == 200
+
+
+async def test_failures_older_than_the_window_are_forgotten(console_app, make_user, uow_factory):
+    from folio.console.adapters.tables import sign_in_failures
+    from folio.console.domain.throttle import email_key
+
+    user = await make_user(Role.VIEWER)
+    key = email_key(user.email)
+    async with uow_factory() as uow:
+        now = await uow.now()
+        await uow.throttle.record_failure([key] * 9, now - timedelta(hours=1))
+        await uow.commit()
+    async with console_client(console_app) as client:
+        # nine old failures do not count: this is a plain refusal, not a 429 ...
+        assert (await sign_in(client, user.email, "wrong password")).status_code == 401
+    async with uow_factory() as uow:
+        kept = await uow.session.execute(
+            sa.select(sa.func.count()).where(sign_in_failures.c.throttle_key == key)
+        )
+        assert kept.scalar_one() == 1  # ... and they were deleted with it

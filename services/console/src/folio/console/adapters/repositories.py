@@ -179,7 +179,10 @@ class ThrottleRepository:
             sa.delete(sign_in_failures).where(sign_in_failures.c.throttle_key == key)
         )
 
-    async def prune(self, before: datetime) -> None:
+    async def prune(self, keys: list[str], before: datetime) -> None:
+        """Forget these keys' failures older than the window (the table stays small)."""
         await self.session.execute(
-            sa.delete(sign_in_failures).where(sign_in_failures.c.failed_at < before)
+            sa.delete(sign_in_failures).where(
+                sign_in_failures.c.throttle_key.in_(keys), sign_in_failures.c.failed_at < before
+            )
         )

@@ -93,6 +93,7 @@ async def sign_in(
         async def record() -> None:
             async with uow_factory() as uow:
                 now = await uow.now()
+                await uow.throttle.prune(keys, now - timedelta(seconds=throttle.window_seconds))
                 await uow.throttle.record_failure(keys, now)
                 await uow.audit(
                     normalized or "-",

@@ -2,9 +2,10 @@
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-PACKAGES := shared simulators devstack services/ledger services/registry services/rotessa-sync services/webhooks
+PACKAGES := shared simulators devstack services/ledger services/registry services/rotessa-sync services/webhooks services/console
+CONSOLE := services/console
 
-.PHONY: install run test lint lock bench token clean
+.PHONY: install browser run test lint lock bench token user clean
 
 $(BIN)/uv:
 	$(PY) -m venv $(VENV)
@@ -16,7 +17,17 @@ $(VENV)/.installed: requirements.lock $(BIN)/uv $(foreach p,$(PACKAGES),$(p)/pyp
 	$(BIN)/uv pip install --python $(BIN)/python --quiet --no-deps --no-build-isolation $(foreach p,$(PACKAGES),-e $(p))
 	touch $@
 
-install: $(VENV)/.installed
+# The console's front-end assets (htmx): exactly the integrity-checked lock, no registry
+# address recorded in it (.npmrc); served from node_modules, never committed.
+$(CONSOLE)/node_modules/.package-lock.json: $(CONSOLE)/package.json $(CONSOLE)/package-lock.json
+	cd $(CONSOLE) && npm ci --no-fund --no-audit --ignore-scripts --loglevel=error
+	touch $@
+
+# Debian's Chromium for the browser tests (installed when missing on Debian as root).
+browser:
+	@sh devstack/bin/ensure-chromium.sh
+
+install: $(VENV)/.installed $(CONSOLE)/node_modules/.package-lock.json browser
 
 run: install
 	$(BIN)/python -m folio.devstack run
@@ -31,6 +42,10 @@ lint: install
 token: install
 	@$(BIN)/python -m folio.devstack token $(ARGS)
 
+# Adds a console user: make user ARGS="--email ana@example.com --role finance"
+user: install
+	@$(BIN)/python -m folio.console.cli add-user $(ARGS)
+
 bench: install
 	$(BIN)/python -m bench $(ARGS)
 
@@ -39,4 +54,4 @@ lock: $(BIN)/uv
 	$(BIN)/uv pip compile --generate-hashes --python-version 3.11 --quiet requirements.in -o requirements.lock
 
 clean:
-	rm -rf $(VENV) .local
+	rm -rf $(VENV) .local $(CONSOLE)/node_modules

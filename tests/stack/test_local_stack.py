@@ -5,6 +5,7 @@ away from the defaults so a developer's running stack is left alone."""
 
 import os
 import random
+import re
 import signal
 import socket
 import subprocess
@@ -18,7 +19,7 @@ from folio.shared.auth import local_dev_signer, mint_token
 
 #: Offsets from the block's base of every port the stack listens on: services, simulators,
 #: and the embedded PostgreSQL and Tansu.
-STACK_OFFSETS = (1, 2, 3, 4, 101, 102, 103, 150, 151)
+STACK_OFFSETS = (1, 2, 3, 4, 5, 101, 102, 103, 150, 151)
 
 
 def _ephemeral_range() -> tuple[int, int]:
@@ -77,7 +78,7 @@ def start(env, log_path):
 
 def wait_ready(base: int, proc, log_path, timeout: float = 180) -> None:
     deadline = time.monotonic() + timeout
-    names = {"ledger": 1, "registry": 2, "rotessa": 3, "webhooks": 4}
+    names = {"ledger": 1, "registry": 2, "rotessa": 3, "webhooks": 4, "console": 5}
     pending = dict(names)
     while pending and time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -96,6 +97,27 @@ def wait_ready(base: int, proc, log_path, timeout: float = 180) -> None:
 def stop(proc) -> None:
     proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
     assert proc.wait(60) == 0
+
+
+def console_admin(log_path) -> tuple[str, str]:
+    """The console admin's credentials, from the last banner."""
+    found = re.findall(r"sign in as (\S+)\n\s+password (\S+)", log_path.read_text())
+    assert found, "the banner prints the console admin's credentials"
+    return found[-1]
+
+
+def console_entry_page(base: int, email: str, password: str, entry_id: str) -> str:
+    """Sign in to the console as a person would and open an entry's page."""
+    with httpx.Client(base_url=f"http://127.0.0.1:{base + 5}", timeout=10) as browser:
+        form = browser.get("/sign-in").text
+        token = re.search(r'name="sign_in_token" value="([^"]+)"', form).group(1)
+        signed_in = browser.post(
+            "/sign-in", data={"email": email, "password": password, "sign_in_token": token}
+        )
+        assert signed_in.status_code == 303, signed_in.text
+        page = browser.get(f"/admin/payments/{entry_id}")
+        assert page.status_code == 200, page.text
+        return page.text
 
 
 def ports_closed(base: int) -> bool:
@@ -143,6 +165,10 @@ def test_local_stack_pays_an_invoice_and_survives_a_restart(stack_env):
             params={"account": f"invoices:{entry['invoice_number']}"},
         ).json()["cursor"]["data"]
         assert len(transactions) == 1
+        email, password = console_admin(log_path)
+        assert "created now" in log_path.read_text()
+        page = console_entry_page(base, email, password, entry["entry_id"])
+        assert 'id="entry-status">PAID<' in page and entry["invoice_number"] in page
     finally:
         stop(proc)
     assert ports_closed(base), "a process outlived Ctrl-C"
@@ -160,6 +186,9 @@ def test_local_stack_pays_an_invoice_and_survives_a_restart(stack_env):
             params={"account": f"invoices:{entry['invoice_number']}"},
         ).json()["cursor"]["data"]
         assert len(again) == 1
+        assert console_admin(log_path) == (email, password)  # created once, kept
+        page = console_entry_page(base, email, password, entry["entry_id"])
+        assert 'id="entry-status">PAID<' in page
     finally:
         stop(proc)
     assert ports_closed(base)

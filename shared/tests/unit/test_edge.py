@@ -12,6 +12,7 @@ import jwt
 import pytest
 import uvicorn
 from fastapi import APIRouter, Depends
+from fastapi.responses import HTMLResponse
 
 from folio.shared.app import Runtime, create_service_app
 from folio.shared.auth import Principal, TokenSigner, local_dev_signer, mint_token, require_roles
@@ -29,6 +30,10 @@ def make_app(**overrides):
     @router.get("/boom")
     async def boom():
         raise RuntimeError("a defect")
+
+    @router.get("/page")
+    async def page():
+        return HTMLResponse("<p>hi</p>", headers={"Content-Security-Policy": "default-src 'self'"})
 
     @router.get("/me")
     async def me(who: Principal = Depends(require_roles("viewer", "admin"))):
@@ -104,6 +109,13 @@ async def test_security_headers_on_every_answer(client):
         assert response.headers["x-frame-options"] == "DENY"
         assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
         assert "server" not in response.headers
+
+
+async def test_a_page_keeps_its_own_content_security_policy_and_gets_the_rest(client):
+    response = await client.get("/api/demo/page")
+    assert response.headers.get_list("content-security-policy") == ["default-src 'self'"]
+    assert response.headers["x-frame-options"] == "DENY"
+    assert response.headers["x-content-type-options"] == "nosniff"
 
 
 async def test_authenticated_answers_are_not_cached_anonymous_ones_may_be(client):

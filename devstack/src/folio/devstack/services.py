@@ -34,9 +34,14 @@ SERVICES: tuple[ServiceSpec, ...] = (
     ServiceSpec("ledger", "folio.ledger.app:create_app", 8101, "ledger", "services/ledger"),
     ServiceSpec("registry", "folio.registry.app:create_app", 8102, "registry", "services/registry"),
     ServiceSpec(
-        "rotessa", "folio.rotessa_sync.app:create_app", 8103, "rotessa_sync", "services/rotessa-sync"
+        "rotessa",
+        "folio.rotessa_sync.app:create_app",
+        8103,
+        "rotessa_sync",
+        "services/rotessa-sync",
     ),
     ServiceSpec("webhooks", "folio.webhooks.app:create_app", 8104, "webhooks", "services/webhooks"),
+    ServiceSpec("console", "folio.console.app:create_app", 8105, "console", "services/console"),
 )
 
 SIMULATORS: tuple[SimulatorSpec, ...] = (

@@ -122,6 +122,7 @@ def base_env() -> dict[str, str]:
         FOLIO_ROTESSA_BASE_URL=f"http://127.0.0.1:{port_of(8201)}/v1",
         FOLIO_BEDS24_BASE_URL=f"http://127.0.0.1:{port_of(8202)}/v2",
         FOLIO_WEBHOOKS_URL=f"http://127.0.0.1:{port_of(8104)}",
+        FOLIO_LEDGER_URL=f"http://127.0.0.1:{port_of(8101)}",
         PYTHONUNBUFFERED="1",
     )
     return env
@@ -167,6 +168,7 @@ def run() -> None:
         for child in children:
             wait_for_port(child.port, 60)
         print_banner()
+        print_console_admin(urls["console"])
         while not stopping:
             time.sleep(0.5)
             if stopping:
@@ -209,6 +211,16 @@ def print_banner() -> None:
     print(f"  Kafka      127.0.0.1:{KAFKA_PORT}")
     print(f"\n  Admin token (12 h; `make token` mints another):\n  {local_token()}\n")
     print("  Ctrl-C stops everything.\n")
+
+
+def print_console_admin(console_database_url: str) -> None:
+    """The local console admin: created on the first run, its credentials on every one."""
+    from folio.console.cli import ensure_local_admin
+
+    email, password, created = ensure_local_admin(console_database_url, STATE_DIR)
+    note = "created now" if created else "kept in .local/secrets/console-admin-password"
+    print(f"  Console    http://127.0.0.1:{port_of(8105)}/  sign in as {email}")
+    print(f"             password {password}  ({note}; `make user ARGS=...` adds users)\n")
 
 
 def wait_ready(timeout: float = 120) -> bool:

@@ -48,6 +48,11 @@ class SecurityHeadersMiddleware:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
+                # A route that answers a page sets its own (stricter than nothing,
+                # looser than an API's) policy; it is kept, not doubled.
+                own_csp = any(
+                    k.lower() == b"content-security-policy" for k, _ in message.get("headers", [])
+                )
                 headers = [
                     (k, v)
                     for k, v in message.get("headers", [])
@@ -58,8 +63,9 @@ class SecurityHeadersMiddleware:
                     (b"x-content-type-options", b"nosniff"),
                     (b"x-frame-options", b"DENY"),
                     (b"referrer-policy", b"no-referrer"),
-                    (b"content-security-policy", csp.encode()),
                 ]
+                if not own_csp:
+                    headers.append((b"content-security-policy", csp.encode()))
                 if authenticated:
                     headers.append((b"cache-control", b"no-store"))
                 message["headers"] = headers

@@ -1,0 +1,3 @@
+from folio.shared.migrations import run_env
+
+run_env()

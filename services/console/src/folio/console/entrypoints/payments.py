@@ -1,0 +1,301 @@
+"""/admin/payments: the payments registry (ledger entries), an entry's page, its actions.
+
+Every figure comes from the ledger's public API with the signed-in user's own
+short-lived token; the ledger checks the role again and decides every change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import Response, StreamingResponse
+
+from folio.console.adapters.services import LedgerClient, ServiceRefusal
+from folio.console.domain.payments import (
+    CSV_COLUMNS,
+    ENTRY_TYPES,
+    STATUSES,
+    FilterError,
+    PaymentFilters,
+    Totals,
+    can_adjust,
+    can_refund,
+    csv_row,
+    parse_money,
+    status_targets,
+)
+from folio.console.entrypoints.web import (
+    Context,
+    Signed,
+    Writer,
+    is_htmx,
+    page_headers,
+    redirect,
+    render,
+)
+
+router = APIRouter(prefix="/admin/payments", include_in_schema=False)
+
+#: Totals are summed over the filtered set when it has at most this many entries: the
+#: ledger has no aggregate query yet, so the console pages through the set itself.
+TOTALS_LIMIT = 2_000
+
+
+def _ledger(request: Request) -> LedgerClient:
+    return request.app.state.ledger
+
+
+def _token(request: Request, context: Context) -> str:
+    return request.app.state.token_issuer.issue(context.user)
+
+
+async def _whole_set(
+    ledger: LedgerClient, token: str, filters: PaymentFilters
+) -> list[dict[str, Any]] | None:
+    """The filtered set, text-matched and ordered; None when the ledger's filters match
+    more than :data:`TOTALS_LIMIT` entries (the console will not hold more)."""
+    found = []
+    read = 0
+    async for entry in ledger.all_entries(token, filters.ledger_params()):
+        read += 1
+        if read > TOTALS_LIMIT:
+            return None
+        if filters.matches(entry):
+            found.append(entry)
+    return filters.ordered(found)
+
+
+def _totals_of(entries: list[dict[str, Any]] | None) -> Totals | None:
+    if entries is None:
+        return None
+    totals = Totals()
+    for entry in entries:
+        totals.add(entry)
+    return totals
+
+
+def _offset(cursor: str | None) -> int:
+    # The console's own cursor when it pages a set it sorted or searched: "o<offset>".
+    if cursor and cursor.startswith("o") and cursor[1:].isdigit():
+        return min(int(cursor[1:]), TOTALS_LIMIT)
+    return 0
+
+
+@router.get("")
+async def payments_page(request: Request, context: Signed) -> Response:
+    params = dict(request.query_params)
+    cursor = params.pop("cursor", None)
+    error = None
+    page: dict[str, Any] = {"data": [], "has_more": False, "next_cursor": None}
+    totals: Totals | None = Totals()
+    status = 200
+    try:
+        filters = PaymentFilters.parse(params)
+    except FilterError as exc:
+        filters, error, status = PaymentFilters(), str(exc), 400
+    if error is None:
+        ledger, token = _ledger(request), _token(request, context)
+        size = request.app.state.settings.page_size
+        try:
+            if filters.needs_whole_set:
+                entries = await _whole_set(ledger, token, filters)
+                totals = _totals_of(entries)
+                if entries is None:
+                    error = (
+                        f"More than {TOTALS_LIMIT:,} entries match the filters: narrow them "
+                        "to search text or sort."
+                    )
+                else:
+                    start = _offset(cursor)
+                    more = start + size < len(entries)
+                    page = {
+                        "data": entries[start : start + size],
+                        "has_more": more,
+                        "next_cursor": f"o{start + size}" if more else None,
+                    }
+            else:
+                query = {**filters.ledger_params(), "page_size": str(size)}
+                if cursor:
+                    query["cursor"] = cursor[:2000]
+                page, entries = await asyncio.gather(
+                    ledger.entries(token, query), _whole_set(ledger, token, filters)
+                )
+                totals = _totals_of(entries)
+        except ServiceRefusal as exc:
+            error, status = f"{exc.title}: {exc.detail}", exc.status
+    template = "payments_results.html" if is_htmx(request) else "payments.html"
+    return render(
+        request,
+        template,
+        {
+            "console": context,
+            "filters": filters,
+            "query": filters.query(),
+            "statuses": STATUSES,
+            "entry_types": ENTRY_TYPES,
+            "columns": COLUMNS,
+            "page": page,
+            "cursor": cursor,
+            "totals": totals,
+            "totals_limit": TOTALS_LIMIT,
+            "error": error,
+        },
+        status,
+    )
+
+
+#: The registry's columns: (heading, sort key or None, numeric).
+COLUMNS = (
+    ("Invoice", "invoice_number", False), ("Type", "entry_type", False),
+    ("Status", "status", False), ("Amount", "amount_minor", True), ("Paid", "paid_minor", True),
+    ("Outstanding", "outstanding_minor", True), ("Due", "due_date", False),
+    ("Building", "building_id", False), ("Unit", "unit_id", False),
+    ("Booking", "booking_id", False),
+)  # fmt: skip
+
+
+@router.get(".csv")
+async def payments_csv(request: Request, context: Signed) -> Response:
+    """Exactly the filtered set (every page of it), in the page's order."""
+    params = dict(request.query_params)
+    params.pop("cursor", None)
+    try:
+        filters = PaymentFilters.parse(params)
+    except FilterError as exc:
+        return page_headers(Response(str(exc), status_code=400, media_type="text/plain"))
+    ledger, token = _ledger(request), _token(request, context)
+    if filters.sort is not None:
+        ordered = await _whole_set(ledger, token, filters)
+        if ordered is None:
+            message = f"more than {TOTALS_LIMIT:,} entries: export without sorting"
+            return page_headers(Response(message, status_code=400, media_type="text/plain"))
+
+    async def source() -> AsyncIterator[dict[str, Any]]:
+        if filters.sort is not None:
+            for entry in ordered:
+                yield entry
+            return
+        async for entry in ledger.all_entries(token, filters.ledger_params()):
+            if filters.matches(entry):
+                yield entry
+
+    async def rows() -> AsyncIterator[str]:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\r\n")
+        writer.writerow(CSV_COLUMNS)
+        async for entry in source():
+            writer.writerow(csv_row(entry))
+            if buffer.tell() > 32_768:
+                yield buffer.getvalue()
+                buffer.seek(0)
+                buffer.truncate()
+        yield buffer.getvalue()
+
+    response = StreamingResponse(rows(), media_type="text/csv; charset=utf-8")
+    response.headers["Content-Disposition"] = 'attachment; filename="payments.csv"'
+    return page_headers(response)
+
+
+async def _entry_view(request: Request, context: Context, entry_id: str) -> dict[str, Any]:
+    ledger, token = _ledger(request), _token(request, context)
+    entry = await ledger.entry(token, entry_id[:200])
+    children_page, audit, transactions = await asyncio.gather(
+        ledger.entries(token, {"parent_entry_id": entry["entry_id"], "page_size": "200"}),
+        ledger.audit(token, entry["entry_id"]),
+        ledger.transactions_of_account(token, f"invoices:{entry['invoice_number']}"),
+    )
+    role = context.user.role
+    return {
+        "console": context,
+        "entry": entry,
+        "children": children_page["data"],
+        "audit": audit,
+        "transactions": transactions,
+        "targets": status_targets(entry["status"], role),
+        "can_adjust": can_adjust(entry, role),
+        "can_refund": can_refund(entry, role),
+    }
+
+
+@router.get("/{entry_id}")
+async def entry_page(request: Request, context: Signed, entry_id: str) -> Response:
+    try:
+        view = await _entry_view(request, context, entry_id)
+    except ServiceRefusal as exc:
+        return render(
+            request,
+            "error.html",
+            {"console": context, "title": exc.title, "detail": exc.detail},
+            exc.status,
+        )
+    return render(request, "entry.html", {**view, "notice": request.query_params.get("notice")})
+
+
+async def _act(request: Request, context: Context, entry_id: str, call, done: str) -> Response:
+    """Run one action; success reloads the entry's page, a refusal shows the ledger's
+    problem (beside the form for htmx, on the page otherwise)."""
+    try:
+        await call(_ledger(request), _token(request, context))
+    except ServiceRefusal as exc:
+        if is_htmx(request):
+            return render(request, "action_result.html", {"problem": exc}, exc.status)
+        view = await _entry_view(request, context, entry_id)
+        return render(request, "entry.html", {**view, "problem": exc}, exc.status)
+    except ValueError as exc:  # an amount the form could not read
+        problem = ServiceRefusal(422, {"title": "Not an amount", "detail": str(exc)})
+        if is_htmx(request):
+            return render(request, "action_result.html", {"problem": problem}, 422)
+        view = await _entry_view(request, context, entry_id)
+        return render(request, "entry.html", {**view, "problem": problem}, 422)
+    target = f"/admin/payments/{entry_id}?notice={done}"
+    if is_htmx(request):
+        response = page_headers(Response(status_code=204))
+        response.headers["HX-Location"] = target
+        return response
+    return redirect(target)
+
+
+Reason = Annotated[str, Form(max_length=2000)]
+
+
+@router.post("/{entry_id}/status")
+async def change_status(
+    request: Request, context: Writer, entry_id: str,
+    status: Annotated[str, Form(max_length=20)], reason: Reason = "",
+) -> Response:  # fmt: skip
+    return await _act(
+        request, context, entry_id,
+        lambda ledger, token: ledger.change_status(token, entry_id, status, reason or None),
+        f"Status+set+to+{status}",
+    )  # fmt: skip
+
+
+@router.post("/{entry_id}/adjustments")
+async def adjust(
+    request: Request, context: Writer, entry_id: str,
+    amount: Annotated[str, Form(max_length=40)], currency: Annotated[str, Form(max_length=3)],
+    reason: Reason = "",
+) -> Response:  # fmt: skip
+    async def call(ledger, token):
+        minor = parse_money(amount, currency, allow_negative=True)
+        return await ledger.adjust(token, entry_id, minor, reason or None)
+
+    return await _act(request, context, entry_id, call, "Adjustment+added")
+
+
+@router.post("/{entry_id}/refunds")
+async def refund(
+    request: Request, context: Writer, entry_id: str,
+    amount: Annotated[str, Form(max_length=40)], currency: Annotated[str, Form(max_length=3)],
+    reason: Reason = "",
+) -> Response:  # fmt: skip
+    async def call(ledger, token):
+        minor = parse_money(amount, currency)
+        return await ledger.refund(token, entry_id, minor, reason or None)
+
+    return await _act(request, context, entry_id, call, "Refund+recorded")

@@ -6,6 +6,9 @@ from fastapi.routing import APIRoute
 from folio.console.entrypoints.auth import _safe_next
 from folio.console.settings import ConsoleSettings
 from folio.console.testing import console_client
+from folio.shared.auth import TokenSigner
+
+PRODUCTION_KEYS = TokenSigner.generate("prod-1").public_keys_json()
 
 pytestmark = pytest.mark.integration
 
@@ -59,8 +62,8 @@ def test_sign_in_only_redirects_to_a_path_of_the_console():
 
 
 def test_the_session_cookie_is_secure_outside_local_development():
-    production = ConsoleSettings(environment="production", jwt_secret="p" * 48)
+    production = ConsoleSettings(environment="production", jwt_public_keys=PRODUCTION_KEYS)
     assert production.cookie_secure is True
     assert ConsoleSettings(environment="local").cookie_secure is False
-    assert ConsoleSettings(environment="production", jwt_secret="p" * 48,
+    assert ConsoleSettings(environment="production", jwt_public_keys=PRODUCTION_KEYS,
                            cookie_secure=False).cookie_secure is False  # fmt: skip

@@ -20,8 +20,7 @@ from folio.console.testing import (
     ledger_entries,
     sign_in,
 )
-from folio.shared.auth import mint_token
-from folio.shared.settings import LOCAL_DEV_JWT_SECRET
+from folio.shared.auth import local_dev_signer, mint_token
 
 pytestmark = pytest.mark.integration
 
@@ -188,7 +187,7 @@ async def test_the_console_calls_the_ledger_as_the_signed_in_user(
             data={"csrf_token": csrf, "status": "VOID"},
         )
     audit = httpx.get(f"{ledger_server.url}/api/ledger/entries/{entry['entry_id']}/audit",
-                      headers={"Authorization": "Bearer " + mint_token("t", ["viewer"], LOCAL_DEV_JWT_SECRET)}).json()  # fmt: skip
+                      headers={"Authorization": "Bearer " + mint_token("t", ["viewer"], local_dev_signer())}).json()  # fmt: skip
     assert audit["data"][-1]["actor"] == user.email
 
 

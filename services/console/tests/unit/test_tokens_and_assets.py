@@ -10,7 +10,7 @@ import pytest
 
 from folio.console.domain.users import Role, User
 from folio.console.service.tokens import TokenIssuer
-from folio.shared.auth import decode_token
+from folio.shared.auth import TokenSigner, TokenVerifier, decode_token
 from folio.shared.problems import Problem
 
 CONSOLE = Path(__file__).resolve().parents[2]
@@ -22,10 +22,12 @@ def user(role: Role) -> User:
 
 
 def test_the_token_names_the_user_and_their_role_and_lives_minutes():
-    issuer = TokenIssuer("s3cret-" * 6, ttl_seconds=300)
+    signer = TokenSigner.generate("console-test")
+    issuer = TokenIssuer(signer, ttl_seconds=300)
     before = int(time.time())
     token = issuer.issue(user(Role.VIEWER))
-    principal = decode_token(token, "s3cret-" * 6, max_lifetime_seconds=300)
+    verifier = TokenVerifier.from_json(signer.public_keys_json())
+    principal = decode_token(token, verifier, max_lifetime_seconds=300)
     assert principal.subject == "ana@example.com"
     assert principal.roles == frozenset({"viewer"})
     import jwt
@@ -34,10 +36,11 @@ def test_the_token_names_the_user_and_their_role_and_lives_minutes():
     assert claims["exp"] - claims["iat"] == 300 and claims["iat"] >= before
 
 
-def test_a_token_of_another_secret_is_refused():
-    token = TokenIssuer("one-secret-" * 4).issue(user(Role.ADMIN))
+def test_a_token_of_another_key_is_refused():
+    token = TokenIssuer(TokenSigner.generate("k1")).issue(user(Role.ADMIN))
+    other = TokenVerifier.from_json(TokenSigner.generate("k1").public_keys_json())
     with pytest.raises(Problem):
-        decode_token(token, "another-secret-" * 3)
+        decode_token(token, other)
 
 
 def test_the_htmx_lock_is_pinned_by_integrity_and_names_no_registry():

@@ -27,6 +27,7 @@ from folio.console.entrypoints.web import (
 from folio.console.service.tokens import TokenIssuer
 from folio.console.settings import ConsoleSettings
 from folio.shared.app import Runtime, create_service_app
+from folio.shared.auth import signer_from_environment
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 #: npm ci's output (make install); FOLIO_CONSOLE_ASSETS_DIR in an image.
@@ -81,7 +82,7 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
                 address_factor=settings.throttle_address_factor,
             ),
             "token_issuer": TokenIssuer(
-                settings.jwt_secret.get_secret_value(),
+                signer_from_environment(),
                 issuer=settings.jwt_issuer,
                 ttl_seconds=settings.service_token_ttl_seconds,
             ),

@@ -14,8 +14,7 @@ import httpx
 import uvicorn
 
 from folio.devstack.embedded import free_port
-from folio.shared.auth import mint_token
-from folio.shared.settings import LOCAL_DEV_JWT_SECRET
+from folio.shared.auth import local_dev_signer, mint_token
 
 PASSWORD = "correct horse battery staple"
 
@@ -80,7 +79,7 @@ def csrf_of(html: str) -> str:
 
 
 def ledger_admin_headers(roles=("admin",)) -> dict[str, str]:
-    token = mint_token("test-admin", list(roles), LOCAL_DEV_JWT_SECRET, ttl_seconds=600)
+    token = mint_token("test-admin", list(roles), local_dev_signer(), ttl_seconds=600)
     return {"Authorization": f"Bearer {token}"}
 
 

@@ -1,19 +1,22 @@
 """The one place the console mints the token it sends to the services for a user.
 
-Today an HS256 token with the shared secret (``FOLIO_JWT_SECRET``); the move to an
-asymmetric signature changes this class only. Short-lived: a token that leaks from
-a log or a proxy is worth minutes.
+Signed with the token issuer's Ed25519 private key (``FOLIO_JWT_PRIVATE_KEY``,
+``FOLIO_JWT_KEY_ID``; the local development pair outside production): the services
+hold only the public keys. Short-lived: a token that leaks from a log or a proxy is
+worth minutes.
 """
 
 from __future__ import annotations
 
 from folio.console.domain.users import User
-from folio.shared.auth import mint_token
+from folio.shared.auth import TokenSigner, mint_token
 
 
 class TokenIssuer:
-    def __init__(self, secret: str, *, issuer: str = "folio", ttl_seconds: int = 300) -> None:
-        self._secret = secret
+    def __init__(
+        self, signer: TokenSigner, *, issuer: str = "folio", ttl_seconds: int = 300
+    ) -> None:
+        self._signer = signer
         self._issuer = issuer
         self.ttl_seconds = ttl_seconds
 
@@ -22,7 +25,7 @@ class TokenIssuer:
         return mint_token(
             user.email,
             user.service_roles,
-            self._secret,
+            self._signer,
             issuer=self._issuer,
             ttl_seconds=self.ttl_seconds,
         )

@@ -285,3 +285,23 @@ def test_child_due_dates():
     assert child_due_date(adjustment, past, today, asked) == asked
     assert child_due_date(refund, past, today, None) == past
     assert child_due_date(refund, past, today, asked) == asked
+
+
+@pytest.mark.parametrize(
+    ("status", "amount", "paid", "refunded", "outstanding"),
+    [
+        ("DUE", 200_000, 50_000, 0, 150_000),  # the 2,000.00 with 500.00 received
+        ("PENDING", 200_000, 0, 0, 200_000),
+        ("DUE", 200_000, 50_000, 20_000, 170_000),  # a refund makes it owed again
+        ("DUE", -5_000, 0, 0, -5_000),  # a credit lowers what is owed
+        ("PAID", 200_000, 200_000, 0, 0),
+        ("VOID", 200_000, 0, 0, 0),
+        ("FAILED", 200_000, 0, 0, 0),
+        ("REFUNDED", 200_000, 200_000, 200_000, 0),
+    ],
+)
+def test_outstanding_is_what_is_still_owed_on_due_and_pending_entries(
+    status, amount, paid, refunded, outstanding
+):
+    owed = entry(S(status), amount=amount, paid=paid, refunded=refunded)
+    assert owed.outstanding_minor == outstanding

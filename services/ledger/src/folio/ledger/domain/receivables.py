@@ -205,7 +205,13 @@ class Entry:
 
     @property
     def outstanding_minor(self) -> int:
-        return max(self.amount_minor - self.net_paid_minor, 0)
+        """What is still owed — one definition with the registry's KPIs and the console:
+        amount - net paid on DUE and PENDING entries, 0 on every other status (a PAID,
+        VOID, FAILED or REFUNDED entry is not owed). A DUE credit (negative ADJUSTMENT)
+        is negative: it lowers what its parent's tenant owes."""
+        if self.status not in (EntryStatus.DUE, EntryStatus.PENDING):
+            return 0
+        return self.amount_minor - self.net_paid_minor
 
     @property
     def refundable_minor(self) -> int:

@@ -110,7 +110,7 @@ def test_no_secret_has_a_default_in_compose():
     text = (REPO_ROOT / "docker-compose.yml").read_text()
     for name in ("FOLIO_JWT_SECRET", "POSTGRES_PASSWORD", "LEDGER_DB_PASSWORD",
                  "MOYASAR_WEBHOOK_SECRET", "TABBY_WEBHOOK_SECRET", "TAMARA_NOTIFICATION_TOKEN",
-                 "STANDARD_WEBHOOK_SECRET", "ROTESSA_API_KEY"):
+                 "STANDARD_WEBHOOK_SECRET", "ROTESSA_API_KEY", "CONSOLE_DB_PASSWORD"):
         assert re.search(rf"\${{{name}:\?", text), f"{name} must be required, not defaulted"
 
 

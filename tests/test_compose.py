@@ -90,6 +90,13 @@ def test_gateway_is_caddy_with_the_caddyfile_make_run_uses(compose):
     assert not (REPO_ROOT / "deploy" / "nginx.conf").exists()
 
 
+def test_only_the_gateway_is_reachable_from_outside_so_services_trust_its_headers(compose):
+    published = {name for name, svc in compose["services"].items() if svc.get("ports")}
+    assert published == {"gateway"}
+    for spec in SERVICES:
+        assert compose["services"][spec.name]["environment"]["FORWARDED_ALLOW_IPS"] == "*"
+
+
 def test_the_console_is_built_from_its_dockerfile_behind_the_gateway(compose):
     console = compose["services"]["console"]
     assert console["build"]["dockerfile"] == "services/console/Dockerfile"

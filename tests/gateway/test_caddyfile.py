@@ -120,6 +120,6 @@ def test_the_gateway_limit_is_the_services_limit(tmp_path):
 def test_make_run_logs_requests_as_json_to_a_file_and_compose_to_stdout(tmp_path):
     local = adapted(local_env(tmp_path), tmp_path)["logging"]["logs"]["log0"]
     assert local["writer"] == {"output": "file", "filename": str(tmp_path / "access.log")}
-    assert local["encoder"]["format"] == "json"
+    assert local["encoder"]["wrap"]["format"] == "json"
     deployed = adapted(compose_env(), tmp_path)["logging"]["logs"]["log0"]
     assert deployed["writer"] == {"output": "stdout"}

@@ -24,6 +24,7 @@ from folio.devstack.testing import service_processes, started, wait_until
 from folio.shared.settings import ServiceSettings
 from folio.simulators.payments.scenarios import PaymentProviders
 from folio.simulators.payments.standard import StandardWebhooksSender
+from folio.simulators.payments.wire import LOCAL_TAMARA_NOTIFICATION_TOKEN
 
 pytestmark = pytest.mark.integration
 
@@ -248,6 +249,7 @@ def test_every_access_log_line_is_json_naming_the_request_without_credentials(ga
     with gateway.client() as client:
         mine = str(uuid.uuid4())
         client.get("/api/ledger/entries", headers={**staff, "X-Correlation-ID": mine})
+        client.post("/api/webhooks/tamara", params={"tamaraToken": LOCAL_TAMARA_NOTIFICATION_TOKEN})
     text = gateway.access_log.read_text()
     lines = [json.loads(line) for line in text.splitlines()]  # each line parses
     assert lines
@@ -256,6 +258,9 @@ def test_every_access_log_line_is_json_naming_the_request_without_credentials(ga
     assert line["request"]["uri"] == "/api/ledger/entries"
     assert line["status"] == 200 and "duration" in line
     assert staff["Authorization"].split()[1] not in text  # the token is not written down
+    # nor Tamara's notification token, which it sends in the query string
+    assert LOCAL_TAMARA_NOTIFICATION_TOKEN not in text
+    assert "tamaraToken=REDACTED" in text
 
 
 def test_paths_no_service_serves_and_a_console_that_is_not_running(gateway):
@@ -269,6 +274,10 @@ def test_paths_no_service_serves_and_a_console_that_is_not_running(gateway):
         assert page.status_code == 502
         assert page.headers["content-type"].startswith("text/html")
         assert "console" in page.text and "/api/ledger/docs" in page.text
+        assert page.headers["content-security-policy"] == "default-src 'none'"
+        assert page.headers["x-content-type-options"] == "nosniff"
+        for answer in (unknown, page, client.get("/api/ledger/healthz")):
+            assert "server" not in answer.headers  # no banner, like the services
 
         console_api = client.get("/api/console/anything")
         assert console_api.status_code == 502

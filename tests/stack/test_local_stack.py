@@ -119,7 +119,7 @@ def check_banner(base: int, log_path) -> None:
     addresses = re.findall(r"https?://[^\s]+", "\n".join(lines[1:]))
     assert addresses and all(a.startswith("http://127.0.0.1:") for a in addresses)
     for address in addresses:
-        answer = httpx.get(address, timeout=10)
+        answer = httpx.get(address, timeout=10, follow_redirects=True)  # e.g. to sign-in
         if address == f"{gateway}/" and "console" not in {s.name for s in SERVICES}:
             assert answer.status_code == 502 and "console" in answer.text  # until it exists
         else:

@@ -19,13 +19,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from folio.devstack.embedded import (
-    EmbeddedKafka,
-    EmbeddedPostgres,
-    free_port,
-    remove_tree,
-)
+from folio.devstack.embedded import EmbeddedKafka, EmbeddedPostgres, free_port, remove_tree
 from folio.devstack.services import service
+from folio.devstack.stack import uvicorn_argv
 from folio.shared.messaging import ensure_topics
 from folio.shared.migrations import ensure_service_role, role_url, upgrade_async
 
@@ -155,9 +151,8 @@ def service_processes(
     infra: Infra, names: Sequence[str], log_dir: Path, env: dict[str, str] | None = None
 ) -> Iterator[dict[str, int]]:
     """The named services as `make run` runs them (uvicorn subprocesses), migrated and
-    on free ports, against ``infra``: yields name → port once every /readyz answers 200."""
-    from folio.devstack.stack import uvicorn_argv
-
+    on free ports, against ``infra``: yields name → port once every /readyz answers 200.
+    For synchronous fixtures (it runs the migrations with ``asyncio.run``)."""
     nowhere = f"http://127.0.0.1:{free_port()}"  # never a developer's running simulators
     base = {
         **os.environ,

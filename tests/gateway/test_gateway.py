@@ -230,6 +230,12 @@ def test_a_valid_correlation_id_is_passed_on_unchanged_and_another_is_replaced(g
             assert UUID.match(replaced) and replaced != invalid
             assert logged(gateway, replaced)["correlation_id"] == replaced
 
+        # two ids are no id: replaced, so the service and the log agree on one
+        two = [("X-Correlation-ID", mine), ("X-Correlation-ID", "not-a-uuid")]
+        replaced = client.get("/api/registry/healthz", headers=two).headers["X-Correlation-ID"]
+        assert UUID.match(replaced) and replaced != mine
+        assert logged(gateway, replaced)["correlation_id"] == replaced
+
         answer = client.get("/api/registry/healthz")  # none sent: one is made
         assert UUID.match(answer.headers["X-Correlation-ID"])
 

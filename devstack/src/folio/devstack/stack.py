@@ -127,7 +127,8 @@ def base_env() -> dict[str, str]:
         FOLIO_LOG_JSON="false",
         FOLIO_ROTESSA_BASE_URL=f"http://127.0.0.1:{port_of(8201)}/v1",
         FOLIO_BEDS24_BASE_URL=f"http://127.0.0.1:{port_of(8202)}/v2",
-        # Providers post to the public address, so the simulators do too.
+        # Providers post to the public address, so the simulators do too; the console
+        # calls the services' public APIs there as well.
         FOLIO_WEBHOOKS_URL=GATEWAY_URL,
         FOLIO_GATEWAY_URL=GATEWAY_URL,
         PYTHONUNBUFFERED="1",

@@ -123,3 +123,9 @@ def test_make_run_logs_requests_as_json_to_a_file_and_compose_to_stdout(tmp_path
     assert local["encoder"]["wrap"]["format"] == "json"
     deployed = adapted(compose_env(), tmp_path)["logging"]["logs"]["log0"]
     assert deployed["writer"] == {"output": "stdout"}
+
+
+def test_slow_clients_are_timed_out_but_long_answers_are_not(tmp_path):
+    server = adapted(local_env(tmp_path), tmp_path)["apps"]["http"]["servers"]["srv0"]
+    assert server["read_header_timeout"] and server["read_timeout"] and server["idle_timeout"]
+    assert "write_timeout" not in server

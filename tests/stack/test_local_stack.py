@@ -25,7 +25,7 @@ from folio.shared.settings import LOCAL_DEV_JWT_SECRET
 #: Offsets from the block's base of every port the stack listens on: services (and the
 #: console), the gateway, simulators, and the embedded PostgreSQL and Tansu.
 STACK_OFFSETS = (1, 2, 3, 4, 5, 80, 101, 102, 103, 150, 151)
-GATEWAY_OFFSET = 80
+GATEWAY_OFFSET = 80  # where the gateway moves with the base (8080 is the default's)
 
 
 def _ephemeral_range() -> tuple[int, int]:
@@ -68,7 +68,6 @@ def stack_env(tmp_path):
         "FOLIO_STACK_PORT_BASE": str(base),
         "FOLIO_PG_PORT": str(base + 150),
         "FOLIO_KAFKA_PORT": str(base + 151),
-        "FOLIO_GATEWAY_PORT": str(base + GATEWAY_OFFSET),
     }
     for name in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "FOLIO_JWT_SECRET"):
         env.pop(name, None)

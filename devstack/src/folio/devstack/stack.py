@@ -32,7 +32,10 @@ KAFKA_PORT = int(os.environ.get("FOLIO_KAFKA_PORT", "19092"))
 #: Services listen on base+1..4 and simulators on base+101..103 (DESIGN.md: 8101.., 8201..).
 PORT_BASE = int(os.environ.get("FOLIO_STACK_PORT_BASE", "8100"))
 #: The one address a user opens: the gateway in front of the console and every service.
-GATEWAY_PORT = int(os.environ.get("FOLIO_GATEWAY_PORT", "8080"))
+#: 8080, or base+80 when the ports are moved (so a second stack does not collide).
+GATEWAY_PORT = int(
+    os.environ.get("FOLIO_GATEWAY_PORT", 8080 if PORT_BASE == 8100 else PORT_BASE + 80)
+)
 GATEWAY_URL = f"http://127.0.0.1:{GATEWAY_PORT}"
 DATABASE = "folio"
 

@@ -275,6 +275,9 @@ def test_paths_no_service_serves_and_a_console_that_is_not_running(gateway):
         assert unknown.status_code == 404
         assert unknown.headers["content-type"] == "application/problem+json"
         assert unknown.json()["type"] == "urn:folio:problem:not-found"
+        # a path cannot write into the problem's JSON
+        hostile = client.get("/api/nothing-here/%22,%22status%22:200,%22x%22:%22")
+        assert hostile.json()["status"] == 404 and "x" not in hostile.json()
 
         page = client.get("/")  # the console's address, nothing listening behind it
         assert page.status_code == 502

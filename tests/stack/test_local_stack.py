@@ -1,8 +1,11 @@
-"""`make run`'s stack as a user meets it: start it, wait for every /readyz, pay an
-invoice through the payment simulator, stop it with Ctrl-C (SIGINT), start it again
-on the same data and find the books unchanged. Ports and state directory are moved
-away from the defaults so a developer's running stack is left alone."""
+"""`make run`'s stack as a user meets it: start it, find the banner leading with the
+gateway's one address and every address it prints answering, wait for every /readyz
+through the gateway, pay an invoice through the payment simulator (which posts to the
+gateway, as providers would), stop it with Ctrl-C (SIGINT), start it again on the
+same data and find the books unchanged. Ports and state directory are moved away
+from the defaults so a developer's running stack is left alone."""
 
+import json
 import os
 import random
 import re
@@ -15,11 +18,13 @@ import time
 import httpx
 import pytest
 
+from folio.devstack.services import SERVICES
 from folio.shared.auth import local_dev_signer, mint_token
 
-#: Offsets from the block's base of every port the stack listens on: services, simulators,
-#: and the embedded PostgreSQL and Tansu.
-STACK_OFFSETS = (1, 2, 3, 4, 5, 101, 102, 103, 150, 151)
+#: Offsets from the block's base of every port the stack listens on: services (and the
+#: console), the gateway, simulators, and the embedded PostgreSQL and Tansu.
+STACK_OFFSETS = (1, 2, 3, 4, 5, 80, 101, 102, 103, 150, 151)
+GATEWAY_OFFSET = 80  # where the gateway moves with the base (8080 is the default's)
 
 
 def _ephemeral_range() -> tuple[int, int]:
@@ -77,26 +82,47 @@ def start(env, log_path):
 
 
 def wait_ready(base: int, proc, log_path, timeout: float = 180) -> None:
+    """Every service's /readyz answers 200 through the gateway."""
     deadline = time.monotonic() + timeout
-    names = {"ledger": 1, "registry": 2, "rotessa": 3, "webhooks": 4, "console": 5}
-    pending = dict(names)
+    gateway = f"http://127.0.0.1:{base + GATEWAY_OFFSET}"
+    pending = {s.name for s in SERVICES}
     while pending and time.monotonic() < deadline:
         if proc.poll() is not None:
             pytest.fail(f"stack exited early:\n{log_path.read_text()[-4000:]}")
-        for name, offset in list(pending.items()):
+        for name in list(pending):
             try:
-                url = f"http://127.0.0.1:{base + offset}/api/{name}/readyz"
-                if httpx.get(url, timeout=2).status_code == 200:
-                    pending.pop(name)
+                if httpx.get(f"{gateway}/api/{name}/readyz", timeout=2).status_code == 200:
+                    pending.discard(name)
             except httpx.HTTPError:
                 pass
         time.sleep(0.5)
     assert not pending, f"not ready: {sorted(pending)}\n{log_path.read_text()[-4000:]}"
 
 
-def stop(proc) -> None:
-    proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
-    assert proc.wait(60) == 0
+def banner(log_path, timeout: float = 30) -> list[str]:
+    """The lines of the banner `make run` prints once everything listens."""
+    deadline = time.monotonic() + timeout
+    while "Ctrl-C stops" not in (text := log_path.read_text()):
+        assert time.monotonic() < deadline, f"no banner:\n{text[-4000:]}"
+        time.sleep(0.2)
+    lines = text[text.rindex("Folio is up") :].splitlines()
+    return lines[: next(i for i, line in enumerate(lines) if "Ctrl-C" in line) + 1]
+
+
+def check_banner(base: int, log_path) -> None:
+    """It leads with the gateway; every address it prints answers something useful."""
+    gateway = f"http://127.0.0.1:{base + GATEWAY_OFFSET}"
+    lines = banner(log_path)
+    assert lines[0] == f"Folio is up: {gateway}/"
+    addresses = re.findall(r"https?://[^\s]+", "\n".join(lines[1:]))
+    assert addresses and all(a.startswith("http://127.0.0.1:") for a in addresses)
+    for address in addresses:
+        answer = httpx.get(address, timeout=10, follow_redirects=True)  # e.g. to sign-in
+        if address == f"{gateway}/" and "console" not in {s.name for s in SERVICES}:
+            assert answer.status_code == 502 and "console" in answer.text  # until it exists
+        else:
+            assert answer.status_code == 200, f"{address}: {answer.status_code}"
+    assert "Admin token" in "\n".join(lines)
 
 
 def console_admin(log_path) -> tuple[str, str]:
@@ -107,8 +133,8 @@ def console_admin(log_path) -> tuple[str, str]:
 
 
 def console_entry_page(base: int, email: str, password: str, entry_id: str) -> str:
-    """Sign in to the console as a person would and open an entry's page."""
-    with httpx.Client(base_url=f"http://127.0.0.1:{base + 5}", timeout=10) as browser:
+    """Sign in to the console through the gateway, as a person would, and open an entry."""
+    with httpx.Client(base_url=f"http://127.0.0.1:{base + GATEWAY_OFFSET}", timeout=10) as browser:
         form = browser.get("/sign-in").text
         token = re.search(r'name="sign_in_token" value="([^"]+)"', form).group(1)
         signed_in = browser.post(
@@ -118,6 +144,11 @@ def console_entry_page(base: int, email: str, password: str, entry_id: str) -> s
         page = browser.get(f"/admin/payments/{entry_id}")
         assert page.status_code == 200, page.text
         return page.text
+
+
+def stop(proc) -> None:
+    proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
+    assert proc.wait(60) == 0
 
 
 def ports_closed(base: int) -> bool:
@@ -132,12 +163,12 @@ def test_local_stack_pays_an_invoice_and_survives_a_restart(stack_env):
     env, base, tmp_path = stack_env
     log_path = tmp_path / "stack.log"
     staff = {"Authorization": "Bearer " + mint_token("smoke", ["admin"], local_dev_signer())}
-    ledger = f"http://127.0.0.1:{base + 1}/api/ledger"
+    ledger = f"http://127.0.0.1:{base + GATEWAY_OFFSET}/api/ledger"
 
     proc = start(env, log_path)
     try:
         wait_ready(base, proc, log_path)
-        assert "Admin token" in log_path.read_text()
+        check_banner(base, log_path)
         created = httpx.post(
             f"{ledger}/entries", headers=staff, timeout=10,
             json={"entry_type": "RENT", "amount_minor": 420_000, "currency": "SAR"},
@@ -165,6 +196,10 @@ def test_local_stack_pays_an_invoice_and_survives_a_restart(stack_env):
             params={"account": f"invoices:{entry['invoice_number']}"},
         ).json()["cursor"]["data"]
         assert len(transactions) == 1
+        # the payment went through the gateway, and the gateway wrote it down
+        access_log = tmp_path / "stack" / "logs" / "gateway-access.log"
+        requests = [json.loads(line)["request"] for line in access_log.read_text().splitlines()]
+        assert any(r["uri"].startswith("/api/webhooks/tabby") for r in requests)
         email, password = console_admin(log_path)
         assert "created now" in log_path.read_text()
         page = console_entry_page(base, email, password, entry["entry_id"])

@@ -2,8 +2,9 @@
 
 Starts embedded PostgreSQL (data under .local/pgdata, survives restarts) and the
 Tansu broker (memory storage), creates one role + schema per service, migrates,
-creates topics, then runs the four services and the provider simulators as
-supervised processes (restarted with backoff if they die). Ctrl-C stops all.
+creates topics, then runs the services, the provider simulators and the gateway
+(Caddy with deploy/Caddyfile, the one address) as supervised processes (restarted
+with backoff if they die). Ctrl-C stops all.
 """
 
 import asyncio
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from folio.devstack.embedded import EmbeddedKafka, EmbeddedPostgres, wait_for_port
+from folio.devstack.gateway import CONSOLE_PORT, caddy_argv, gateway_env
 from folio.devstack.services import REPO_ROOT, SERVICES, SIMULATORS
 from folio.shared.auth import mint_token, signer_from_environment
 from folio.shared.messaging import ensure_topics
@@ -28,6 +30,12 @@ PG_PORT = int(os.environ.get("FOLIO_PG_PORT", "15432"))
 KAFKA_PORT = int(os.environ.get("FOLIO_KAFKA_PORT", "19092"))
 #: Services listen on base+1..4 and simulators on base+101..103 (DESIGN.md: 8101.., 8201..).
 PORT_BASE = int(os.environ.get("FOLIO_STACK_PORT_BASE", "8100"))
+#: The one address a user opens: the gateway in front of the console and every service.
+#: 8080, or base+80 when the ports are moved (so a second stack does not collide).
+GATEWAY_PORT = int(
+    os.environ.get("FOLIO_GATEWAY_PORT", 8080 if PORT_BASE == 8100 else PORT_BASE + 80)
+)
+GATEWAY_URL = f"http://127.0.0.1:{GATEWAY_PORT}"
 DATABASE = "folio"
 
 
@@ -121,8 +129,10 @@ def base_env() -> dict[str, str]:
         FOLIO_LOG_JSON="false",
         FOLIO_ROTESSA_BASE_URL=f"http://127.0.0.1:{port_of(8201)}/v1",
         FOLIO_BEDS24_BASE_URL=f"http://127.0.0.1:{port_of(8202)}/v2",
-        FOLIO_WEBHOOKS_URL=f"http://127.0.0.1:{port_of(8104)}",
-        FOLIO_LEDGER_URL=f"http://127.0.0.1:{port_of(8101)}",
+        # Providers post to the public address, so the simulators do too; the console
+        # calls the services' public APIs there as well.
+        FOLIO_WEBHOOKS_URL=GATEWAY_URL,
+        FOLIO_GATEWAY_URL=GATEWAY_URL,
         PYTHONUNBUFFERED="1",
     )
     return env
@@ -163,11 +173,16 @@ def run() -> None:
             port = port_of(spec.port)
             service_env = {**env, "DATABASE_URL": urls[spec.name], "FOLIO_HTTP_PORT": str(port)}
             children.append(Supervised(spec.name, uvicorn_argv(spec.app, port), service_env, port))
+        upstreams = {s.name: port_of(s.port) for s in SERVICES}
+        upstreams.setdefault("console", port_of(CONSOLE_PORT))
+        access_log = logs / "gateway-access.log"
+        caddy_env = {**env, **gateway_env(GATEWAY_PORT, upstreams, access_log, STATE_DIR / "caddy")}
+        children.append(Supervised("gateway", caddy_argv(), caddy_env, GATEWAY_PORT))
         for child in children:
             child.start()
         for child in children:
             wait_for_port(child.port, 60)
-        print_banner()
+        print_banner(logs)
         print_console_admin(urls["console"])
         while not stopping:
             time.sleep(0.5)
@@ -200,14 +215,18 @@ def local_token(subject: str = "local-admin", roles: list[str] | None = None,
                       ttl_seconds=ttl_seconds)
 
 
-def print_banner() -> None:
-    print("\nFolio is up.\n")
+def print_banner(logs: Path) -> None:
+    print(f"\nFolio is up: {GATEWAY_URL}/\n")
+    print(f"  console      {GATEWAY_URL}/")
     for spec in SERVICES:
-        base = f"http://127.0.0.1:{port_of(spec.port)}/api/{spec.name}"
-        print(f"  {spec.name:<12} {base}/docs   ready: {base}/readyz")
+        if spec.name != "console":  # the console is the gateway's / above
+            base = f"{GATEWAY_URL}/api/{spec.name}"
+            print(f"  {spec.name:<12} {base}/docs   ready: {base}/readyz")
+    print("\n  Provider simulators (each page lists its routes):")
     for sim in SIMULATORS:
         print(f"  {sim.name:<12} http://127.0.0.1:{port_of(sim.port)}/")
-    print(f"\n  Postgres   postgresql://postgres@127.0.0.1:{PG_PORT}/{DATABASE}")
+    print(f"\n  Gateway access log (JSON lines): {logs / 'gateway-access.log'}")
+    print(f"  Postgres   postgresql://postgres@127.0.0.1:{PG_PORT}/{DATABASE}")
     print(f"  Kafka      127.0.0.1:{KAFKA_PORT}")
     print(f"\n  Admin token (12 h; `make token` mints another):\n  {local_token()}\n")
     print("  Ctrl-C stops everything.\n")
@@ -219,18 +238,16 @@ def print_console_admin(console_database_url: str) -> None:
 
     email, password, created = ensure_local_admin(console_database_url, STATE_DIR)
     note = "created now" if created else "kept in .local/secrets/console-admin-password"
-    print(f"  Console    http://127.0.0.1:{port_of(8105)}/  sign in as {email}")
+    print(f"  Console    {GATEWAY_URL}/  sign in as {email}")
     print(f"             password {password}  ({note}; `make user ARGS=...` adds users)\n")
 
 
 def wait_ready(timeout: float = 120) -> bool:
-    """Used by scripts: poll every /readyz until all answer 200."""
+    """Used by scripts: poll every /readyz, through the gateway, until all answer 200."""
     import httpx
 
     deadline = time.monotonic() + timeout
-    pending = {
-        s.name: f"http://127.0.0.1:{port_of(s.port)}/api/{s.name}/readyz" for s in SERVICES
-    }
+    pending = {s.name: f"{GATEWAY_URL}/api/{s.name}/readyz" for s in SERVICES}
     while pending and time.monotonic() < deadline:
         for name, url in list(pending.items()):
             try:

@@ -10,8 +10,9 @@ import json
 import os
 import subprocess
 import tempfile
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+import time
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import ExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +21,7 @@ import pytest
 
 from folio.devstack.embedded import EmbeddedKafka, EmbeddedPostgres, free_port, remove_tree
 from folio.devstack.services import service
+from folio.devstack.stack import uvicorn_argv
 from folio.shared.messaging import ensure_topics
 from folio.shared.migrations import ensure_service_role, role_url, upgrade_async
 
@@ -104,6 +106,79 @@ async def running_app(app) -> AsyncIterator[httpx.AsyncClient]:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
             yield client
+
+
+@contextmanager
+def started(argv: list[str], env: dict[str, str], log_path: Path) -> Iterator[subprocess.Popen]:
+    """A subprocess writing to ``log_path``, stopped (SIGTERM, then SIGKILL) on exit."""
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def wait_until(ready: Callable[[], bool], process: subprocess.Popen, log_path: Path,
+               timeout: float = 90) -> None:
+    """Poll ``ready()``; fail with the log's tail if the process exits or time runs out."""
+    deadline = time.monotonic() + timeout
+    while not ready():
+        if process.poll() is not None or time.monotonic() > deadline:
+            exited = process.poll() is not None
+            state = f"exited with {process.returncode}" if exited else "not ready"
+            pytest.fail(f"{process.args[:4]} {state}:\n{log_path.read_text()[-3000:]}")
+        time.sleep(0.1)
+
+
+def answers_200(url: str) -> Callable[[], bool]:
+    def check() -> bool:
+        try:
+            return httpx.get(url, timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    return check
+
+
+@contextmanager
+def service_processes(
+    infra: Infra, names: Sequence[str], log_dir: Path, env: dict[str, str] | None = None
+) -> Iterator[dict[str, int]]:
+    """The named services as `make run` runs them (uvicorn subprocesses), migrated and
+    on free ports, against ``infra``: yields name → port once every /readyz answers 200.
+    For synchronous fixtures (it runs the migrations with ``asyncio.run``)."""
+    nowhere = f"http://127.0.0.1:{free_port()}"  # never a developer's running simulators
+    base = {
+        **os.environ,
+        "FOLIO_ENV": "test",
+        "FOLIO_LOG_JSON": "false",
+        "KAFKA_BOOTSTRAP_SERVERS": infra.kafka_bootstrap_servers,
+        "FOLIO_ROTESSA_BASE_URL": f"{nowhere}/v1",
+        "FOLIO_BEDS24_BASE_URL": f"{nowhere}/v2",
+        "PYTHONUNBUFFERED": "1",
+        **(env or {}),
+    }
+    ports: dict[str, int] = {}
+    with ExitStack() as stack:
+        waits = []
+        for name in names:
+            port = ports[name] = free_port()
+            url = asyncio.run(infra.service_database_url(name))
+            service_env = {**base, "DATABASE_URL": url, "FOLIO_HTTP_PORT": str(port)}
+            log_path = log_dir / f"{name}.log"
+            argv = uvicorn_argv(service(name).app, port)
+            process = stack.enter_context(started(argv, service_env, log_path))
+            ready = answers_200(f"http://127.0.0.1:{port}/api/{name}/readyz")
+            waits.append((ready, process, log_path))
+        for ready, process, log_path in waits:  # started together, waited for in turn
+            wait_until(ready, process, log_path)
+        yield ports
 
 
 def admin_headers(settings, roles=("admin",), subject="test-admin") -> dict[str, str]:

@@ -28,6 +28,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from folio.simulators.index import add_index
+
 FIVE_MINUTES = 300
 OCCUPYING_STATUSES = frozenset({"confirmed", "new", "request", "black"})
 BOOKING_STATUSES = frozenset({"confirmed", "request", "new", "cancelled", "black", "inquiry"})
@@ -368,4 +370,9 @@ def create_app(state: Beds24SimState | None = None) -> FastAPI:
             sim.redirect_next_to = None
         return {"reset": True}
 
+    add_index(
+        app,
+        "Beds24's API v2 under /v2 (token refresh, unit bookings, bookings, credit limit) "
+        "for the registry; test controls under /_sim.",
+    )
     return app

@@ -10,6 +10,7 @@ import httpx
 from fastapi import FastAPI, HTTPException
 from pydantic import BaseModel, ConfigDict, Field
 
+from folio.simulators.index import add_index
 from folio.simulators.payments.config import SimulatorSettings
 from folio.simulators.payments.scenarios import arrange, deliver_all
 
@@ -104,4 +105,9 @@ def create_app(
             "deliveries": await post(story.deliveries),
         }
 
+    add_index(
+        app,
+        "Pays or refunds an invoice as Moyasar, Tabby or Tamara would: their real-format, "
+        f"authenticated webhooks, posted to Folio at {settings.intake_url}.",
+    )
     return app

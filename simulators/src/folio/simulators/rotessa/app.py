@@ -13,6 +13,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from folio.simulators.index import add_index
 from folio.simulators.rotessa.dates import parse_loose_date
 from folio.simulators.rotessa.faults import FAULT_MESSAGES, FaultInjector, FaultPlan
 from folio.simulators.rotessa.state import RotessaSimulator, SimulatorError
@@ -268,4 +269,9 @@ def create_app(
         return Response(status_code=204)
 
     app.include_router(control)
+    add_index(
+        app,
+        "Rotessa's API under /v1 (its shapes, token auth, error envelope, injectable faults) "
+        "for rotessa-sync; test controls under /_sim.",
+    )
     return app

@@ -255,10 +255,14 @@ class Beds24ReadClient:
         property_ids: Sequence[int],
         start_date: date,
         end_date: date,
+        expected_cost: int = 1,
         max_pages: int = 100,
     ) -> list[RoomUnitBookings]:
         """Occupancy count per room unit per date (dates inclusive) for many properties
-        in one request (Beds24 array parameter ``propertyId``), following the pages."""
+        in one request (Beds24 array parameter ``propertyId``), following the pages.
+
+        ``expected_cost``: the caller's estimate of the first page's credits; the
+        request is not sent when fewer are left (:class:`Beds24BudgetExhausted`)."""
         if not property_ids:
             return []
         wanted = set(property_ids)
@@ -268,11 +272,11 @@ class Beds24ReadClient:
         ]
         path = "inventory/rooms/unitBookings"
         rooms: list[RoomUnitBookings] = []
-        page_cost = 1
+        page_cost = max(expected_cost, 1)
         for _ in range(max_pages):
-            # The next page costs about what the last one did: do not start it unpaid.
             body, cost = await self._get_json(path, params, expected_cost=page_cost)
-            page_cost = max(page_cost, cost)
+            # A next page costs about what the dearest one so far did: not sent unpaid.
+            page_cost = cost if page_cost == expected_cost else max(page_cost, cost)
             try:
                 parsed = _UnitBookingsResponse.model_validate(body)
             except ValidationError as exc:
@@ -312,6 +316,11 @@ class Beds24ReadClient:
         if self._token_expires_at is None:
             return True
         return self._clock() < self._token_expires_at - self._token_margin
+
+    async def ensure_token(self) -> None:
+        """Fetch the access token now if there is no usable one (so a caller can
+        tell the token's credits apart from a read's)."""
+        await self._token()
 
     async def _token(self) -> str:
         """The kept access token; fetched only when missing or about to expire."""

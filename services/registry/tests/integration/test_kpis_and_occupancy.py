@@ -356,7 +356,7 @@ async def test_beds24_sync_reads_only_and_staleness_gives_unknown(
         )
         assert failed.status_code == 202
         await registry_app.state.beds24_sync.run_due()
-        view = (await client.get(f"{PREFIX}/beds24/sync/{failed.json()['id']}", headers=admin))
+        view = await client.get(f"{PREFIX}/beds24/sync/{failed.json()['id']}", headers=admin)
         assert view.json()["properties"]["failed"] == 1
         assert view.json()["properties"]["stale"] == 1
         assert "gave up" in view.json()["last_error"]

@@ -202,7 +202,7 @@ class Beds24Sync:
         before = (client.requests_sent, client.credits_spent, client.token_fetches)
         try:
             progress = await self._fetch_what_is_affordable(client, job)
-        except Exception:
+        except BaseException:  # also when the process stops mid-step
             # Leave the job to be retried later, not stuck behind its lease.
             await self._save(job["id"], {"lease_until": None, "updated_at": self._clock()})
             raise

@@ -128,15 +128,24 @@ async def test_a_full_sync_of_300_properties_stays_within_the_credit_budget(
     )
     assert booked.status_code == 201, booked.text
 
-    beds24 = Beds24ReadClient(
-        refresh_token="sim-refresh-token",
-        base_url="https://beds24.test/v2",
-        transport=httpx.ASGITransport(app=create_beds24_sim(sim)),
-        clock=timeline,
-        sleep=no_sleeping,
-    )
+    transport = httpx.ASGITransport(app=create_beds24_sim(sim))
+    made: list[Beds24ReadClient] = []
+
+    def new_client() -> Beds24ReadClient:
+        # Like production's factory: a new client (and so a new token) per call.
+        made.append(
+            Beds24ReadClient(
+                refresh_token="sim-refresh-token",
+                base_url="https://beds24.test/v2",
+                transport=transport,
+                clock=timeline,
+                sleep=no_sleeping,
+            )
+        )
+        return made[-1]
+
     previous = registry_app.state.beds24_client_factory
-    registry_app.state.beds24_client_factory = lambda: beds24
+    registry_app.state.beds24_client_factory = new_client
     sync = registry_app.state.beds24_sync
 
     async def occupancy(unit: dict) -> dict:
@@ -197,7 +206,8 @@ async def test_a_full_sync_of_300_properties_stays_within_the_credit_budget(
             timeline.move_to(datetime.fromisoformat(str(view["next_run_at"])))
     finally:
         registry_app.state.beds24_client_factory = previous
-        await beds24.aclose()
+        for made_client in made:
+            await made_client.aclose()
         async with uow_factory() as uow:  # a failed run must not block later tests' jobs
             await uow.session.execute(
                 sa.text("UPDATE beds24_sync_jobs SET status = 'COMPLETED' WHERE status = 'RUNNING'")
@@ -218,6 +228,7 @@ async def test_a_full_sync_of_300_properties_stays_within_the_credit_budget(
     assert job["properties"] == {"total": 300, "done": 300, "pending": 0, "failed": 0, "stale": 0}
     assert sim.refused() == []  # never a 429
     assert max_credits_in_any_window(sim) <= 100
+    assert len(made) == 1  # the app kept its one client (and token) across the steps
     assert len(token_fetches) == 1 and usage["token_fetches"] == 1
     assert usage == {"requests": 8, "credits": 430, "token_fetches": 1, "windows": 5}
     assert usage["credits"] == sim.credits_charged() and usage["requests"] == len(sim.requests)

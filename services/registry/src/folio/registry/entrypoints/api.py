@@ -421,7 +421,11 @@ async def take_snapshots(cmd: c.TakeSnapshots, request: Request, principal: Writ
     return await _change(uow, take)
 
 
-@router.post("/beds24/sync", status_code=202)
+@router.post(
+    "/beds24/sync",
+    status_code=202,
+    responses={200: {"description": "A sync job was already running: that job (nothing started)."}},
+)
 async def sync_beds24(cmd: c.SyncBeds24, request: Request, response: Response, principal: Writer):
     """Start a background Beds24 sync (GET only) and answer at once: 202 with the job
     to poll; while a job runs, 200 with that job (one at a time)."""

@@ -10,6 +10,7 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 
 import httpx
+import pytest
 import sqlalchemy as sa
 
 from folio.registry.adapters.beds24 import Beds24ReadClient
@@ -22,6 +23,17 @@ START = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
 FIRST_NIGHT = date(2026, 6, 1)
 NIGHTS = 14
 PROPERTIES = 300
+
+
+@pytest.fixture(autouse=True)
+async def _no_job_left_running(uow_factory):
+    """A test that fails midway must not leave a running job for later tests' POSTs."""
+    yield
+    async with uow_factory() as uow:
+        await uow.session.execute(
+            sa.text("UPDATE beds24_sync_jobs SET status = 'COMPLETED' WHERE status = 'RUNNING'")
+        )
+        await uow.commit()
 
 
 class Timeline:
@@ -208,11 +220,6 @@ async def test_a_full_sync_of_300_properties_stays_within_the_credit_budget(
         registry_app.state.beds24_client_factory = previous
         for made_client in made:
             await made_client.aclose()
-        async with uow_factory() as uow:  # a failed run must not block later tests' jobs
-            await uow.session.execute(
-                sa.text("UPDATE beds24_sync_jobs SET status = 'COMPLETED' WHERE status = 'RUNNING'")
-            )
-            await uow.commit()
 
     job = (await client.get(f"{PREFIX}/beds24/sync/{job_id}", headers=admin)).json()
     usage = job["usage"]
@@ -246,3 +253,112 @@ async def test_a_full_sync_of_300_properties_stays_within_the_credit_budget(
         )
     ).json()
     assert (kpis["occupied_units"], kpis["unknown_units"]) == (100, 0)
+
+
+async def _two_mapped_units(client, admin, make_building, make_unit) -> tuple[dict, list[dict]]:
+    building = await make_building(timezone="UTC")
+    first_property = 10**11 + uuid.uuid4().int % 10**9 * 1000
+    mapped = []
+    for n in range(2):
+        unit = await make_unit(building)
+        put = await client.put(
+            f"{PREFIX}/units/{unit['id']}/beds24-map",
+            json={
+                "beds24_property_id": first_property + n,
+                "beds24_room_id": first_property + n,
+                "source_of_truth": "BEDS24",
+            },
+            headers=admin,
+        )
+        assert put.status_code == 200, put.text
+        mapped.append({"unit_id": unit["id"], "property_id": first_property + n})
+    return building, mapped
+
+
+async def _run_job(client, admin, registry_app, timeline, building, days: int) -> dict:
+    started = await client.post(
+        f"{PREFIX}/beds24/sync",
+        json={
+            "start_date": FIRST_NIGHT.isoformat(),
+            "end_date": (FIRST_NIGHT + timedelta(days=days - 1)).isoformat(),
+            "building_id": building["id"],
+        },
+        headers=admin,
+    )
+    assert started.status_code == 202, started.text
+    for _ in range(10):
+        view = await registry_app.state.beds24_sync.run_due()
+        assert view is not None
+        if view["status"] == "COMPLETED":
+            got = await client.get(started.headers["location"], headers=admin)
+            return got.json()
+        timeline.move_to(datetime.fromisoformat(str(view["next_run_at"])))
+    raise AssertionError("the job did not finish")
+
+
+async def test_a_property_dearer_than_a_whole_window_fails_instead_of_blocking_every_job(
+    client, admin, registry_app, clock, make_building, make_unit, uow_factory
+):
+    timeline = Timeline(clock)
+    building, mapped = await _two_mapped_units(client, admin, make_building, make_unit)
+    cheap, dear = mapped
+    sim = Beds24SimState(clock=timeline, room_days_per_credit=1)
+    sim.rooms[cheap["property_id"]] = SimRoom(cheap["property_id"], cheap["property_id"], "One")
+    for room in range(20):  # 20 rooms x 10 days: 201 credits, more than 100 can pay
+        sim.rooms[dear["property_id"] * 100 + room] = SimRoom(
+            dear["property_id"] * 100 + room, dear["property_id"], "Many"
+        )
+    beds24 = Beds24ReadClient(
+        refresh_token="sim-refresh-token",
+        base_url="https://beds24.test/v2",
+        transport=httpx.ASGITransport(app=create_beds24_sim(sim)),
+        clock=timeline,
+        sleep=no_sleeping,
+    )
+    previous = registry_app.state.beds24_client_factory
+    registry_app.state.beds24_client_factory = lambda: beds24
+    try:
+        job = await _run_job(client, admin, registry_app, timeline, building, days=10)
+        occupancy = await client.get(f"{PREFIX}/units/{dear['unit_id']}/occupancy", headers=admin)
+    finally:
+        registry_app.state.beds24_client_factory = previous
+        await beds24.aclose()
+    assert job["properties"] | {"stale": None} == {
+        "total": 2,
+        "done": 1,
+        "pending": 0,
+        "failed": 1,
+        "stale": None,
+    }
+    assert "more than a whole credit window" in job["last_error"]
+    assert occupancy.json()["occupancy"] == "UNKNOWN"
+    assert "has not been fetched yet; the last attempt" in occupancy.json()["reason"]
+    assert timeline.seconds == 300  # tried again once with a whole window, then gave up
+
+
+async def test_without_a_token_the_job_ends_and_the_units_stay_unknown(
+    client, admin, registry_app, clock, make_building, make_unit
+):
+    timeline = Timeline(clock)
+    building, mapped = await _two_mapped_units(client, admin, make_building, make_unit)
+    sim = Beds24SimState(clock=timeline)
+    beds24 = Beds24ReadClient(
+        refresh_token="revoked",
+        base_url="https://beds24.test/v2",
+        transport=httpx.ASGITransport(app=create_beds24_sim(sim)),
+        clock=timeline,
+        sleep=no_sleeping,
+    )
+    previous = registry_app.state.beds24_client_factory
+    registry_app.state.beds24_client_factory = lambda: beds24
+    try:
+        job = await _run_job(client, admin, registry_app, timeline, building, days=1)
+        occupancy = await client.get(
+            f"{PREFIX}/units/{mapped[0]['unit_id']}/occupancy", headers=admin
+        )
+    finally:
+        registry_app.state.beds24_client_factory = previous
+        await beds24.aclose()
+    assert (job["status"], job["properties"]["failed"]) == ("COMPLETED", 2)
+    assert "token refresh failed" in job["last_error"]
+    assert occupancy.json()["occupancy"] == "UNKNOWN"

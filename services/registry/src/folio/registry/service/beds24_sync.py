@@ -31,6 +31,7 @@ import structlog
 from folio.registry.adapters.beds24 import (
     Beds24CreditsWait,
     Beds24Error,
+    Beds24RateLimited,
     Beds24ReadClient,
     RoomUnitBookings,
 )
@@ -254,8 +255,14 @@ class Beds24Sync:
                 next_run_at = self._clock() + timedelta(seconds=exc.retry_in)
                 break
             except Beds24Error as exc:
+                # No token (after the client's retries): nothing can be read. The job
+                # ends rather than blocking the next ones; the units go stale.
+                log.warning("beds24.sync_no_token", error=str(exc))
                 last_error = str(exc)[:500]
-                next_run_at = self._clock() + timedelta(seconds=60)
+                batch, pending, failed = pending, [], failed + pending
+                await self._record_batch(
+                    job["id"], batch, [], pending, failed, done, cost, error=last_error
+                )
                 break
             size, needed = self._batch(client, cost, len(pending))
             if size == 0:
@@ -264,6 +271,8 @@ class Beds24Sync:
                 break
             batch = pending[:size]
             spent_before = client.credits_spent
+            full_window = client.budget.available() == client.budget.capacity
+            error: Beds24Error | None = None
             try:
                 rooms = await client.unit_bookings(
                     property_ids=batch,
@@ -272,13 +281,22 @@ class Beds24Sync:
                     expected_cost=cost.estimate(size),
                 )
             except Beds24CreditsWait as exc:
-                cost.surprised()  # dearer than thought, or someone else spends too
-                next_run_at = self._clock() + timedelta(seconds=exc.retry_in)
-                break
+                if not (size == 1 and full_window and isinstance(exc, Beds24RateLimited)):
+                    cost.surprised()  # dearer than thought, or someone else spends too
+                    next_run_at = self._clock() + timedelta(seconds=exc.retry_in)
+                    break
+                # One property refused with a whole window free: it costs more than the
+                # account's budget and never will fit; waiting would block every job.
+                error = Beds24Error(
+                    f"one property costs more than a whole credit window ({exc}); "
+                    "shorten the date range"
+                )
             except Beds24Error as exc:
+                error = exc
+            if error is not None:
                 # Given up for this job: these units go stale (UNKNOWN), never LOCAL.
-                log.warning("beds24.sync_failed", properties=batch, error=str(exc))
-                last_error = str(exc)[:500]
+                log.warning("beds24.sync_failed", properties=batch, error=str(error))
+                last_error = str(error)[:500]
                 pending, failed = pending[size:], failed + batch
                 await self._record_batch(
                     job["id"], batch, [], pending, failed, done, cost, error=last_error

@@ -6,6 +6,7 @@ request (see its docstring); one injectable clock drives the simulator, the clie
 and the registry, so the five-minute windows pass without sleeping.
 """
 
+import asyncio
 import uuid
 from datetime import UTC, date, datetime, timedelta
 
@@ -362,3 +363,39 @@ async def test_without_a_token_the_job_ends_and_the_units_stay_unknown(
     assert (job["status"], job["properties"]["failed"]) == ("COMPLETED", 2)
     assert "token refresh failed" in job["last_error"]
     assert occupancy.json()["occupancy"] == "UNKNOWN"
+
+
+async def test_two_runners_at_once_run_a_step_only_once(
+    client, admin, registry_app, clock, make_building, make_unit
+):
+    timeline = Timeline(clock)
+    building, mapped = await _two_mapped_units(client, admin, make_building, make_unit)
+    sim = Beds24SimState(clock=timeline)
+    for unit in mapped:
+        sim.rooms[unit["property_id"]] = SimRoom(unit["property_id"], unit["property_id"], "R")
+    beds24 = Beds24ReadClient(
+        refresh_token="sim-refresh-token",
+        base_url="https://beds24.test/v2",
+        transport=httpx.ASGITransport(app=create_beds24_sim(sim)),
+        clock=timeline,
+        sleep=no_sleeping,
+    )
+    previous = registry_app.state.beds24_client_factory
+    registry_app.state.beds24_client_factory = lambda: beds24
+    sync = registry_app.state.beds24_sync
+    try:
+        started = await client.post(
+            f"{PREFIX}/beds24/sync",
+            json={"start_date": "2026-06-01", "end_date": "2026-06-01"}
+            | {"building_id": building["id"]},
+            headers=admin,
+        )
+        assert started.status_code == 202
+        first, second = await asyncio.gather(sync.run_due(), sync.run_due())
+    finally:
+        registry_app.state.beds24_client_factory = previous
+        await beds24.aclose()
+    ran = [v for v in (first, second) if v is not None]
+    assert len(ran) == 1 and ran[0]["status"] == "COMPLETED"  # the other found it leased
+    assert [r.path for r in sim.requests].count("/v2/authentication/token") == 1
+    assert len([r for r in sim.requests if r.path.endswith("unitBookings")]) == 2

@@ -359,6 +359,7 @@ class Beds24Sync:
             "done_count": done,
             "credits_per_property": cost.per_property,
             "cost_sample_properties": cost.sample,
+            "lease_until": now + self._lease,  # still ours while batches go on
             "updated_at": now,
         }
 

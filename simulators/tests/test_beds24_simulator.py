@@ -160,3 +160,75 @@ async def test_seed_and_injected_failures_through_controls(client, sim):
     )
     assert token_response.status_code == 503
     assert (await token_for(client)).startswith("sim-")
+
+
+class StepClock:
+    def __init__(self) -> None:
+        self.now = 5_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_unit_bookings_answers_many_properties_in_pages_of_rooms():
+    sim = Beds24SimState(rooms_page_size=2)
+    for room_id, property_id in [(11, 1), (12, 1), (21, 2), (31, 3), (41, 4)]:
+        sim.rooms[room_id] = SimRoom(room_id, property_id, "Room")
+    transport = httpx.ASGITransport(app=create_app(sim))
+    async with httpx.AsyncClient(transport=transport, base_url="http://beds24.sim") as client:
+        token = await token_for(client)
+        params = [("propertyId", p) for p in (1, 2, 3)] + [
+            ("startDate", "2026-03-01"),
+            ("endDate", "2026-03-02"),
+        ]
+        first = await client.get(
+            "/v2/inventory/rooms/unitBookings", params=params, headers={"token": token}
+        )
+        body = first.json()
+        assert [r["roomId"] for r in body["data"]] == [11, 12]
+        assert body["pages"]["nextPageExists"] is True and body["count"] == 2
+        # 2 rooms x 2 days = 4 room-days: 1 for the request + ceil(4 / 10).
+        assert first.headers["x-request-cost"] == "2"
+        second = await client.get(body["pages"]["nextPageLink"], headers={"token": token})
+        assert [r["roomId"] for r in second.json()["data"]] == [21, 31]  # not property 4
+        assert second.json()["pages"] == {"nextPageExists": False, "nextPageLink": None}
+        by_room = await client.get(
+            "/v2/inventory/rooms/unitBookings",
+            params=[("roomId", 41), ("startDate", "2026-03-01")],
+            headers={"token": token},
+        )
+        assert [r["roomId"] for r in by_room.json()["data"]] == [41]
+    assert sim.credits_charged() == 1 + 2 + 2 + 2
+
+
+async def test_the_budget_is_100_credits_per_rolling_five_minutes_on_the_injected_clock():
+    clock = StepClock()
+    sim = Beds24SimState(clock=clock)
+    for room_id in range(1, 201):
+        sim.rooms[room_id] = SimRoom(room_id, room_id, "Room")
+    transport = httpx.ASGITransport(app=create_app(sim))
+    async with httpx.AsyncClient(transport=transport, base_url="http://beds24.sim") as client:
+        token = await token_for(client)  # 1 credit
+        params = [("propertyId", p) for p in range(1, 81)] + [("startDate", "2026-03-01")]
+        big = await client.get(
+            "/v2/inventory/rooms/unitBookings", params=params, headers={"token": token}
+        )
+        assert big.headers["x-request-cost"] == "9"  # 1 + ceil(80 / 10)
+        assert big.headers["x-five-min-limit-remaining"] == "90"
+        clock.now += 100
+        params = [("propertyId", p) for p in range(1, 101)] + [
+            ("startDate", "2026-03-01"),
+            ("endDate", "2026-03-10"),
+        ]
+        refused = await client.get(
+            "/v2/inventory/rooms/unitBookings", params=params, headers={"token": token}
+        )
+        # 1 + 100 rooms x 10 days / 10 = 101 credits: more than the window holds.
+        assert refused.status_code == 429
+        assert refused.headers["x-five-min-limit-remaining"] == "90"
+        assert refused.headers["x-five-min-limit-resets-in"] == "200"
+        assert refused.headers["x-request-cost"] == "0"
+        clock.now += 200  # the first spends leave the rolling window
+        assert sim.remaining() == (100, 300)
+    assert [r.status for r in sim.requests] == [200, 200, 429]
+    assert len(sim.refused()) == 1 and sim.credits_charged() == 10

@@ -295,25 +295,47 @@ async def test_beds24_sync_reads_only_and_staleness_gives_unknown(
     )
     transport = httpx.ASGITransport(app=create_beds24_sim(sim))
     previous = registry_app.state.beds24_client_factory
-    registry_app.state.beds24_client_factory = lambda: Beds24ReadClient(
+    beds24 = Beds24ReadClient(
         refresh_token="sim-refresh-token",
         base_url="https://beds24.test/v2",
         transport=transport,
         backoff_seconds=0.01,
     )
+    registry_app.state.beds24_client_factory = lambda: beds24
     only_this_building = {"building_id": scenario["building"]["id"]}
     try:
         before = (await client.get(f"{PREFIX}/units/{unit['id']}/occupancy", headers=admin)).json()
         assert (before["source"], before["occupancy"]) == ("BEDS24", "UNKNOWN")
-        synced = await client.post(
+        assert "has not been fetched yet" in before["reason"]
+        started = await client.post(
             f"{PREFIX}/beds24/sync",
             json={"start_date": "2026-02-09", "end_date": "2026-02-12"} | only_this_building,
             headers=admin,
         )
-        assert synced.status_code == 200, synced.text
-        assert synced.json() == {"properties": 1, "failed_properties": 0, "observations": 4}
+        assert started.status_code == 202, started.text  # answered before any Beds24 call
+        job = started.json()
+        assert started.headers["location"] == f"{PREFIX}/beds24/sync/{job['id']}"
+        assert (job["status"], job["properties"]["pending"]) == ("RUNNING", 1)
+        assert sim.requests == []
+        again = await client.post(
+            f"{PREFIX}/beds24/sync",
+            json={"start_date": "2026-02-01", "end_date": "2026-02-02"},
+            headers=admin,
+        )
+        assert (again.status_code, again.json()["id"]) == (200, job["id"])  # the running one
+        await registry_app.state.beds24_sync.run_due()
+        done = (await client.get(f"{PREFIX}/beds24/sync/{job['id']}", headers=admin)).json()
+        assert done["status"] == "COMPLETED"
+        assert done["properties"] == {
+            "total": 1,
+            "done": 1,
+            "pending": 0,
+            "failed": 0,
+            "stale": 0,
+        }
+        assert done["usage"]["token_fetches"] == 1 and done["next_run_at"] is None
         now_ = (await client.get(f"{PREFIX}/units/{unit['id']}/occupancy", headers=admin)).json()
-        assert (now_["source"], now_["occupancy"]) == ("BEDS24", "OCCUPIED")
+        assert (now_["source"], now_["occupancy"], now_["reason"]) == ("BEDS24", "OCCUPIED", None)
         night_9 = (
             await client.get(
                 f"{PREFIX}/units/{unit['id']}/occupancy",
@@ -325,13 +347,21 @@ async def test_beds24_sync_reads_only_and_staleness_gives_unknown(
         clock.now = NOW + timedelta(hours=7)  # observations older than 6 h are not data
         stale = (await client.get(f"{PREFIX}/units/{unit['id']}/occupancy", headers=admin)).json()
         assert (stale["source"], stale["occupancy"]) == ("BEDS24", "UNKNOWN")
+        assert "is stale: last fetched at 2026-02-10T12:00:00+00:00" in stale["reason"]
         sim.fail_next.extend([503] * 10)
         failed = await client.post(
             f"{PREFIX}/beds24/sync",
             json={"start_date": "2026-02-10", "end_date": "2026-02-10"} | only_this_building,
             headers=admin,
         )
-        assert failed.json()["failed_properties"] == 1
+        assert failed.status_code == 202
+        await registry_app.state.beds24_sync.run_due()
+        view = await client.get(f"{PREFIX}/beds24/sync/{failed.json()['id']}", headers=admin)
+        assert view.json()["properties"]["failed"] == 1
+        assert view.json()["properties"]["stale"] == 1
+        assert "gave up" in view.json()["last_error"]
+        still = (await client.get(f"{PREFIX}/units/{unit['id']}/occupancy", headers=admin)).json()
+        assert still["occupancy"] == "UNKNOWN" and "last attempt" in still["reason"]
     finally:
         registry_app.state.beds24_client_factory = previous
     assert sim.requests, "Folio did read from the simulator"

@@ -6,6 +6,7 @@ import httpx
 import pytest
 
 from folio.registry.adapters.beds24 import (
+    Beds24BudgetExhausted,
     Beds24Error,
     Beds24RateLimited,
     Beds24ReadClient,
@@ -54,6 +55,7 @@ def make_client(sim: Beds24SimState, clock: FakeClock, **kwargs) -> Beds24ReadCl
         base_url=BASE_URL,
         transport=httpx.ASGITransport(app=create_app(sim)),
         sleep=clock.sleep,
+        clock=clock,
         backoff_seconds=0.1,
         **kwargs,
     )
@@ -62,7 +64,7 @@ def make_client(sim: Beds24SimState, clock: FakeClock, **kwargs) -> Beds24ReadCl
 async def test_reads_unit_bookings_after_fetching_a_token(sim, clock):
     async with make_client(sim, clock) as client:
         rooms = await client.unit_bookings(
-            property_id=77, start_date=date(2026, 3, 1), end_date=date(2026, 3, 2)
+            property_ids=[77], start_date=date(2026, 3, 1), end_date=date(2026, 3, 2)
         )
     assert len(rooms) == 1
     assert rooms[0].room_id == 501 and rooms[0].qty == 2
@@ -108,24 +110,77 @@ async def test_retries_are_bounded(sim, clock):
     assert len(sim.requests) == 3
 
 
-async def test_waits_for_the_credit_window_when_the_reset_is_near(sim, clock):
+async def test_never_sleeps_for_credits_and_sends_nothing_it_cannot_afford(sim, clock):
     sim.credits_per_five_minutes = 2
-    async with make_client(sim, clock, max_rate_limit_wait_seconds=600) as client:
+    async with make_client(sim, clock) as client:
         await client.bookings(propertyId=77, status="confirmed", arrivalFrom="2026-03-05")
         assert client.credits_remaining == 0
-        await client.bookings(propertyId=77, status="confirmed", arrivalFrom="2026-03-05")
-    assert 300 in [round(s) for s in clock.slept]  # waited for the reset, not hammered
-    assert all(r.method == "GET" for r in sim.requests)
-
-
-async def test_fails_fast_when_the_credit_reset_is_too_far(sim, clock):
-    sim.credits_per_five_minutes = 2
-    async with make_client(sim, clock, max_rate_limit_wait_seconds=30) as client:
-        await client.bookings(propertyId=77, arrivalFrom="2026-03-05")
         sent_before = len(sim.requests)
-        with pytest.raises(Beds24RateLimited):
+        with pytest.raises(Beds24BudgetExhausted) as waiting:
             await client.bookings(propertyId=77)
-    assert len(sim.requests) == sent_before  # nothing sent over budget
+        assert len(sim.requests) == sent_before  # nothing sent over budget
+        assert waiting.value.retry_in == 300  # the token's credit comes back first
+        assert clock.slept == []  # told when to come back instead of sleeping
+        clock.now += 300
+        assert client.credits_remaining == 2
+        await client.bookings(propertyId=77, status="confirmed", arrivalFrom="2026-03-05")
+    assert sim.refused() == [] and client.token_fetches == 1
+
+
+async def test_a_429_is_not_retried_and_says_when_to_come_back(sim, clock):
+    async with make_client(sim, clock) as client:
+        await client.bookings(propertyId=77, arrivalFrom="2026-03-05")
+        sim.spent.append((clock.now, 98))  # someone else spends the account's credits
+        clock.now += 10
+        with pytest.raises(Beds24RateLimited) as limited:
+            await client.bookings(propertyId=77)
+    assert limited.value.retry_in == 290
+    assert len(sim.refused()) == 1 and clock.slept == []
+
+
+async def test_one_token_is_kept_until_shortly_before_it_expires(sim, clock):
+    sim.token_ttl_seconds = 3_600
+    async with make_client(sim, clock, token_refresh_margin_seconds=600) as client:
+        for _ in range(5):
+            await client.bookings(propertyId=77, arrivalFrom="2026-03-05")
+            clock.now += 500  # 2,500 s: still more than 600 s before expiry
+        assert client.token_fetches == 1
+        clock.now += 500  # 3,000 s: within the margin
+        await client.bookings(propertyId=77, arrivalFrom="2026-03-05")
+    assert client.token_fetches == 2
+    assert [r.path for r in sim.requests].count("/v2/authentication/token") == 2
+    assert sim.refused() == []
+
+
+async def test_concurrent_callers_share_one_token_fetch(sim, clock):
+    import asyncio
+
+    async with make_client(sim, clock) as client:
+        await asyncio.gather(
+            *(client.bookings(propertyId=77, arrivalFrom="2026-03-05") for _ in range(5))
+        )
+        sim.expire_all_tokens()  # all five see a 401 and only one refreshes
+        await asyncio.gather(
+            *(client.bookings(propertyId=77, arrivalFrom="2026-03-05") for _ in range(5))
+        )
+    assert client.token_fetches == 2
+
+
+async def test_many_properties_in_one_request_following_pages(clock):
+    sim = Beds24SimState(clock=clock, rooms_page_size=2)
+    for room_id in range(1, 6):
+        sim.rooms[room_id] = SimRoom(room_id, 100 + room_id, "Room")
+    async with make_client(sim, clock) as client:
+        rooms = await client.unit_bookings(
+            property_ids=[101, 102, 103, 104, 105],
+            start_date=date(2026, 3, 1),
+            end_date=date(2026, 3, 1),
+        )
+    assert sorted(r.property_id for r in rooms) == [101, 102, 103, 104, 105]
+    data_requests = [r for r in sim.requests if r.path.endswith("unitBookings")]
+    assert len(data_requests) == 3  # pages of two rooms
+    assert data_requests[0].query.count("propertyId=") == 5
+    assert client.credits_spent == sim.credits_charged() == 1 + 2 + 2 + 2
 
 
 async def test_refuses_a_redirect_to_another_host(sim, clock):
@@ -156,7 +211,7 @@ async def test_invalid_response_body_is_rejected():
     async with client:
         with pytest.raises(Beds24Error, match="unexpected unitBookings"):
             await client.unit_bookings(
-                property_id=1, start_date=date(2026, 1, 1), end_date=date(2026, 1, 1)
+                property_ids=[1], start_date=date(2026, 1, 1), end_date=date(2026, 1, 1)
             )
 
 
@@ -187,7 +242,7 @@ async def test_the_client_cannot_send_anything_but_get(sim, clock):
         with pytest.raises(Beds24WriteRefused):
             await client._http.post(f"{BASE_URL}/bookings", json=[{"id": 1}])
         await client.unit_bookings(
-            property_id=77, start_date=date(2026, 3, 1), end_date=date(2026, 3, 31)
+            property_ids=[77], start_date=date(2026, 3, 1), end_date=date(2026, 3, 31)
         )
         await client.bookings(propertyId=77)
     assert sim.requests, "the simulator saw the reads"

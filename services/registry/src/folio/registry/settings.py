@@ -18,8 +18,15 @@ class RegistrySettings(ServiceSettings):
     beds24_timeout_seconds: float = 10.0
     #: An observation older than this no longer counts: the unit becomes UNKNOWN.
     beds24_max_age_seconds: int = 6 * 3600
+    #: A scheduled full sync starts this long after the last one finished.
     beds24_sync_interval_seconds: float = 900.0
     beds24_sync_days_ahead: int = 1
+    #: Properties per unitBookings request (Beds24 takes propertyId as an array).
+    beds24_max_properties_per_request: int = 100
+    #: Credits of the five-minute window the sync leaves to other users of the account.
+    beds24_credit_reserve: int = 0
+    #: How often the background loop looks for a due sync step when nothing is scheduled.
+    beds24_sync_poll_seconds: float = 5.0
     #: Periodic daily snapshot of today and yesterday (idempotent).
     snapshot_interval_seconds: float = 3600.0
     run_jobs: bool = True

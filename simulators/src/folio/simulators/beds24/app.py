@@ -3,19 +3,38 @@
 Served under ``/v2`` like ``https://api.beds24.com/v2``:
 
 * ``GET /v2/authentication/token`` with header ``refreshToken`` → ``{token, expiresIn}``
-* ``GET /v2/inventory/rooms/unitBookings?propertyId&startDate&endDate``
+* ``GET /v2/inventory/rooms/unitBookings?propertyId&startDate&endDate``: like the
+  real API, ``propertyId`` (and ``roomId``) are arrays, sent repeated
+  (``propertyId=1&propertyId=2``), so one request answers many properties; the
+  rooms are paged (``page``, ``pages.nextPageExists/nextPageLink``,
+  ``rooms_page_size`` rooms per page, ordered by property then room)
 * ``GET /v2/bookings`` (filters, paging with ``pages.nextPageExists/nextPageLink``)
 * any other method or path under ``/v2`` is recorded and answered like Beds24
   would for a write the token may not make (the recorder is what tests check).
 
+Credits (PROVIDERS.md: 100 credits per rolling five minutes per account; Beds24's
+wiki: "each API request has a cost, calculated dynamically [on] how complex the
+request is", and "getting a new token costs credits"). Beds24 publishes no per-endpoint
+figure, so this simulator's cost model is an assumption, reported like Beds24 does
+in ``x-request-cost`` (clients must read it, never assume it):
+
+* a token refresh costs ``token_cost`` (1);
+* a ``/bookings`` page costs ``request_cost`` (1);
+* a ``unitBookings`` page costs ``request_cost`` + ceil(room-days answered /
+  ``room_days_per_credit``): 1 + 1 per 10 room-days by default, so asking for
+  many properties at once saves the per-request credit, not the data's.
+
 Every ``/v2`` response carries ``x-five-min-limit-remaining``,
-``x-five-min-limit-resets-in`` and ``x-request-cost``; when the 100 credits of the
-rolling five minutes are spent it answers 429.
+``x-five-min-limit-resets-in`` (seconds until the oldest spend in the rolling window
+expires) and ``x-request-cost``. A request whose cost would overdraw the window is
+refused with 429 and costs nothing. The window runs on ``Beds24SimState.clock``
+(injectable, so tests move time instead of sleeping); token expiry too.
 
 Test controls live under ``/_sim`` (seed rooms and bookings, read the request
 log, inject failures) and are never recorded as Beds24 traffic.
 """
 
+import math
 import secrets
 import threading
 import time
@@ -71,7 +90,7 @@ class SimBooking:
         }
 
 
-@dataclass(frozen=True)
+@dataclass
 class RecordedRequest:
     method: str
     path: str
@@ -79,6 +98,8 @@ class RecordedRequest:
     headers: dict[str, str]
     body: bytes
     at: float
+    status: int = 0  # filled in once answered
+    cost: int = 0  # credits charged (0 when refused)
 
 
 @dataclass
@@ -89,7 +110,10 @@ class Beds24SimState:
     token_ttl_seconds: int = 86_400
     credits_per_five_minutes: int = 100
     request_cost: int = 1
+    token_cost: int = 1
+    room_days_per_credit: int = 10
     page_size: int = 100
+    rooms_page_size: int = 100
     clock: Callable[[], float] = time.monotonic
     rooms: dict[int, SimRoom] = field(default_factory=dict)
     bookings: dict[int, SimBooking] = field(default_factory=dict)
@@ -116,32 +140,70 @@ class Beds24SimState:
         """Requests with a method other than GET/HEAD/OPTIONS: Folio must send none."""
         return [r for r in self.requests if r.method not in {"GET", "HEAD", "OPTIONS"}]
 
-    def charge(self, cost: int) -> tuple[bool, int, int]:
-        """Spend credits in the rolling window → (allowed, remaining, resets_in seconds)."""
-        now = self.clock()
+    def credits_charged(self) -> int:
+        """Every credit charged since the start (or the last reset)."""
+        return sum(r.cost for r in self.requests)
+
+    def refused(self) -> list[RecordedRequest]:
+        """Requests answered 429 because the credit budget was spent."""
+        return [r for r in self.requests if r.status == 429]
+
+    def unit_bookings_cost(self, rooms: int, days: int) -> int:
+        return self.request_cost + math.ceil(rooms * days / self.room_days_per_credit)
+
+    def _window(self, now: float) -> tuple[int, int]:
         self.spent = [(at, c) for at, c in self.spent if now - at < FIVE_MINUTES]
         used = sum(c for _, c in self.spent)
         resets_in = int(FIVE_MINUTES - (now - self.spent[0][0])) if self.spent else FIVE_MINUTES
-        if used + cost > self.credits_per_five_minutes:
-            return False, max(self.credits_per_five_minutes - used, 0), max(resets_in, 1)
-        self.spent.append((now, cost))
-        return True, self.credits_per_five_minutes - used - cost, max(resets_in, 1)
+        return used, max(resets_in, 1)
 
-    def unit_bookings(self, property_id: int, start: date, end: date) -> list[dict[str, Any]]:
-        rooms = [r for r in self.rooms.values() if r.property_id == property_id]
+    def remaining(self) -> tuple[int, int]:
+        """(credits left in the rolling window, seconds until its oldest spend expires)."""
+        used, resets_in = self._window(self.clock())
+        return max(self.credits_per_five_minutes - used, 0), resets_in
+
+    def charge(self, cost: int) -> tuple[bool, int, int]:
+        """Spend credits in the rolling window → (allowed, remaining, resets_in seconds)."""
+        now = self.clock()
+        used, resets_in = self._window(now)
+        if used + cost > self.credits_per_five_minutes:
+            return False, max(self.credits_per_five_minutes - used, 0), resets_in
+        self.spent.append((now, cost))
+        if len(self.spent) == 1:
+            resets_in = FIVE_MINUTES
+        return True, self.credits_per_five_minutes - used - cost, resets_in
+
+    def select_rooms(self, property_ids: set[int], room_ids: set[int]) -> list[SimRoom]:
+        """Rooms matching the filters (empty filter: all), by property then room."""
+        return sorted(
+            (
+                r
+                for r in self.rooms.values()
+                if (not property_ids or r.property_id in property_ids)
+                and (not room_ids or r.room_id in room_ids)
+            ),
+            key=lambda r: (r.property_id, r.room_id),
+        )
+
+    def unit_bookings(
+        self, property_id: int | None, start: date, end: date, rooms: list[SimRoom] | None = None
+    ) -> list[dict[str, Any]]:
+        if rooms is None:
+            rooms = self.select_rooms({property_id} if property_id is not None else set(), set())
+        wanted = {room.room_id for room in rooms}
+        by_room: dict[int, list[SimBooking]] = {}
+        for booking in self.bookings.values():
+            if booking.room_id in wanted and booking.status in OCCUPYING_STATUSES:
+                by_room.setdefault(booking.room_id, []).append(booking)
         result = []
-        for room in sorted(rooms, key=lambda r: r.room_id):
+        for room in rooms:
             per_date: dict[str, dict[str, int]] = {}
             day = start
             while day <= end:
                 counts = {str(n): 0 for n in range(1, room.qty + 1)}
                 counts["unassigned"] = 0
-                for booking in self.bookings.values():
-                    if (
-                        booking.room_id == room.room_id
-                        and booking.status in OCCUPYING_STATUSES
-                        and booking.arrival <= day < booking.departure
-                    ):
+                for booking in by_room.get(room.room_id, ()):
+                    if booking.arrival <= day < booking.departure:
                         key = str(booking.unit_id) if booking.unit_id else "unassigned"
                         counts[key] = counts.get(key, 0) + 1
                 per_date[day.isoformat()] = counts
@@ -215,40 +277,58 @@ def create_app(state: Beds24SimState | None = None) -> FastAPI:
         if not request.url.path.startswith("/v2"):
             return await call_next(request)
         body = await request.body()
+        record = RecordedRequest(
+            method=request.method,
+            path=request.url.path,
+            query=request.url.query,
+            headers={k.lower(): v for k, v in request.headers.items()},
+            body=body,
+            at=sim.clock(),
+        )
         with sim.lock:
-            sim.requests.append(
-                RecordedRequest(
-                    method=request.method,
-                    path=request.url.path,
-                    query=request.url.query,
-                    headers={k.lower(): v for k, v in request.headers.items()},
-                    body=body,
-                    at=time.time(),
-                )
-            )
+            sim.requests.append(record)
             injected = sim.fail_next.pop(0) if sim.fail_next else None
             redirect_to, sim.redirect_next_to = sim.redirect_next_to, None
-            allowed, remaining, resets_in = sim.charge(sim.request_cost)
-        limit_headers = {
-            "x-five-min-limit-remaining": str(remaining),
-            "x-five-min-limit-resets-in": str(resets_in),
-            "x-request-cost": str(sim.request_cost),
-        }
-        if redirect_to is not None:
-            return Response(status_code=302, headers={"location": redirect_to, **limit_headers})
-        if not allowed:
-            return _error(429, "Credit limit exceeded", limit_headers)
-        if injected is not None:
-            return _error(injected, "Injected failure", limit_headers)
-        response = await call_next(request)
-        response.headers.update(limit_headers)
+            remaining, resets_in = sim.remaining()
+        response: Response
+        if remaining < sim.request_cost:
+            response = _error(429, "Credit limit exceeded")
+        elif redirect_to is not None or injected is not None:
+            with sim.lock:
+                _, remaining, resets_in = sim.charge(sim.request_cost)
+            record.cost = sim.request_cost
+            if redirect_to is not None:
+                response = Response(status_code=302, headers={"location": redirect_to})
+            else:
+                response = _error(injected or 500, "Injected failure")
+        else:
+            response = await call_next(request)
+            # The endpoint prices its own answer (x-request-cost); refused if unaffordable.
+            cost = int(response.headers.get("x-request-cost", sim.request_cost))
+            with sim.lock:
+                allowed, remaining, resets_in = sim.charge(cost)
+            if allowed:
+                record.cost = cost
+            else:
+                response = _error(429, "Credit limit exceeded")
+        record.status = response.status_code
+        response.headers.update(
+            {
+                "x-five-min-limit-remaining": str(remaining),
+                "x-five-min-limit-resets-in": str(resets_in),
+                "x-request-cost": str(record.cost),
+            }
+        )
         return response
 
     @app.get("/v2/authentication/token")
     async def refresh_access_token(request: Request) -> Response:
         if request.headers.get("refreshToken") != sim.refresh_token:
             return _error(401, "Refresh token is invalid")
-        return JSONResponse({"token": sim.issue_token(), "expiresIn": sim.token_ttl_seconds})
+        return JSONResponse(
+            {"token": sim.issue_token(), "expiresIn": sim.token_ttl_seconds},
+            headers={"x-request-cost": str(sim.token_cost)},
+        )
 
     def authorised(request: Request) -> bool:
         return sim.token_valid(request.headers.get("token"))
@@ -259,14 +339,31 @@ def create_app(state: Beds24SimState | None = None) -> FastAPI:
             return _error(401, "Token is missing or expired")
         params = request.query_params
         try:
-            property_id = int(params["propertyId"])
+            property_ids = {int(v) for v in params.getlist("propertyId")}
+            room_ids = {int(v) for v in params.getlist("roomId")}
             start = _parse_date(params.get("startDate")) or date.today()
             end = _parse_date(params.get("endDate")) or start
-        except (KeyError, ValueError):
-            return _error(400, "propertyId, startDate and endDate must be valid")
-        if end < start:
-            return _error(400, "endDate is before startDate")
-        return JSONResponse({"success": True, "data": sim.unit_bookings(property_id, start, end)})
+            page = int(params.get("page", "1"))
+        except ValueError:
+            return _error(400, "propertyId, roomId, startDate, endDate and page must be valid")
+        if end < start or page < 1:
+            return _error(400, "endDate is before startDate, or page is below 1")
+        selected = sim.select_rooms(property_ids, room_ids)
+        first = (page - 1) * sim.rooms_page_size
+        chunk = selected[first : first + sim.rooms_page_size]
+        next_exists = first + sim.rooms_page_size < len(selected)
+        next_link = str(request.url.include_query_params(page=page + 1)) if next_exists else None
+        days = (end - start).days + 1
+        return JSONResponse(
+            {
+                "success": True,
+                "type": "unitBookings",
+                "count": len(chunk),
+                "pages": {"nextPageExists": next_exists, "nextPageLink": next_link},
+                "data": sim.unit_bookings(None, start, end, rooms=chunk),
+            },
+            headers={"x-request-cost": str(sim.unit_bookings_cost(len(chunk), days))},
+        )
 
     @app.get("/v2/bookings")
     async def list_bookings(request: Request) -> Response:

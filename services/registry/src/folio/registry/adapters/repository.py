@@ -14,6 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from folio.registry.adapters.tables import (
     beds24_map,
     beds24_observations,
+    beds24_property_sync,
+    beds24_sync_jobs,
     booking_extensions,
     bookings,
     buildings,
@@ -208,6 +210,96 @@ class RegistryRepository:
             where=beds24_observations.c.observed_at <= stmt.excluded.observed_at,
         )
         await self.session.execute(stmt)
+
+    async def beds24_mappings_of_properties(self, property_ids: Sequence[int]) -> list[Row]:
+        stmt = sa.select(beds24_map).where(
+            beds24_map.c.source_of_truth == "BEDS24",
+            beds24_map.c.beds24_property_id.in_(list(property_ids)),
+        )
+        return [dict(r) for r in (await self.session.execute(stmt)).mappings()]
+
+    # --- Beds24 sync: per-property freshness and the jobs ----------------------
+
+    async def record_property_fetches(self, rows: list[Row]) -> None:
+        """Upsert each property's last attempt (and, when it succeeded, last fetch)."""
+        if not rows:
+            return
+        stmt = pg_insert(beds24_property_sync).values(rows)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[beds24_property_sync.c.beds24_property_id],
+            set_={
+                "last_attempt_at": stmt.excluded.last_attempt_at,
+                "last_error": stmt.excluded.last_error,
+                # A failed attempt keeps the last successful fetch's time.
+                "last_fetched_at": sa.func.coalesce(
+                    stmt.excluded.last_fetched_at, beds24_property_sync.c.last_fetched_at
+                ),
+            },
+        )
+        await self.session.execute(stmt)
+
+    async def property_sync_state(self, property_id: int) -> Row | None:
+        stmt = sa.select(beds24_property_sync).where(
+            beds24_property_sync.c.beds24_property_id == property_id
+        )
+        return _one(await self.session.execute(stmt))
+
+    async def count_stale_properties(
+        self, property_ids: Sequence[int], fresh_after: datetime
+    ) -> int:
+        """How many of these properties have no successful fetch since ``fresh_after``."""
+        if not property_ids:
+            return 0
+        fresh = (
+            sa.select(sa.func.count())
+            .select_from(beds24_property_sync)
+            .where(
+                beds24_property_sync.c.beds24_property_id.in_(list(property_ids)),
+                beds24_property_sync.c.last_fetched_at >= fresh_after,
+            )
+        )
+        return len(set(property_ids)) - int((await self.session.execute(fresh)).scalar_one())
+
+    async def insert_sync_job(self, values: Row) -> Row | None:
+        """The new job, or None when one is already running (partial unique index)."""
+        stmt = (
+            pg_insert(beds24_sync_jobs)
+            .values(**values)
+            .on_conflict_do_nothing()
+            .returning(beds24_sync_jobs)
+        )
+        return _one(await self.session.execute(stmt))
+
+    async def get_sync_job(self, job_id: uuid.UUID) -> Row | None:
+        return await self._get(beds24_sync_jobs, job_id)
+
+    async def running_sync_job(self) -> Row | None:
+        stmt = sa.select(beds24_sync_jobs).where(beds24_sync_jobs.c.status == "RUNNING")
+        return _one(await self.session.execute(stmt))
+
+    async def latest_sync_job(self) -> Row | None:
+        stmt = sa.select(beds24_sync_jobs).order_by(beds24_sync_jobs.c.created_at.desc()).limit(1)
+        return _one(await self.session.execute(stmt))
+
+    async def claim_due_sync_job(self, now: datetime, lease_until: datetime) -> Row | None:
+        """Lease the running job if its next run is due and nobody else holds it."""
+        job = beds24_sync_jobs.c
+        stmt = (
+            sa.update(beds24_sync_jobs)
+            .where(
+                job.status == "RUNNING",
+                job.next_run_at <= now,
+                sa.or_(job.lease_until.is_(None), job.lease_until < now),
+            )
+            .values(lease_until=lease_until)
+            .returning(beds24_sync_jobs)
+        )
+        return _one(await self.session.execute(stmt))
+
+    async def update_sync_job(self, job_id: uuid.UUID, values: Row) -> None:
+        await self.session.execute(
+            sa.update(beds24_sync_jobs).where(beds24_sync_jobs.c.id == job_id).values(**values)
+        )
 
     # --- occupancy facts -------------------------------------------------------
 
@@ -476,8 +568,13 @@ class RegistryRepository:
     async def add_collection_deltas(self, deltas: Iterable[tuple[uuid.UUID, str, date, int, int]]):
         """(building, currency, local date, amount, movements) added to the daily totals."""
         rows = [
-            {"building_id": b, "currency": c, "local_date": d, "collected_minor": a,
-             "movement_count": n}
+            {
+                "building_id": b,
+                "currency": c,
+                "local_date": d,
+                "collected_minor": a,
+                "movement_count": n,
+            }
             for (b, c, d), (a, n) in _summed(deltas, key_size=3)
         ]
         await self._add_deltas(kpi_daily_collections, rows, ("collected_minor", "movement_count"))
@@ -501,8 +598,14 @@ class RegistryRepository:
     async def add_open_deltas(self, deltas: Iterable[tuple[uuid.UUID, str, str, date, int, int]]):
         """(building, currency, status, due date, amount, count) added to open receivables."""
         rows = [
-            {"building_id": b, "currency": c, "status": st, "due_date": d, "amount_minor": a,
-             "entry_count": n}
+            {
+                "building_id": b,
+                "currency": c,
+                "status": st,
+                "due_date": d,
+                "amount_minor": a,
+                "entry_count": n,
+            }
             for (b, c, st, d), (a, n) in _summed(deltas, key_size=4)
         ]
         await self._add_deltas(kpi_open_receivables, rows, ("amount_minor", "entry_count"))

@@ -1,7 +1,7 @@
 """SQLAlchemy Core tables of the registry schema (DDL lives in migrations/)."""
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy.dialects.postgresql import ARRAY, UUID
 
 metadata = sa.MetaData()
 
@@ -59,6 +59,42 @@ beds24_observations = sa.Table(
     sa.Column("stay_date", sa.Date, primary_key=True),
     sa.Column("occupied", sa.Boolean, nullable=False),
     sa.Column("observed_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+beds24_property_sync = sa.Table(
+    "beds24_property_sync",
+    metadata,
+    sa.Column("beds24_property_id", sa.BigInteger, primary_key=True),
+    sa.Column("last_fetched_at", sa.DateTime(timezone=True)),
+    sa.Column("last_attempt_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("last_error", sa.Text),
+)
+
+beds24_sync_jobs = sa.Table(
+    "beds24_sync_jobs",
+    metadata,
+    sa.Column("id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("trigger", sa.Text, nullable=False),
+    sa.Column("start_date", sa.Date, nullable=False),
+    sa.Column("end_date", sa.Date, nullable=False),
+    sa.Column("building_id", UUID(as_uuid=True)),
+    sa.Column("property_ids", ARRAY(sa.BigInteger), nullable=False),
+    sa.Column("pending", ARRAY(sa.BigInteger), nullable=False),
+    sa.Column("failed", ARRAY(sa.BigInteger), nullable=False),
+    sa.Column("done_count", sa.Integer, nullable=False),
+    sa.Column("next_run_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("lease_until", sa.DateTime(timezone=True)),
+    sa.Column("credits_per_property", sa.Float),
+    sa.Column("cost_sample_properties", sa.Integer),
+    sa.Column("requests", sa.Integer, nullable=False),
+    sa.Column("credits", sa.Integer, nullable=False),
+    sa.Column("token_fetches", sa.Integer, nullable=False),
+    sa.Column("windows", sa.Integer, nullable=False),
+    sa.Column("last_error", sa.Text),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("finished_at", sa.DateTime(timezone=True)),
 )
 
 bookings = sa.Table(

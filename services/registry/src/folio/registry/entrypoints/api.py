@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from folio.registry.adapters.repository import InvalidCursor
 from folio.registry.service import commands as c
 from folio.registry.service import kpis, occupancy, registry, renewals
-from folio.registry.service.errors import Problem, unprocessable
+from folio.registry.service.errors import Problem, not_found, unprocessable
 from folio.registry.service.unit_of_work import RegistryUnitOfWork
 from folio.shared.auth import READ_ROLES, WRITE_ROLES, Principal, require_roles
 from folio.shared.transactions import retry_transient
@@ -421,13 +421,18 @@ async def take_snapshots(cmd: c.TakeSnapshots, request: Request, principal: Writ
     return await _change(uow, take)
 
 
-@router.post("/beds24/sync")
-async def sync_beds24(cmd: c.SyncBeds24, request: Request, principal: Writer):
-    """Read occupancy from Beds24 now (GET only) and record the observations."""
+@router.post(
+    "/beds24/sync",
+    status_code=202,
+    responses={200: {"description": "A sync job was already running: that job (nothing started)."}},
+)
+async def sync_beds24(cmd: c.SyncBeds24, request: Request, response: Response, principal: Writer):
+    """Start a background Beds24 sync (GET only) and answer at once: 202 with the job
+    to poll; while a job runs, 200 with that job (one at a time)."""
     if cmd.end_date < cmd.start_date or (cmd.end_date - cmd.start_date).days > 90:
         raise unprocessable("the range must be 1 to 91 days", field="end_date")
-    client_factory = getattr(request.app.state, "beds24_client_factory", None)
-    if client_factory is None:
+    sync = request.app.state.beds24_sync
+    if not sync.configured:
         raise Problem(
             409,
             "beds24-not-configured",
@@ -435,15 +440,21 @@ async def sync_beds24(cmd: c.SyncBeds24, request: Request, principal: Writer):
             "set FOLIO_BEDS24_BASE_URL and FOLIO_BEDS24_REFRESH_TOKEN",
         )
     building_id = registry.parse_uuid(cmd.building_id, "building_id") if cmd.building_id else None
-    async with client_factory() as client:
-        return await occupancy.sync_beds24_observations(
-            request.app.state.uow_factory,
-            client,
-            start_date=cmd.start_date,
-            end_date=cmd.end_date,
-            now=lambda: _clock(request),
-            building_id=building_id,
-        )
+    job, created = await sync.request(
+        start_date=cmd.start_date, end_date=cmd.end_date, building_id=building_id
+    )
+    response.status_code = 202 if created else 200
+    response.headers["location"] = f"{PREFIX}/beds24/sync/{job['id']}"
+    return job
+
+
+@router.get("/beds24/sync/{job_id}")
+async def get_beds24_sync(job_id: uuid.UUID, request: Request, principal: Reader):
+    """A sync job's progress: properties done / pending / failed / stale, next run, credits."""
+    job = await request.app.state.beds24_sync.get(job_id)
+    if job is None:
+        raise not_found("Beds24 sync job", job_id)
+    return job
 
 
 # --- KPIs ----------------------------------------------------------------------

@@ -1,14 +1,14 @@
 """Periodic jobs run inside the service process (Runtime background tasks)."""
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 import structlog
 
-from folio.registry.adapters.beds24 import Beds24ReadClient
 from folio.registry.domain.kpis import local_date_of
-from folio.registry.service.occupancy import sync_beds24_observations, take_daily_snapshots
+from folio.registry.service.beds24_sync import Beds24Sync
+from folio.registry.service.occupancy import take_daily_snapshots
 from folio.registry.service.unit_of_work import RegistryUnitOfWork
 from folio.registry.settings import RegistrySettings
 
@@ -59,24 +59,28 @@ def daily_snapshot_job(settings: RegistrySettings, uow_factory: Callable[[], Reg
 
 def beds24_sync_job(
     settings: RegistrySettings,
-    uow_factory: Callable[[], RegistryUnitOfWork],
-    client_factory: Callable[[], Beds24ReadClient],
+    sync: Beds24Sync,
+    close: Callable[[], Awaitable[None]],
 ):
+    """Starts a scheduled full sync every interval and runs each job's steps when
+    the credits allow (the job's ``next_run_at``); woken at once by the API."""
+
     async def run_forever() -> None:
-        while True:
-            now = datetime.now(UTC)
-            try:
-                async with client_factory() as client:
-                    result = await sync_beds24_observations(
-                        uow_factory,
-                        client,
-                        start_date=(now - timedelta(days=1)).date(),
-                        end_date=(now + timedelta(days=settings.beds24_sync_days_ahead)).date(),
-                        now=lambda: datetime.now(UTC),
+        interval = timedelta(seconds=settings.beds24_sync_interval_seconds)
+        poll = settings.beds24_sync_poll_seconds
+        try:
+            while True:
+                wait: float | None = None
+                try:
+                    await sync.schedule_periodic(
+                        interval=interval, days_ahead=settings.beds24_sync_days_ahead
                     )
-                log.info("beds24.synced", **result)
-            except Exception as exc:
-                log.warning("beds24.sync_round_failed", error=repr(exc))
-            await asyncio.sleep(settings.beds24_sync_interval_seconds)
+                    await sync.run_due()
+                    wait = await sync.seconds_until_due()
+                except Exception as exc:  # keep the loop alive; the next round retries
+                    log.warning("beds24.sync_round_failed", error=repr(exc))
+                await sync.wait_for_work(min(poll, wait) if wait is not None else poll)
+        finally:
+            await close()
 
     return run_forever

@@ -1,17 +1,16 @@
-"""Occupancy: current readings, the daily snapshot job, and the Beds24 observation sync."""
+"""Occupancy: current readings and the daily snapshot job (the Beds24 sync: beds24_sync.py)."""
 
 import uuid
-from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Any
 
 import structlog
 
-from folio.registry.adapters.beds24 import Beds24Error, Beds24ReadClient
 from folio.registry.domain.kpis import local_date_of
 from folio.registry.domain.occupancy import (
     DailyStatus,
     OccupancyReading,
+    OccupancyState,
     daily_status,
     freshness_reference,
     select_occupancy_from_facts,
@@ -19,7 +18,6 @@ from folio.registry.domain.occupancy import (
 from folio.registry.domain.units import SourceOfTruth, UnitStatus
 from folio.registry.service.errors import unprocessable
 from folio.registry.service.unit_of_work import RegistryUnitOfWork
-from folio.shared.transactions import retry_transient
 
 log = structlog.get_logger(__name__)
 Row = dict[str, Any]
@@ -55,12 +53,43 @@ async def unit_occupancy(
         night=night, fresh_after=fresh_after(night, timezone, now, max_age), unit_id=unit["id"]
     )
     reading = reading_from_facts(facts[0])
+    reason = None
+    if reading.state == OccupancyState.UNKNOWN:
+        reason = await unknown_reason(uow, unit["id"], night, now=now, max_age=max_age)
     return {
         "date": night,
         "source": reading.source.value,
         "occupancy": reading.state.value,
         "daily_status": daily_status(UnitStatus(unit["status"]), reading).value,
+        "reason": reason,
     }
+
+
+async def unknown_reason(
+    uow: RegistryUnitOfWork, unit_id: uuid.UUID, night: date, *, now: datetime, max_age: timedelta
+) -> str:
+    """Why a Beds24 unit has no fresh data for ``night`` (it is UNKNOWN, never LOCAL)."""
+    mapping = await uow.repo.get_mapping(unit_id)
+    if mapping is None:
+        return "no Beds24 mapping"
+    property_id = mapping["beds24_property_id"]
+    state = await uow.repo.property_sync_state(property_id)
+    failure = ""
+    if state is not None and state["last_error"]:
+        failure = f"; the last attempt at {state['last_attempt_at'].isoformat()} failed"
+    if state is None or state["last_fetched_at"] is None:
+        return f"Beds24 property {property_id} has not been fetched yet{failure}"
+    fetched = state["last_fetched_at"]
+    if fetched < now - max_age:
+        return (
+            f"Beds24 property {property_id} is stale: last fetched at {fetched.isoformat()}, "
+            f"more than {int(max_age.total_seconds())} s ago{failure}"
+        )
+    return (
+        f"Beds24 property {property_id} (fetched at {fetched.isoformat()}) gave no fresh "
+        f"count for room {mapping['beds24_room_id']} unit {mapping['beds24_unit_number']} "
+        f"on {night.isoformat()}"
+    )
 
 
 async def take_daily_snapshots(
@@ -113,68 +142,6 @@ async def take_daily_snapshots(
             await uow.repo.refresh_daily_occupancy(building["id"], night)
             night += timedelta(days=1)
     return {"inserted": inserted, "unchanged": considered - inserted, "buildings": len(targets)}
-
-
-async def _record(uow_factory, observations: list[Row]) -> None:
-    """One property's observations in one transaction (rerun whole after a lost race)."""
-    async with uow_factory() as uow:
-        await uow.repo.record_observations(observations)
-        await uow.commit()
-
-
-async def sync_beds24_observations(
-    uow_factory: Callable[[], RegistryUnitOfWork],
-    client: Beds24ReadClient,
-    *,
-    start_date: date,
-    end_date: date,
-    now: Callable[[], datetime],
-    building_id: uuid.UUID | None = None,
-) -> dict[str, int]:
-    """Read occupancy of every BEDS24-sourced unit from Beds24 and record it with its time.
-
-    Beds24 is called outside any database transaction. A property Beds24 cannot
-    answer for gets no new observation, so its units turn UNKNOWN once the last
-    one is stale, never a local fallback.
-    """
-    async with uow_factory() as uow:
-        mappings = await uow.repo.beds24_mappings(building_id)
-    by_property: dict[int, list[Row]] = {}
-    for mapping in mappings:
-        by_property.setdefault(mapping["beds24_property_id"], []).append(mapping)
-    recorded = failed = 0
-    for property_id, property_mappings in sorted(by_property.items()):
-        try:
-            rooms = await client.unit_bookings(
-                property_id=property_id, start_date=start_date, end_date=end_date
-            )
-        except Beds24Error as exc:
-            failed += 1
-            log.warning("beds24.sync_failed", property_id=property_id, error=str(exc))
-            continue
-        observed_at = now()
-        by_room = {room.room_id: room for room in rooms if room.property_id == property_id}
-        observations = []
-        for mapping in property_mappings:
-            room = by_room.get(mapping["beds24_room_id"])
-            if room is None:
-                continue
-            for night, counts in room.unit_bookings.items():
-                if not start_date <= night <= end_date:
-                    continue
-                if mapping["beds24_unit_number"] not in counts:
-                    continue  # Beds24 did not report this unit: no data, not "vacant"
-                observations.append(
-                    {
-                        "unit_id": mapping["unit_id"],
-                        "stay_date": night,
-                        "occupied": counts[mapping["beds24_unit_number"]] > 0,
-                        "observed_at": observed_at,
-                    }
-                )
-        await retry_transient(lambda rows=observations: _record(uow_factory, rows))
-        recorded += len(observations)
-    return {"properties": len(by_property), "failed_properties": failed, "observations": recorded}
 
 
 def status_counts(groups: list[Row], *, use_snapshot: bool) -> dict[DailyStatus, int]:

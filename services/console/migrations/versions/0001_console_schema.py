@@ -8,6 +8,7 @@ Create Date: 2026-12-04
 from alembic import op
 
 from folio.shared.db import MESSAGING_DDL
+from folio.shared.migrations import DROP_SCHEMA_OBJECTS
 
 revision = "0001"
 down_revision = None
@@ -66,4 +67,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    raise NotImplementedError("the console schema is not downgraded")
+    # to base: the service's schema is emptied (see DROP_SCHEMA_OBJECTS)
+    op.execute(DROP_SCHEMA_OBJECTS)

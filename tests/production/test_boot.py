@@ -233,7 +233,12 @@ def boot_database(infra):
     asyncio.run(
         execute(
             f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)",
-            *(f"ALTER ROLE \"{s.role}\" WITH PASSWORD '{TEST_ROLE_PASSWORD}'" for s in SERVICES),
+            *(
+                # only the roles init got to (a failed boot may have stopped early)
+                f"DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{s.role}') THEN "
+                f"ALTER ROLE \"{s.role}\" WITH PASSWORD '{TEST_ROLE_PASSWORD}'; END IF; END $$"
+                for s in SERVICES
+            ),
         )
     )
 
@@ -279,6 +284,20 @@ def test_the_images_boot_migrate_and_pay_an_invoice_in_production_mode(infra, bo
                 ).stdout
                 assert Path(where.strip()).is_relative_to(venv), where
 
+        def wait_migrated(spec, seconds: int) -> subprocess.CompletedProcess:
+            """The Kubernetes initContainer of the service's Deployment (deploy/k8s)."""
+            container = containers[spec.name]
+            env = {
+                **environment_of(container, builder.venv(container)),
+                "FOLIO_MIGRATION_WAIT_SECONDS": str(seconds),
+            }
+            argv = ["python", "-m", "folio.shared.wait_migrated", spec.package, spec.schema]
+            return subprocess.run(
+                argv, env=env, cwd=workdir, capture_output=True, text=True, timeout=60
+            )
+
+        assert wait_migrated(SERVICES[0], 0).returncode == 1  # before init: not migrated
+
         # 1. the compose init: roles, schemas, every service's migrations, topics
         init = containers["init"]
         venv = builder.venv(init)
@@ -302,6 +321,8 @@ def test_the_images_boot_migrate_and_pay_an_invoice_in_production_mode(infra, bo
             venv = builder.venv(container)
             env = environment_of(container, venv)
             assert make_url(env["DATABASE_URL"]).username == spec.role
+            waited = wait_migrated(spec, 30)
+            assert waited.returncode == 0, waited.stdout + waited.stderr
             process = subprocess.Popen(
                 list(container.command),
                 env=env,

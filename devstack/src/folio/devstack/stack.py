@@ -113,7 +113,32 @@ def init_from_environment() -> None:
         password = os.environ[f"FOLIO_DB_PASSWORD_{spec.schema.upper()}"]
         asyncio.run(ensure_service_role(admin_url, spec.schema, spec.role, password))
         upgrade(spec.migrations, role_url(admin_url, spec.role, password), spec.schema)
-        print(f"migrated {spec.name}")
+        print(f"migrated {spec.name} to {head_revision(spec)}")
+
+
+def head_revision(spec) -> str:
+    """The head revision of a service's migrations as this installation ships them."""
+    from alembic.script import ScriptDirectory
+
+    from folio.shared.migrations import alembic_config
+
+    script = ScriptDirectory.from_config(alembic_config(spec.migrations, "", spec.schema))
+    return ",".join(sorted(script.get_heads()))
+
+
+def downgrade_from_environment(service_name: str, revision: str) -> None:
+    """Rollback (README): the schema of one service back to ``revision`` — the head of the
+    release being rolled back to — run from the *newer* release's init image, which holds
+    the downgrades. Same environment as `init` (admin DATABASE_URL, FOLIO_DB_PASSWORD_*);
+    the downgrade runs as the service's role, the owner of its schema."""
+    from folio.devstack.services import service
+    from folio.shared.migrations import downgrade
+
+    spec = service(service_name)
+    admin_url = os.environ["DATABASE_URL"]
+    password = os.environ[f"FOLIO_DB_PASSWORD_{spec.schema.upper()}"]
+    downgrade(spec.migrations, role_url(admin_url, spec.role, password), spec.schema, revision)
+    print(f"downgraded {spec.name} to {revision}")
 
 
 def base_env() -> dict[str, str]:

@@ -152,7 +152,7 @@ def test_every_deployment_has_a_budget_and_the_http_ones_an_autoscaler(rendered)
 
 
 def test_the_init_job_runs_compose_init_and_the_services_wait_for_its_migrations(rendered):
-    _, documents = rendered
+    overlay, documents = rendered
     compose = yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())
 
     class Anything(dict):
@@ -164,6 +164,13 @@ def test_the_init_job_runs_compose_init_and_the_services_wait_for_its_migrations
     [init] = pod_spec(job)["containers"]
     assert tuple(init["command"]) == compose_init.command
     assert init["image"].rsplit("/", 1)[-1].startswith("folio-init")
+    # topics as the cluster needs them (README: replication factor 3, partitions 4+)
+    config = find(documents, "ConfigMap", "folio-config")["data"]
+    wired = {e["name"]: e["valueFrom"]["configMapKeyRef"]["key"] for e in init["env"]}
+    assert wired["FOLIO_KAFKA_REPLICATION_FACTOR"] == "FOLIO_KAFKA_REPLICATION_FACTOR"
+    assert int(config["FOLIO_KAFKA_PARTITIONS"]) >= 4
+    expected_copies = 3 if overlay == "production" else 1
+    assert int(config["FOLIO_KAFKA_REPLICATION_FACTOR"]) == expected_copies
     for spec in SERVICES:
         deployment = find(documents, "Deployment", spec.name)
         [wait] = pod_spec(deployment)["initContainers"]

@@ -107,7 +107,11 @@ def init_from_environment() -> None:
     Topics first: a schema at its head revision then also means the topics exist, which is
     what a service's initContainer (folio.shared.wait_migrated) waits for in Kubernetes."""
     admin_url = os.environ["DATABASE_URL"]
-    asyncio.run(ensure_topics(os.environ["KAFKA_BOOTSTRAP_SERVERS"]))
+    # a single-broker compose keeps 1 copy; a real cluster wants 3 (deploy/k8s/README.md)
+    topics = {"replication_factor": int(os.environ.get("FOLIO_KAFKA_REPLICATION_FACTOR", "1"))}
+    if os.environ.get("FOLIO_KAFKA_PARTITIONS"):
+        topics["partitions"] = int(os.environ["FOLIO_KAFKA_PARTITIONS"])
+    asyncio.run(ensure_topics(os.environ["KAFKA_BOOTSTRAP_SERVERS"], **topics))
     print("topics ready")
     for spec in SERVICES:
         password = os.environ[f"FOLIO_DB_PASSWORD_{spec.schema.upper()}"]

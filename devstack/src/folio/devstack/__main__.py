@@ -1,4 +1,5 @@
-"""python -m folio.devstack run | init | token [--subject S] [--roles admin,finance] | keygen | wait-ready"""
+"""python -m folio.devstack run | init | revisions | downgrade SERVICE REVISION |
+token [--subject S] [--roles admin,finance] | keygen | wait-ready"""
 
 import argparse
 import json
@@ -18,6 +19,10 @@ def main(argv: list[str] | None = None) -> int:
     keygen = sub.add_parser("keygen", help="a new Ed25519 token key pair (issuer and services)")
     keygen.add_argument("--kid", default="folio-1", help="key id, for rotation")
     sub.add_parser("init", help="one-shot: roles, schemas, migrations, topics (DATABASE_URL=admin)")
+    sub.add_parser("revisions", help="each service's head revision in this installation")
+    down = sub.add_parser("downgrade", help="rollback: one service's schema back to REVISION")
+    down.add_argument("service", help="ledger, registry, rotessa or webhooks")
+    down.add_argument("revision", help="the head of the release rolled back to")
     ready = sub.add_parser("wait-ready", help="wait until every service's /readyz is 200")
     ready.add_argument("--timeout", type=float, default=120)
     args = parser.parse_args(argv)
@@ -36,6 +41,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"FOLIO_JWT_PUBLIC_KEYS={signer.public_keys_json()!r}")
     elif args.command == "init":
         stack.init_from_environment()
+    elif args.command == "revisions":
+        from folio.devstack.services import SERVICES
+
+        for spec in SERVICES:
+            print(f"{spec.name} {stack.head_revision(spec)}")
+    elif args.command == "downgrade":
+        stack.downgrade_from_environment(args.service, args.revision)
     elif args.command == "wait-ready":
         return 0 if stack.wait_ready(args.timeout) else 1
     return 0

@@ -1,8 +1,12 @@
 """The services and simulators the local stack runs (DESIGN.md §7 ports)."""
 
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
+#: The checkout this module sits in — only meaningful for an editable install (`make run`'s
+#: state under .local, tests). Nothing an image runs may depend on it: in a regular install
+#: it points into site-packages.
 REPO_ROOT = Path(__file__).resolve().parents[4]
 
 
@@ -15,8 +19,18 @@ class ServiceSpec:
     directory: str  # relative to the repo root
 
     @property
+    def package(self) -> str:
+        """The service's import package, e.g. folio.rotessa_sync."""
+        return self.app.split(":")[0].rsplit(".", 1)[0]
+
+    @property
     def migrations(self) -> Path:
-        return REPO_ROOT / self.directory / "migrations"
+        """The Alembic directory shipped inside the service's package (package data), so an
+        installed wheel — an image — migrates with exactly the revisions it was built with."""
+        location = resources.files(self.package) / "migrations"
+        if not isinstance(location, Path):  # a zipped install: Alembic needs real files
+            raise RuntimeError(f"{self.package} is not installed as files; cannot migrate")
+        return location
 
     @property
     def role(self) -> str:

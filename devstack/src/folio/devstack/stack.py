@@ -110,15 +110,47 @@ def prepare_database(pg: EmbeddedPostgres) -> dict[str, str]:
 
 def init_from_environment() -> None:
     """Production one-shot (docker-compose `init`): the admin DATABASE_URL creates each
-    service's role with its password from FOLIO_DB_PASSWORD_<SCHEMA>, migrates, makes topics."""
+    service's role with its password from FOLIO_DB_PASSWORD_<SCHEMA>, makes topics, migrates.
+
+    Topics first: a schema at its head revision then also means the topics exist, which is
+    what a service's initContainer (folio.shared.wait_migrated) waits for in Kubernetes."""
     admin_url = os.environ["DATABASE_URL"]
+    # a single-broker compose keeps 1 copy; a real cluster wants 3 (deploy/k8s/README.md)
+    topics = {"replication_factor": int(os.environ.get("FOLIO_KAFKA_REPLICATION_FACTOR", "1"))}
+    if os.environ.get("FOLIO_KAFKA_PARTITIONS"):
+        topics["partitions"] = int(os.environ["FOLIO_KAFKA_PARTITIONS"])
+    asyncio.run(ensure_topics(os.environ["KAFKA_BOOTSTRAP_SERVERS"], **topics))
+    print("topics ready")
     for spec in SERVICES:
         password = os.environ[f"FOLIO_DB_PASSWORD_{spec.schema.upper()}"]
         asyncio.run(ensure_service_role(admin_url, spec.schema, spec.role, password))
         upgrade(spec.migrations, role_url(admin_url, spec.role, password), spec.schema)
-        print(f"migrated {spec.name}")
-    asyncio.run(ensure_topics(os.environ["KAFKA_BOOTSTRAP_SERVERS"]))
-    print("topics ready")
+        print(f"migrated {spec.name} to {head_revision(spec)}")
+
+
+def head_revision(spec) -> str:
+    """The head revision of a service's migrations as this installation ships them."""
+    from alembic.script import ScriptDirectory
+
+    from folio.shared.migrations import alembic_config
+
+    script = ScriptDirectory.from_config(alembic_config(spec.migrations, "", spec.schema))
+    return ",".join(sorted(script.get_heads()))
+
+
+def downgrade_from_environment(service_name: str, revision: str) -> None:
+    """Rollback (README): the schema of one service back to ``revision`` — the head of the
+    release being rolled back to — run from the *newer* release's init image, which holds
+    the downgrades. Same environment as `init` (admin DATABASE_URL, FOLIO_DB_PASSWORD_*);
+    the downgrade runs as the service's role, the owner of its schema."""
+    from folio.devstack.services import service
+    from folio.shared.migrations import downgrade
+
+    spec = service(service_name)
+    admin_url = os.environ["DATABASE_URL"]
+    password = os.environ[f"FOLIO_DB_PASSWORD_{spec.schema.upper()}"]
+    downgrade(spec.migrations, role_url(admin_url, spec.role, password), spec.schema, revision)
+    print(f"downgraded {spec.name} to {revision}")
 
 
 def base_env() -> dict[str, str]:

@@ -1,0 +1,437 @@
+"""The production path, booted without Docker: what each image installs, installed the same
+way into a fresh virtualenv outside the checkout, running the compose `init` command and
+each service's container command with production settings, against real PostgreSQL and
+Kafka — then an invoice paid end to end with production secrets.
+
+Each image's package list, lock, command, healthcheck and environment come from its
+Dockerfile and docker-compose.yml (folio.devstack.images), so an image that would miss a
+file (a migration, a template, a dependency) fails here. The only changes are the ones a
+container engine makes: compose's host names become this machine's addresses, and the
+container's port is published on a free one.
+"""
+
+import ast
+import asyncio
+import base64
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+import yaml
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import make_url
+
+from folio.devstack.embedded import free_port
+from folio.devstack.images import Container, compose_containers, localize
+from folio.devstack.services import REPO_ROOT, SERVICES
+from folio.devstack.testing import TEST_ROLE_PASSWORD
+from folio.shared.auth import TokenSigner, local_dev_signer, mint_token
+from folio.shared.settings import to_plain_url
+from folio.simulators.payments.moyasar import MoyasarSimulator
+from folio.simulators.payments.scenarios import PaymentProviders
+
+pytestmark = pytest.mark.integration
+
+DATABASE = "folio_boot"
+UV = Path(sys.executable).with_name("uv")
+#: The interpreter a python:3.11 image has: this machine's base Python, not the checkout's venv.
+BASE_PYTHON = getattr(sys, "_base_executable", sys.executable)
+
+
+def run(argv: list[str], **kwargs) -> subprocess.CompletedProcess:
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=300, **kwargs)
+    assert done.returncode == 0, f"{argv} failed:\n{done.stdout}\n{done.stderr}"
+    return done
+
+
+class Builder:
+    """Builds each image's runtime virtualenv like its Dockerfile: a build virtualenv
+    from the build lock makes the wheels (non-editable), the runtime one gets the hashed
+    lock (wheels only) and then those wheels with --no-deps. One virtualenv per distinct
+    (lock, package list); wheels built once per package."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.wheels: dict[str, Path] = {}
+        self.venvs: dict[tuple, Path] = {}
+        self.build_python: Path | None = None
+
+    def _build_venv(self, build_lock: str) -> Path:
+        if self.build_python is None:
+            venv = self.root / "build-venv"
+            run(
+                [BASE_PYTHON, "-m", "venv", str(venv)]
+            )  # with pip, as `python -m venv` in the image
+            python = venv / "bin" / "python"
+            run(
+                [
+                    str(UV),
+                    "pip",
+                    "install",
+                    "--python",
+                    str(python),
+                    "--quiet",
+                    "--only-binary",
+                    ":all:",
+                    "--require-hashes",
+                    "-r",
+                    str(REPO_ROOT / build_lock),
+                ]
+            )
+            self.build_python = python
+        return self.build_python
+
+    def wheel(self, package: str, build_lock: str) -> Path:
+        if package not in self.wheels:
+            out = self.root / "wheels" / package.replace("/", "-")
+            run(
+                [
+                    str(self._build_venv(build_lock)),
+                    "-m",
+                    "pip",
+                    "wheel",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                    "--no-deps",
+                    "--no-build-isolation",
+                    "--no-index",
+                    "--wheel-dir",
+                    str(out),
+                    f"./{package}",
+                ],
+                cwd=REPO_ROOT,
+            )
+            [built] = out.glob("*.whl")
+            self.wheels[package] = built
+        return self.wheels[package]
+
+    def venv(self, container: Container) -> Path:
+        image = container.image
+        key = (image.lock, image.packages)
+        if key not in self.venvs:
+            venv = self.root / f"venv-{len(self.venvs)}"
+            run([BASE_PYTHON, "-m", "venv", "--without-pip", str(venv)])
+            python = str(venv / "bin" / "python")
+            run(
+                [
+                    str(UV),
+                    "pip",
+                    "install",
+                    "--python",
+                    python,
+                    "--quiet",
+                    "--only-binary",
+                    ":all:",
+                    "--require-hashes",
+                    "-r",
+                    str(REPO_ROOT / image.lock),
+                ]
+            )
+            wheels = [str(self.wheel(p, image.build_lock)) for p in image.packages]
+            run(
+                [
+                    str(UV),
+                    "pip",
+                    "install",
+                    "--python",
+                    python,
+                    "--quiet",
+                    "--no-deps",
+                    "--no-index",
+                    *wheels,
+                ]
+            )
+            self.venvs[key] = venv
+        return self.venvs[key]
+
+
+def keygen(python: Path, cwd: Path) -> dict[str, str]:
+    """`python -m folio.devstack keygen`, as an operator runs it, parsed."""
+    out = run([str(python), "-m", "folio.devstack", "keygen"], cwd=cwd).stdout
+    values = {}
+    for line in out.splitlines():
+        if line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.partition("=")
+        values[key] = ast.literal_eval(value) if value[:1] in "'\"" else value
+    return values
+
+
+def production_secrets() -> dict[str, str]:
+    random = secrets.token_urlsafe
+    return {
+        "POSTGRES_PASSWORD": random(18),
+        "LEDGER_DB_PASSWORD": random(18),
+        "REGISTRY_DB_PASSWORD": random(18),
+        "ROTESSA_DB_PASSWORD": random(18),
+        "WEBHOOKS_DB_PASSWORD": random(18),
+        "ROTESSA_BASE_URL": f"http://127.0.0.1:{free_port()}/v1",  # never called here
+        "ROTESSA_API_KEY": random(24),
+        "MOYASAR_WEBHOOK_SECRET": random(24),
+        "TABBY_WEBHOOK_SECRET": random(24),
+        "TAMARA_NOTIFICATION_TOKEN": random(32),
+        "STANDARD_WEBHOOK_SECRET": "whsec_" + base64.b64encode(os.urandom(24)).decode(),
+    }
+
+
+def process_env(environment: dict[str, str], home: Path) -> dict[str, str]:
+    """Only what the container has: its environment, no PYTHONPATH, no checkout venv."""
+    return {**environment, "HOME": str(home), "LANG": "C.UTF-8"}
+
+
+def wait_healthy(name: str, process: subprocess.Popen, healthcheck, env, cwd, timeout=90.0):
+    """Run the image's own HEALTHCHECK until it passes (or the process dies)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            output = process.stdout.read() if process.stdout else ""
+            raise AssertionError(f"{name} exited with {process.returncode}:\n{output}")
+        probe = subprocess.run(list(healthcheck), env=env, cwd=cwd, capture_output=True, timeout=10)
+        if probe.returncode == 0:
+            return
+        assert time.monotonic() < deadline, f"{name} never became healthy: {probe.stderr!r}"
+        time.sleep(0.2)
+
+
+def wait_ready(name: str, url: str, timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        assert time.monotonic() < deadline, f"{name} never answered 200 on {url}"
+        time.sleep(0.2)
+
+
+@pytest.fixture(scope="module")
+def boot_database(infra):
+    """A database of its own on the session's server (roles are cluster-wide: reset after)."""
+    admin = to_plain_url(infra.admin_database_url)
+
+    async def execute(*statements: str) -> None:
+        conn = await asyncpg.connect(admin)
+        try:
+            for statement in statements:
+                await conn.execute(statement)
+        finally:
+            await conn.close()
+
+    asyncio.run(
+        execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)", f"CREATE DATABASE {DATABASE}")
+    )
+    url = make_url(admin)
+    yield (url.host or "127.0.0.1", url.port or 5432, DATABASE)
+    asyncio.run(
+        execute(
+            f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)",
+            *(
+                # only the roles init got to (a failed boot may have stopped early)
+                f"DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{s.role}') THEN "
+                f"ALTER ROLE \"{s.role}\" WITH PASSWORD '{TEST_ROLE_PASSWORD}'; END IF; END $$"
+                for s in SERVICES
+            ),
+        )
+    )
+
+
+def test_the_images_boot_migrate_and_pay_an_invoice_in_production_mode(infra, boot_database):
+    compose = yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())
+    root = Path(tempfile.mkdtemp(prefix="folio-boot-"))
+    assert not root.resolve().is_relative_to(REPO_ROOT)
+    workdir = root / "run"  # every process's cwd: nothing of the checkout is importable
+    workdir.mkdir()
+    processes: list[tuple[str, subprocess.Popen]] = []
+    try:
+        builder = Builder(root)
+        init_venv = builder.venv(compose_containers(REPO_ROOT, compose, _Any())["init"])
+        keys = keygen(init_venv / "bin" / "python", workdir)
+        variables = {**production_secrets(), "FOLIO_JWT_PUBLIC_KEYS": keys["FOLIO_JWT_PUBLIC_KEYS"]}
+        containers = compose_containers(REPO_ROOT, compose, variables)
+        ports = {name: free_port() for name in containers if name != "init"}
+
+        def environment_of(container: Container, venv: Path) -> dict[str, str]:
+            return process_env(
+                localize(
+                    container.environment,
+                    postgres=boot_database,
+                    kafka=infra.kafka_bootstrap_servers,
+                    http_port=ports.get(container.name),
+                    venv=venv,
+                ),
+                root,
+            )
+
+        # every image is really installed, not linked to the checkout
+        for container in containers.values():
+            venv = builder.venv(container)
+            for package in {s.package for s in SERVICES if s.directory in container.image.packages}:
+                where = run(
+                    [
+                        str(venv / "bin" / "python"),
+                        "-c",
+                        f"import {package}; print({package}.__file__)",
+                    ],
+                    cwd=workdir,
+                ).stdout
+                assert Path(where.strip()).is_relative_to(venv), where
+
+        def wait_migrated(spec, seconds: int) -> subprocess.CompletedProcess:
+            """The Kubernetes initContainer of the service's Deployment (deploy/k8s)."""
+            container = containers[spec.name]
+            env = {
+                **environment_of(container, builder.venv(container)),
+                "FOLIO_MIGRATION_WAIT_SECONDS": str(seconds),
+            }
+            argv = ["python", "-m", "folio.shared.wait_migrated", spec.package, spec.schema]
+            return subprocess.run(
+                argv, env=env, cwd=workdir, capture_output=True, text=True, timeout=60
+            )
+
+        assert wait_migrated(SERVICES[0], 0).returncode == 1  # before init: not migrated
+
+        # 1. the compose init: roles, schemas, every service's migrations, topics
+        init = containers["init"]
+        venv = builder.venv(init)
+        done = subprocess.run(
+            list(init.command),
+            env=environment_of(init, venv),
+            cwd=workdir,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, f"init failed:\n{done.stdout}\n{done.stderr}"
+        for spec in SERVICES:
+            assert f"migrated {spec.name}" in done.stdout
+        assert "topics ready" in done.stdout
+
+        # 2. every service's container command, each on its own role
+        for spec in SERVICES:
+            container = containers[spec.name]
+            assert container.depends_on.get("init") == "service_completed_successfully"
+            venv = builder.venv(container)
+            env = environment_of(container, venv)
+            assert make_url(env["DATABASE_URL"]).username == spec.role
+            waited = wait_migrated(spec, 30)
+            assert waited.returncode == 0, waited.stdout + waited.stderr
+            process = subprocess.Popen(
+                list(container.command),
+                env=env,
+                cwd=workdir,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                start_new_session=True,
+            )
+            processes.append((spec.name, process))
+        for spec in SERVICES:
+            container = containers[spec.name]
+            env = environment_of(container, builder.venv(container))
+            process = dict(processes)[spec.name]
+            wait_healthy(spec.name, process, container.image.healthcheck, env, workdir)
+            wait_ready(spec.name, f"http://127.0.0.1:{ports[spec.name]}/api/{spec.name}/readyz")
+
+        # 3. an invoice paid end to end with the production secrets
+        ledger = f"http://127.0.0.1:{ports['ledger']}/api/ledger"
+        webhooks = f"http://127.0.0.1:{ports['webhooks']}"
+        signer = TokenSigner.from_pem(keys["FOLIO_JWT_PRIVATE_KEY"], keys["FOLIO_JWT_KEY_ID"])
+        staff = {"Authorization": f"Bearer {mint_token('boot-admin', ['admin'], signer)}"}
+        local = {"Authorization": f"Bearer {mint_token('x', ['admin'], local_dev_signer())}"}
+        body = {"entry_type": "RENT", "amount_minor": 350_000, "currency": "SAR"}
+        with httpx.Client(timeout=10) as http:
+            refused = http.post(f"{ledger}/entries", json=body, headers=local)
+            assert refused.status_code == 401, "production must refuse the local development key"
+            created = http.post(f"{ledger}/entries", json=body, headers=staff)
+            assert created.status_code == 201, created.text
+            entry = created.json()
+            providers = PaymentProviders(
+                moyasar=MoyasarSimulator(secret_token=variables["MOYASAR_WEBHOOK_SECRET"])
+            )
+            story = providers.pay("moyasar", entry["invoice_number"], "3500.00", "SAR")
+            for delivery in story.deliveries:
+                answer = http.post(
+                    webhooks + delivery.path,
+                    content=delivery.body,
+                    headers=delivery.headers,
+                    params=delivery.query,
+                )
+                assert answer.status_code == 200, answer.text
+            deadline = time.monotonic() + 60
+            while True:
+                got = http.get(f"{ledger}/entries/{entry['entry_id']}", headers=staff).json()
+                if got["status"] == "PAID":
+                    break
+                assert time.monotonic() < deadline, f"never PAID: {got}"
+                time.sleep(0.2)
+            assert got["paid_minor"] == 350_000
+
+        # 4. a rollback as the README says: services stopped, the schema downgraded to the
+        # revision the older release started from (from this release's init image), which
+        # the older release's pods then wait for; the next release's init upgrades again
+        for _, process in processes:
+            process.terminate()
+            process.wait(30)
+        init_env = environment_of(init, builder.venv(init))
+        python = str(builder.venv(init) / "bin" / "python")
+        heads = dict(
+            line.split()
+            for line in run(
+                [python, "-m", "folio.devstack", "revisions"], env=init_env, cwd=workdir
+            ).stdout.splitlines()
+        )
+        ledger_spec = SERVICES[0]
+        previous = (
+            ScriptDirectory(str(ledger_spec.migrations))
+            .get_revision(heads[ledger_spec.name])
+            .down_revision
+        )
+        downgraded = run(
+            [python, "-m", "folio.devstack", "downgrade", ledger_spec.name, previous],
+            env=init_env,
+            cwd=workdir,
+        )
+        assert f"downgraded ledger to {previous}" in downgraded.stdout
+        assert wait_migrated(ledger_spec, 0).returncode == 1  # the newer pods would wait
+        again = subprocess.run(
+            list(init.command),
+            env=init_env,
+            cwd=workdir,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert again.returncode == 0, again.stderr
+        assert f"migrated ledger to {heads['ledger']}" in again.stdout
+        assert wait_migrated(ledger_spec, 0).returncode == 0
+    finally:
+        for _, process in processes:
+            process.terminate()
+        for name, process in processes:
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            if process.stdout:
+                print(f"--- {name}\n{process.stdout.read()[-4000:]}")
+        shutil.rmtree(root, ignore_errors=True)
+
+
+class _Any(dict):
+    """Variables for reading the compose file before the secrets exist."""
+
+    def get(self, key, default=None):
+        return "unset"
+
+    def __contains__(self, key):
+        return True

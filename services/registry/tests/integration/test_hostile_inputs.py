@@ -201,3 +201,39 @@ async def test_every_2xx_has_a_typed_response_model(client, admin):
                     continue
                 schema = answer["content"]["application/json"]["schema"]
                 assert schema != {}, f"{method.upper()} {path} {status} is untyped"
+
+
+async def test_snapshots_of_every_building_are_bounded_in_building_nights(
+    client, admin, make_building, uow_factory, monkeypatch
+):
+    """A year for every building ran for minutes (a request the client gave up on)."""
+    from folio.registry.service import occupancy
+
+    assert occupancy.MAX_SNAPSHOT_BUILDING_NIGHTS == 1000
+    await make_building()
+    buildings = await scalar(uow_factory, "SELECT count(*) FROM buildings")
+    # The database is shared by the session's tests: a limit of one night for each.
+    monkeypatch.setattr(occupancy, "MAX_SNAPSHOT_BUILDING_NIGHTS", buildings)
+    before = await scalar(uow_factory, "SELECT count(*) FROM unit_daily_status")
+    two_nights = await client.post(
+        f"{PREFIX}/occupancy/snapshots",
+        json={"start_date": "1990-01-01", "end_date": "1990-01-02"},
+        headers=admin,
+    )
+    _assert_422(two_nights)
+    assert "building-nights" in two_nights.json()["detail"]
+    assert await scalar(uow_factory, "SELECT count(*) FROM unit_daily_status") == before
+    one_night = await client.post(
+        f"{PREFIX}/occupancy/snapshots",
+        json={"start_date": "1990-01-01", "end_date": "1990-01-01"},
+        headers=admin,
+    )
+    assert one_night.status_code == 200, one_night.text
+    # Naming a building still allows a whole year.
+    building = await make_building()
+    year = await client.post(
+        f"{PREFIX}/occupancy/snapshots",
+        json={"start_date": "1990-01-01", "end_date": "1990-12-31", "building_id": building["id"]},
+        headers=admin,
+    )
+    assert year.status_code == 200, year.text

@@ -351,3 +351,13 @@ def test_v2_shapes_are_formance_sdk_shapes(spec, ours, theirs):
     sdk_fields = {f.alias or name: f.is_required() for name, f in theirs.model_fields.items()}
     assert set(schema["properties"]) <= set(sdk_fields)
     assert {name for name, required in sdk_fields.items() if required} <= set(schema["required"])
+
+
+def test_v2_parameters_read_by_the_routes_are_documented(spec):
+    post = spec["paths"]["/api/ledger/v2/{ledger}/transactions"]["post"]
+    [key] = [p for p in post["parameters"] if p["name"] == "Idempotency-Key"]
+    assert key["in"] == "header" and key["schema"]["maxLength"] == MAX_IDEMPOTENCY_KEY
+    assert "requestBody" in post and post["requestBody"]["required"] is True
+    listing = spec["paths"]["/api/ledger/v2/{ledger}/transactions"]["get"]
+    names = {p["name"] for p in listing["parameters"]}
+    assert {"pageSize", "cursor", "pit", "startTime", "endTime"} <= names

@@ -124,6 +124,52 @@ def _body(model: type[BaseModel], *, required: bool) -> dict[str, Any]:
     }
 
 
+_BOOLEAN = {"type": "boolean"}
+_TIME = {"type": "string", "format": "date-time", "description": "RFC 3339, years 1-9999 in UTC"}
+_PARAMETERS: dict[str, tuple[str, dict[str, Any]]] = {
+    "pageSize": ("query", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE}),
+    "cursor": ("query", {"type": "string", "description": "opaque, from a previous page"}),
+    "reference": ("query", {"type": "string", "maxLength": MAX_CURSOR_TEXT}),
+    "account": ("query", {"type": "string", "maxLength": MAX_CURSOR_TEXT}),
+    "pit": ("query", _TIME),
+    "startTime": ("query", _TIME),
+    "endTime": ("query", _TIME),
+    "force": ("query", _BOOLEAN),
+    "dryRun": ("query", _BOOLEAN),
+    "atEffectiveDate": ("query", _BOOLEAN),
+    "useInsertionDate": ("query", _BOOLEAN),
+    "insertionDate": ("query", _BOOLEAN),
+    "expand": ("query", {"type": "string", "enum": ["volumes"]}),
+    "Idempotency-Key": (
+        "header",
+        {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": MAX_IDEMPOTENCY_KEY,
+            "pattern": "^[\\x20-\\x7e]+$",
+            "description": "Same key and same request: the stored answer, with "
+            "`Idempotency-Hit: true`; same key, another request: 400.",
+        },
+    ),
+}
+
+
+def _params(*names: str) -> dict[str, Any]:
+    """The query and header parameters a route reads itself, documented (FastAPI appends
+    them to the path parameters)."""
+    return {
+        "parameters": [
+            {
+                "name": name,
+                "in": _PARAMETERS[name][0],
+                "required": False,
+                "schema": _PARAMETERS[name][1],
+            }
+            for name in names
+        ]
+    }
+
+
 def _required_body(model: type[BaseModel]) -> dict[str, Any]:
     return _body(model, required=True)
 
@@ -440,7 +486,7 @@ async def _idempotent(request: Request, ledger: str, status_code: int, produce) 
     "/{ledger}/transactions",
     response_model=DataResponse[V2Transaction],
     responses=_errors(),
-    openapi_extra=_required_body(V2PostTransaction),
+    openapi_extra=_required_body(V2PostTransaction) | _params("force", "dryRun", "Idempotency-Key"),
 )
 async def create_transaction(ledger: str, request: Request, principal: Writer) -> JSONResponse:
     raw = await _json_body(request, required=True)
@@ -569,6 +615,9 @@ def _transaction_filters(query: Any) -> dict[str, Any]:
     "/{ledger}/transactions",
     response_model=CursorResponse[V2Transaction],
     responses=_errors(),
+    openapi_extra=_params(
+        "pageSize", "cursor", "reference", "account", "startTime", "endTime", "pit"
+    ),
 )
 async def list_transactions(ledger: str, request: Request, principal: Reader) -> JSONResponse:
     params = request.query_params
@@ -589,7 +638,7 @@ async def list_transactions(ledger: str, request: Request, principal: Reader) ->
         filters = _transaction_filters(await _json_body(request, required=False))
         for name in ("reference", "account"):
             if params.get(name):
-                filters[name] = params[name]
+                filters[name] = _filter_text(params[name], name)
         for name, key in (("startTime", "start_time"), ("endTime", "end_time"), ("pit", "pit")):
             if params.get(name):
                 filters[key] = _time(params[name], name)
@@ -630,7 +679,8 @@ async def list_transactions(ledger: str, request: Request, principal: Reader) ->
     status_code=201,
     response_model=DataResponse[V2Transaction],
     responses=_errors(),
-    openapi_extra=_optional_body(V2RevertTransactionRequest),
+    openapi_extra=_optional_body(V2RevertTransactionRequest)
+    | _params("force", "atEffectiveDate", "Idempotency-Key"),
 )
 async def revert_transaction(
     ledger: str, raw_id: str, request: Request, principal: Writer
@@ -688,6 +738,7 @@ def _account_wire(row: Any, volumes: dict[VolumeKey, Volumes] | None) -> V2Accou
     "/{ledger}/accounts/{address}",
     response_model=DataResponse[V2Account],
     responses=_errors(),
+    openapi_extra=_params("pit"),
 )
 async def get_account(
     ledger: str, address: str, request: Request, principal: Reader
@@ -708,7 +759,12 @@ async def get_account(
     return JSONResponse(DataResponse[V2Account](data=_account_wire(row, volumes)).wire())
 
 
-@router.get("/{ledger}/accounts", response_model=CursorResponse[V2Account], responses=_errors())
+@router.get(
+    "/{ledger}/accounts",
+    response_model=CursorResponse[V2Account],
+    responses=_errors(),
+    openapi_extra=_params("pageSize", "cursor", "expand"),
+)
 async def list_accounts(ledger: str, request: Request, principal: Reader) -> JSONResponse:
     params = request.query_params
     after = None
@@ -773,6 +829,7 @@ def _address_scope(address: str | None) -> dict[str, Any]:
     "/{ledger}/aggregate/balances",
     response_model=DataResponse[dict[str, int]],
     responses=_errors(),
+    openapi_extra=_params("pit", "useInsertionDate"),
 )
 async def aggregate_balances(ledger: str, request: Request, principal: Reader) -> JSONResponse:
     pit = _time(request.query_params.get("pit"), "pit")
@@ -796,6 +853,7 @@ async def aggregate_balances(ledger: str, request: Request, principal: Reader) -
     "/{ledger}/volumes",
     response_model=CursorResponse[V2VolumesWithBalance],
     responses=_errors(),
+    openapi_extra=_params("pageSize", "cursor", "startTime", "endTime", "insertionDate"),
 )
 async def volumes_with_balances(ledger: str, request: Request, principal: Reader) -> JSONResponse:
     params = request.query_params

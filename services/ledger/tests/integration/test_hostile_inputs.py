@@ -63,6 +63,13 @@ async def test_empty_string_filter_is_a_422(client, admin, name):
     _assert_problem(await client.get(ENTRIES, params={name: ""}, headers=admin), 422)
 
 
+@pytest.mark.parametrize("value", ["0", "2026-01-01T00:00:00", "2026-1-1"])
+async def test_due_date_filters_take_only_a_calendar_date(client, admin, value):
+    """``due_from=0`` was read as 1970-01-01 (seconds since the epoch)."""
+    for name in ("due_from", "due_to"):
+        _assert_problem(await client.get(ENTRIES, params={name: value}, headers=admin), 422)
+
+
 async def test_payments_filter_is_bounded(client, admin):
     response = await client.get(
         "/api/ledger/payments", params={"invoice_number": "x" * 201}, headers=admin

@@ -17,7 +17,9 @@ def _assert_422(response) -> None:
     assert response.headers["content-type"].startswith("application/problem+json")
 
 
-@pytest.mark.parametrize("as_of", ["9999-12-31", "0001-01-01", "2200-01-01", "1899-12-31"])
+@pytest.mark.parametrize(
+    "as_of", ["9999-12-31", "0001-01-01", "2200-01-01", "1899-12-31", "0", "2026-01-01T00:00:00"]
+)
 async def test_building_kpis_refuse_a_date_outside_the_report_window(
     client, admin, make_building, as_of
 ):

@@ -96,6 +96,7 @@ def report_date_query(description: str) -> Any:
     """A query-string date inside the report window (422 outside it)."""
     return Annotated[
         date,
+        BeforeValidator(_strict_date),
         AfterValidator(_in_report_window),
         Query(
             description=f"{description} Between {REPORT_DATE_MIN.isoformat()} and "

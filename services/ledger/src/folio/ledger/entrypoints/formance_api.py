@@ -400,7 +400,7 @@ async def list_ledgers(request: Request, principal: Reader) -> JSONResponse:
     "/{ledger}",
     status_code=204,
     response_class=Response,
-    responses=_errors(),
+    responses={204: {"description": "The ledger is created (no body, as Formance)"}} | _errors(),
     openapi_extra=_optional_body(V2CreateLedgerRequest),
 )
 async def create_ledger(ledger: str, request: Request, principal: Writer) -> Response:

@@ -33,8 +33,9 @@ PUBLIC = re.compile(
     r"|^/api/webhooks/payment-methods$"
 )
 WRITE_METHODS = {"post", "put", "patch", "delete"}
-#: POST routes that only read (recompute and report); a viewer may call them.
-READ_ONLY_POSTS = {"/api/ledger/journal/verify"}
+#: POST routes that only read (recompute and report); a viewer may call them. None:
+#: ``/api/ledger/journal/verify`` seals what is pending, so it needs a writing role.
+READ_ONLY_POSTS: set[str] = set()
 
 
 def concrete(path: str) -> str:

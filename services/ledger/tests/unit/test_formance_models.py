@@ -102,3 +102,12 @@ def test_post_transaction_refuses_unknown_fields_and_naive_timestamps():
         V2PostTransaction.model_validate(
             {"postings": [{"source": "w", "destination": "a", "amount": -1, "asset": "X"}]}
         )
+
+
+def test_json_depth_counts_nesting_outside_strings():
+    from folio.ledger.entrypoints.formance_api import json_depth
+
+    assert json_depth(b'{"a": 1}') == 1
+    assert json_depth(b'{"$and": [{"$match": {"account": "a"}}]}') == 4
+    assert json_depth(b'{"k": "[[[[{{{{\\"]]]]"}') == 1  # brackets inside a string
+    assert json_depth(b"[" * 5000 + b"]" * 5000) == 5000

@@ -10,11 +10,23 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Generic, TypeVar
+from typing import Annotated, Generic, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from folio.shared.inputs import Text
+
 T = TypeVar("T")
+
+#: Bounds of what a client may store in metadata (Formance sets none; a ledger that
+#: keeps every byte forever does): entries per object, characters per key and value.
+MAX_METADATA_ENTRIES = 100
+MAX_METADATA_KEY = 256
+MAX_METADATA_VALUE = 4096
+MetadataKey = Text(MAX_METADATA_KEY, min_length=1)
+MetadataValue = Text(MAX_METADATA_VALUE)
+#: Metadata as clients send it: bounded, no control characters (jsonb refuses NUL).
+Metadata = Annotated[dict[MetadataKey, MetadataValue], Field(max_length=MAX_METADATA_ENTRIES)]
 
 
 class _Wire(BaseModel):
@@ -166,9 +178,9 @@ class DataResponse(_Wire, Generic[T]):
 class V2PostTransactionScript(BaseModel):
     model_config = ConfigDict(extra="allow")
 
-    plain: str | None = None
-    template: str | None = None
-    vars: dict[str, str] | None = None
+    plain: Annotated[str, Field(max_length=100_000)] | None = None
+    template: Text(MAX_METADATA_KEY) | None = None
+    vars: Metadata | None = None
 
 
 class V2PostTransaction(BaseModel):
@@ -177,27 +189,27 @@ class V2PostTransaction(BaseModel):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    metadata: dict[str, str] = Field(default_factory=dict)
-    postings: list[V2Posting] | None = None
+    metadata: Metadata = Field(default_factory=dict)
+    postings: Annotated[list[V2Posting], Field(max_length=1000)] | None = None
     script: V2PostTransactionScript | None = None
-    reference: str | None = Field(default=None, min_length=1, max_length=512)
+    reference: Text(512, min_length=1) | None = None
     timestamp: AwareDatetime | None = None
-    account_metadata: dict[str, dict[str, str]] | None = Field(
-        default=None, alias="accountMetadata"
+    account_metadata: dict[Text(MAX_METADATA_KEY), Metadata] | None = Field(
+        default=None, alias="accountMetadata", max_length=MAX_METADATA_ENTRIES
     )
     force: bool | None = None
-    runtime: str | None = None
+    runtime: Text(64) | None = None
 
 
 class V2RevertTransactionRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    metadata: dict[str, str] | None = None
+    metadata: Metadata | None = None
 
 
 class V2CreateLedgerRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    bucket: str | None = None
-    features: dict[str, str] | None = None
-    metadata: dict[str, str] | None = None
+    bucket: Text(63, min_length=1) | None = None
+    features: Metadata | None = None
+    metadata: Metadata | None = None

@@ -9,23 +9,15 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import re
+import uuid
 from collections.abc import Awaitable, Callable
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    StrictInt,
-    StringConstraints,
-)
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from sqlalchemy import exc as sa_exc
 
 from folio.ledger.domain.journal import OverdraftPolicy, invariant_violations
@@ -44,6 +36,16 @@ from folio.ledger.domain.receivables import (
     TransitionForbidden,
     TransitionNotAllowed,
 )
+from folio.ledger.entrypoints.schemas import (
+    AuditTrail,
+    EntryOut,
+    EntryPage,
+    JournalInvariants,
+    JournalVerification,
+    PaymentList,
+    RefundOut,
+    RejectionList,
+)
 from folio.ledger.service import journal as journal_service
 from folio.ledger.service import receivables
 from folio.ledger.service.receivables import EntryNotFound, JournalConfig, VersionConflict
@@ -51,6 +53,7 @@ from folio.shared import idempotency
 from folio.shared.auth import READ_ROLES, WRITE_ROLES, Principal, require_roles
 from folio.shared.contracts.money import CURRENCY_EXPONENTS
 from folio.shared.idempotency import IdempotencyKey
+from folio.shared.inputs import INT64_MAX, FilterText, FreeText, Int, StrictDate, Text
 from folio.shared.problems import Problem
 from folio.shared.transactions import retry_transient, sqlstate_of
 
@@ -69,25 +72,11 @@ def _supported_currency(value: str) -> str:
 
 SupportedCurrency = Annotated[str, AfterValidator(_supported_currency)]
 
-_DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-
-
-def _strict_date(value: Any) -> Any:
-    """Only a ``YYYY-MM-DD`` string (years 1-9999): pydantic would also take 0 or
-    1700000000 as seconds since 1970, or a datetime string."""
-    if isinstance(value, date) and not isinstance(value, datetime):
-        return value
-    if not isinstance(value, str) or not _DATE_RE.fullmatch(value):
-        raise ValueError("a date must be a string YYYY-MM-DD")
-    try:
-        parsed = date.fromisoformat(value)
-    except ValueError:
-        raise ValueError("not a calendar date between 0001-01-01 and 9999-12-31") from None
-    return parsed
-
-
-StrictDate = Annotated[date, BeforeValidator(_strict_date)]
-ShortText = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+ShortText = Text(200, min_length=1)
+Description = FreeText(2000)
+PositiveAmount = Int(1, MAX_AMOUNT_MINOR)
+SignedAmount = Int(-MAX_AMOUNT_MINOR, MAX_AMOUNT_MINOR)
+Version = Int(0, 2**31 - 1)
 ChargeType = Literal[
     "RENT", "RENEWAL_RENT", "PROTECTION_FEE", "DEPOSIT", "CLEANING", "PENALTY"
 ]  # fmt: skip
@@ -101,42 +90,38 @@ class _Request(BaseModel):
 
 class EntryCreate(_Request):
     entry_type: ChargeType
-    amount_minor: StrictInt = Field(gt=0, le=MAX_AMOUNT_MINOR)
+    amount_minor: PositiveAmount
     currency: SupportedCurrency
     due_date: StrictDate | None = None
     building_id: ShortText | None = None
     unit_id: ShortText | None = None
     booking_id: ShortText | None = None
-    description: Annotated[str, StringConstraints(max_length=2000)] | None = None
-    metadata: dict[ShortText, Annotated[str, StringConstraints(max_length=2000)]] = Field(
-        default_factory=dict, max_length=50
-    )
+    description: Description | None = None
+    metadata: dict[ShortText, Description] = Field(default_factory=dict, max_length=50)
 
 
 class EntryEdit(_Request):
-    amount_minor: StrictInt | None = Field(default=None, ge=-MAX_AMOUNT_MINOR, le=MAX_AMOUNT_MINOR)
+    amount_minor: SignedAmount | None = None
     due_date: StrictDate | None = None
-    description: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    description: Description | None = None
     building_id: ShortText | None = None
     unit_id: ShortText | None = None
     booking_id: ShortText | None = None
-    expected_version: StrictInt | None = None
+    expected_version: Version | None = None
 
 
 class StatusChange(_Request):
     status: AdminStatus
-    reason: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    reason: Description | None = None
 
 
 class AdjustmentCreate(_Request):
-    amount_minor: StrictInt = Field(
-        ge=-MAX_AMOUNT_MINOR,
-        le=MAX_AMOUNT_MINOR,
+    amount_minor: SignedAmount = Field(
         description="Signed: a fee (positive) or a credit (negative). The charge it "
         "corrects, with all its adjustments, stays between 0 and 10^15 (else 422 "
         "adjustment-out-of-range).",
     )
-    reason: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    reason: Description | None = None
     due_date: StrictDate | None = Field(
         default=None,
         description="When the adjustment is due. Default: the parent's due date, or "
@@ -145,8 +130,8 @@ class AdjustmentCreate(_Request):
 
 
 class RefundCreate(_Request):
-    amount_minor: StrictInt = Field(gt=0, le=MAX_AMOUNT_MINOR)
-    reason: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    amount_minor: PositiveAmount
+    reason: Description | None = None
     due_date: StrictDate | None = Field(
         default=None, description="Recorded on the REFUND child. Default: the parent's due date."
     )
@@ -275,7 +260,7 @@ def _journal(request: Request) -> JournalConfig:
 # --- entries ------------------------------------------------------------------------
 
 
-@router.post("/entries", status_code=201)
+@router.post("/entries", status_code=201, response_model=EntryOut)
 async def create_entry(
     body: EntryCreate, request: Request, principal: Writer, idempotency_key: IdempotencyKey = None
 ) -> JSONResponse:
@@ -297,7 +282,7 @@ async def create_entry(
     return await idempotent_write(request, principal, idempotency_key, 201, work, body)
 
 
-@router.get("/entries/{entry_id}")
+@router.get("/entries/{entry_id}", response_model=EntryOut)
 async def get_entry(entry_id: str, request: Request, principal: Reader) -> dict[str, Any]:
     async def work(uow):
         found = await uow.entries.get(entry_id)
@@ -320,26 +305,26 @@ def _decode_cursor(cursor: str) -> int:
         raise Problem(
             422, "invalid-cursor", "Unprocessable request", "cursor is not valid"
         ) from None
-    if not isinstance(value, int):
+    if type(value) is not int or not 0 <= value <= INT64_MAX:  # a client can send any JSON
         raise Problem(422, "invalid-cursor", "Unprocessable request", "cursor is not valid")
     return value
 
 
-@router.get("/entries")
+@router.get("/entries", response_model=EntryPage)
 async def list_entries(
     request: Request,
     principal: Reader,
     status: EntryStatus | None = None,
     entry_type: EntryType | None = None,
-    building_id: str | None = None,
-    unit_id: str | None = None,
-    booking_id: str | None = None,
-    invoice_number: str | None = None,
-    parent_entry_id: str | None = None,
-    due_from: date | None = None,
-    due_to: date | None = None,
+    building_id: FilterText | None = None,
+    unit_id: FilterText | None = None,
+    booking_id: FilterText | None = None,
+    invoice_number: FilterText | None = None,
+    parent_entry_id: uuid.UUID | None = None,
+    due_from: StrictDate | None = None,
+    due_to: StrictDate | None = None,
     overdue: bool | None = None,
-    cursor: str | None = None,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
     page_size: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> dict[str, Any]:
     after = _decode_cursor(cursor) if cursor else None
@@ -355,7 +340,7 @@ async def list_entries(
             unit_id=unit_id,
             booking_id=booking_id,
             invoice_number=invoice_number,
-            parent_entry_id=parent_entry_id,
+            parent_entry_id=str(parent_entry_id) if parent_entry_id else None,
             due_from=due_from,
             due_to=due_to,
             overdue=overdue,
@@ -373,7 +358,7 @@ async def list_entries(
     }
 
 
-@router.patch("/entries/{entry_id}")
+@router.patch("/entries/{entry_id}", response_model=EntryOut)
 async def edit_entry(
     entry_id: str,
     body: EntryEdit,
@@ -391,7 +376,7 @@ async def edit_entry(
     )
 
 
-@router.post("/entries/{entry_id}/status")
+@router.post("/entries/{entry_id}/status", response_model=EntryOut)
 async def change_status(
     entry_id: str,
     body: StatusChange,
@@ -410,7 +395,7 @@ async def change_status(
     )
 
 
-@router.post("/entries/{entry_id}/adjustments", status_code=201)
+@router.post("/entries/{entry_id}/adjustments", status_code=201, response_model=EntryOut)
 async def create_adjustment(
     entry_id: str,
     body: AdjustmentCreate,
@@ -429,7 +414,7 @@ async def create_adjustment(
     )
 
 
-@router.post("/entries/{entry_id}/refunds", status_code=201)
+@router.post("/entries/{entry_id}/refunds", status_code=201, response_model=RefundOut)
 async def create_refund(
     entry_id: str,
     body: RefundCreate,
@@ -454,7 +439,7 @@ async def create_refund(
     )
 
 
-@router.get("/entries/{entry_id}/audit")
+@router.get("/entries/{entry_id}/audit", response_model=AuditTrail)
 async def entry_audit(entry_id: str, request: Request, principal: Reader) -> dict[str, Any]:
     rows = await in_unit_of_work(request, lambda uow: uow.audit_trail("entry", entry_id))
     return {"data": rows}
@@ -475,16 +460,16 @@ async def unsupported_entry_method(request: Request, principal: Writer) -> None:
 
 def _row(row: Any) -> dict[str, Any]:
     return {
-        k: (str(v) if k.endswith("event_id") or k == "entry_id" else v)
+        k: (str(v) if v is not None and (k.endswith("event_id") or k == "entry_id") else v)
         for k, v in row._mapping.items()
     }
 
 
-@router.get("/payments")
+@router.get("/payments", response_model=PaymentList)
 async def list_payments(
     request: Request,
     principal: Reader,
-    invoice_number: str | None = None,
+    invoice_number: FilterText | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> dict[str, Any]:
     rows = await in_unit_of_work(
@@ -493,7 +478,7 @@ async def list_payments(
     return {"data": [_row(r) for r in rows]}
 
 
-@router.get("/rejections")
+@router.get("/rejections", response_model=RejectionList)
 async def list_rejections(
     request: Request, principal: Reader, limit: Annotated[int, Query(ge=1, le=500)] = 100
 ) -> dict[str, Any]:
@@ -504,9 +489,10 @@ async def list_rejections(
 # --- journal checks ------------------------------------------------------------------
 
 
-@router.post("/journal/verify", tags=["journal"])
-async def verify_journal(request: Request, principal: Reader) -> dict[str, Any]:
-    """Seal what is pending, then recompute the hash chain and every row's hash."""
+@router.post("/journal/verify", tags=["journal"], response_model=JournalVerification)
+async def verify_journal(request: Request, principal: Writer) -> dict[str, Any]:
+    """Seal what is pending, then recompute the hash chain and every row's hash.
+    It writes seals, so it needs a writing role (finance or admin)."""
 
     async def work(uow):
         while await journal_service.seal_pending(uow):
@@ -525,9 +511,9 @@ async def verify_journal(request: Request, principal: Reader) -> dict[str, Any]:
     }
 
 
-@router.get("/journal/invariants", tags=["journal"])
+@router.get("/journal/invariants", tags=["journal"], response_model=JournalInvariants)
 async def journal_invariants(
-    request: Request, principal: Reader, ledger: str | None = None
+    request: Request, principal: Reader, ledger: FilterText | None = None
 ) -> dict[str, Any]:
     """Postings sum to zero per asset, stored volumes equal the moves, no forbidden overdraft
     (a transaction posted with ``force`` shows here on purpose)."""

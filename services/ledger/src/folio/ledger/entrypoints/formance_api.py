@@ -58,6 +58,124 @@ Reader = Annotated[Principal, Depends(require_roles(*READ_ROLES))]
 Writer = Annotated[Principal, Depends(require_roles(*WRITE_ROLES))]
 MAX_PAGE_SIZE = 1000
 DEFAULT_PAGE_SIZE = 15
+#: Deepest JSON body accepted (a filter document is a few levels deep; a body nested
+#: thousands deep would exhaust the parser's and the filter walker's recursion).
+MAX_JSON_DEPTH = 32
+#: ``Idempotency-Key``: 1-255 printable ASCII characters (it is stored with the answer).
+MAX_IDEMPOTENCY_KEY = 255
+_IDEMPOTENCY_KEY = re.compile(rf"[\x20-\x7e]{{1,{MAX_IDEMPOTENCY_KEY}}}")
+#: Longest text read back from a cursor (an address, a reference, a time).
+MAX_CURSOR_TEXT = 1024
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+_FORMANCE_ERRORS = {
+    400: "Formance VALIDATION (or another 400 code): the request is refused, nothing changed. "
+    "A NUL or control character in the path or query is refused by the shared edge "
+    "(problem+json) before the route runs.",
+    404: "Formance NOT_FOUND or LEDGER_NOT_FOUND",
+    409: "Formance CONFLICT: the reference or the Idempotency-Key is taken",
+}
+
+
+def _errors() -> dict[int | str, dict[str, Any]]:
+    """Formance's own error envelope (``errorCode``, ``errorMessage``), documented so
+    that its answers conform to the contract; 400 may also be the edge's problem+json."""
+    envelope = {"schema": {"$ref": "#/components/schemas/V2ErrorResponse"}}
+    problem = {"schema": {"$ref": "#/components/schemas/Problem"}}
+    responses: dict[int | str, dict[str, Any]] = {}
+    for status, description in _FORMANCE_ERRORS.items():
+        content = {"application/json": envelope}
+        if status == 400:
+            content["application/problem+json"] = problem
+        responses[status] = {
+            "model": V2ErrorResponse,
+            "description": description,
+            "content": content,
+        }
+    return responses
+
+
+def _inline(schema: dict[str, Any]) -> dict[str, Any]:
+    """A model's JSON schema with its ``$defs`` inlined (none of these is recursive), to
+    document a body the route parses itself."""
+    defs = schema.pop("$defs", {})
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                return resolve(defs[ref.removeprefix("#/$defs/")])
+            return {k: resolve(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [resolve(v) for v in node]
+        return node
+
+    return resolve(schema)
+
+
+def _body(model: type[BaseModel], *, required: bool) -> dict[str, Any]:
+    schema = _inline(model.model_json_schema(by_alias=True))
+    return {
+        "requestBody": {
+            "required": required,
+            "content": {"application/json": {"schema": schema}},
+        }
+    }
+
+
+_BOOLEAN = {"type": "boolean"}
+_TIME = {"type": "string", "format": "date-time", "description": "RFC 3339, years 1-9999 in UTC"}
+_PARAMETERS: dict[str, tuple[str, dict[str, Any]]] = {
+    "pageSize": ("query", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE}),
+    "cursor": ("query", {"type": "string", "description": "opaque, from a previous page"}),
+    "reference": ("query", {"type": "string", "maxLength": MAX_CURSOR_TEXT}),
+    "account": ("query", {"type": "string", "maxLength": MAX_CURSOR_TEXT}),
+    "pit": ("query", _TIME),
+    "startTime": ("query", _TIME),
+    "endTime": ("query", _TIME),
+    "force": ("query", _BOOLEAN),
+    "dryRun": ("query", _BOOLEAN),
+    "atEffectiveDate": ("query", _BOOLEAN),
+    "useInsertionDate": ("query", _BOOLEAN),
+    "insertionDate": ("query", _BOOLEAN),
+    "expand": ("query", {"type": "string", "enum": ["volumes"]}),
+    "Idempotency-Key": (
+        "header",
+        {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": MAX_IDEMPOTENCY_KEY,
+            "pattern": "^[\\x20-\\x7e]+$",
+            "description": "Same key and same request: the stored answer, with "
+            "`Idempotency-Hit: true`; same key, another request: 400.",
+        },
+    ),
+}
+
+
+def _params(*names: str) -> dict[str, Any]:
+    """The query and header parameters a route reads itself, documented (FastAPI appends
+    them to the path parameters)."""
+    return {
+        "parameters": [
+            {
+                "name": name,
+                "in": _PARAMETERS[name][0],
+                "required": False,
+                "schema": _PARAMETERS[name][1],
+            }
+            for name in names
+        ]
+    }
+
+
+def _required_body(model: type[BaseModel]) -> dict[str, Any]:
+    return _body(model, required=True)
+
+
+def _optional_body(model: type[BaseModel]) -> dict[str, Any]:
+    return _body(model, required=False)
 
 
 class FormanceError(Exception):
@@ -82,15 +200,42 @@ def install_formance_errors(app) -> None:
         return exc.response()
 
 
+def json_depth(raw: bytes) -> int:
+    """The deepest nesting of objects and arrays in a JSON text (strings skipped),
+    counted before parsing so a hostile depth never reaches the recursive parser."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for byte in raw:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x7B, 0x5B):  # { [
+            depth += 1
+            deepest = max(deepest, depth)
+        elif byte in (0x7D, 0x5D):
+            depth -= 1
+    return deepest
+
+
 async def _json_body(request: Request, *, required: bool) -> Any:
     raw = await request.body()
     if not raw.strip():
         if required:
             raise FormanceError(V2ErrorsEnum.VALIDATION, "a JSON body is required")
         return {}
+    if json_depth(raw) > MAX_JSON_DEPTH:
+        raise FormanceError(
+            V2ErrorsEnum.VALIDATION, f"the body is nested deeper than {MAX_JSON_DEPTH} levels"
+        )
     try:
         return json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise FormanceError(V2ErrorsEnum.VALIDATION, "body is not valid JSON") from None
 
 
@@ -150,6 +295,14 @@ def _decode_cursor(cursor: str) -> dict[str, Any]:
 
 
 _CURSOR_FILTERS = {"reference", "account", "start_time", "end_time", "pit"}
+
+
+def _filter_text(value: Any, what: str = "cursor") -> str:
+    """Text read back from a cursor or a filter body: bounded, no control character
+    (PostgreSQL refuses NUL; a cursor is opaque base64 the shared guard cannot see into)."""
+    if not isinstance(value, str) or len(value) > MAX_CURSOR_TEXT or _CONTROL.search(value):
+        raise FormanceError(V2ErrorsEnum.VALIDATION, f"invalid {what}")
+    return value
 
 
 def _cursor_int(value: Any) -> int:
@@ -231,17 +384,25 @@ def _ledger_wire(row: Any) -> V2Ledger:
     )
 
 
-@router.get("")
-async def list_ledgers(request: Request, principal: Reader) -> dict:
+@router.get("", response_model=CursorResponse[V2Ledger], responses=_errors())
+async def list_ledgers(request: Request, principal: Reader) -> JSONResponse:
     rows = await _run(request, lambda uow: uow.journal.list_ledgers())
-    return CursorResponse[V2Ledger](
-        cursor=Cursor[V2Ledger](
-            page_size=max(len(rows), 1), has_more=False, data=[_ledger_wire(r) for r in rows]
-        )
-    ).wire()
+    return JSONResponse(
+        CursorResponse[V2Ledger](
+            cursor=Cursor[V2Ledger](
+                page_size=max(len(rows), 1), has_more=False, data=[_ledger_wire(r) for r in rows]
+            )
+        ).wire()
+    )
 
 
-@router.post("/{ledger}", status_code=204)
+@router.post(
+    "/{ledger}",
+    status_code=204,
+    response_class=Response,
+    responses={204: {"description": "The ledger is created (no body, as Formance)"}} | _errors(),
+    openapi_extra=_optional_body(V2CreateLedgerRequest),
+)
 async def create_ledger(ledger: str, request: Request, principal: Writer) -> Response:
     body = _parse(V2CreateLedgerRequest, await _json_body(request, required=False))
     if not _LEDGER_NAME.fullmatch(ledger):  # the database's check, ASCII only
@@ -261,12 +422,12 @@ async def create_ledger(ledger: str, request: Request, principal: Writer) -> Res
     return Response(status_code=204)
 
 
-@router.get("/{ledger}")
-async def get_ledger(ledger: str, request: Request, principal: Reader) -> dict:
+@router.get("/{ledger}", response_model=DataResponse[V2Ledger], responses=_errors())
+async def get_ledger(ledger: str, request: Request, principal: Reader) -> JSONResponse:
     row = await _run(request, lambda uow: uow.journal.get_ledger(ledger))
     if row is None:
         raise FormanceError(V2ErrorsEnum.NOT_FOUND, f"ledger {ledger} not found")
-    return DataResponse[V2Ledger](data=_ledger_wire(row)).wire()
+    return JSONResponse(DataResponse[V2Ledger](data=_ledger_wire(row)).wire())
 
 
 # --- transactions --------------------------------------------------------------------
@@ -282,6 +443,11 @@ async def _idempotent(request: Request, ledger: str, status_code: int, produce) 
     ``Idempotency-Hit: true``; same key + different request → 400. The key is stored
     in the transaction of the effect, so a failed request does not use it up."""
     key = request.headers.get("Idempotency-Key")
+    if key is not None and not _IDEMPOTENCY_KEY.fullmatch(key):
+        raise FormanceError(
+            V2ErrorsEnum.VALIDATION,
+            f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} printable ASCII characters",
+        )
     raw = await _json_body(request, required=False)
     if not key:
         body = await _run(request, lambda uow: produce(uow))
@@ -316,7 +482,12 @@ async def _idempotent(request: Request, ledger: str, status_code: int, produce) 
     raise FormanceError(V2ErrorsEnum.CONFLICT, "concurrent request with the same Idempotency-Key")
 
 
-@router.post("/{ledger}/transactions")
+@router.post(
+    "/{ledger}/transactions",
+    response_model=DataResponse[V2Transaction],
+    responses=_errors(),
+    openapi_extra=_required_body(V2PostTransaction) | _params("force", "dryRun", "Idempotency-Key"),
+)
 async def create_transaction(ledger: str, request: Request, principal: Writer) -> JSONResponse:
     raw = await _json_body(request, required=True)
     body: V2PostTransaction = _parse(V2PostTransaction, raw)
@@ -388,8 +559,14 @@ def _tx_id(raw: str) -> int:
     return int(raw)
 
 
-@router.get("/{ledger}/transactions/{raw_id}")
-async def get_transaction(ledger: str, raw_id: str, request: Request, principal: Reader) -> dict:
+@router.get(
+    "/{ledger}/transactions/{raw_id}",
+    response_model=DataResponse[V2Transaction],
+    responses=_errors(),
+)
+async def get_transaction(
+    ledger: str, raw_id: str, request: Request, principal: Reader
+) -> JSONResponse:
     tx_id = _tx_id(raw_id)
 
     async def work(uow):
@@ -399,7 +576,7 @@ async def get_transaction(ledger: str, raw_id: str, request: Request, principal:
     tx = await _run(request, work)
     if tx is None:
         raise FormanceError(V2ErrorsEnum.NOT_FOUND, f"transaction {tx_id} not found")
-    return DataResponse[V2Transaction](data=transaction_wire(tx)).wire()
+    return JSONResponse(DataResponse[V2Transaction](data=transaction_wire(tx)).wire())
 
 
 def _transaction_filters(query: Any) -> dict[str, Any]:
@@ -419,7 +596,7 @@ def _transaction_filters(query: Any) -> dict[str, Any]:
             field, value = next(iter(arg.items()))
             if field not in {"reference", "account"} or not isinstance(value, str):
                 raise FormanceError(V2ErrorsEnum.VALIDATION, f"unsupported $match on {field}")
-            filters[field] = value
+            filters[field] = _filter_text(value, f"$match on {field}")
         elif (
             op in {"$gte", "$gt", "$lt", "$lte"}
             and isinstance(arg, dict)
@@ -434,8 +611,15 @@ def _transaction_filters(query: Any) -> dict[str, Any]:
     return filters
 
 
-@router.get("/{ledger}/transactions")
-async def list_transactions(ledger: str, request: Request, principal: Reader) -> dict:
+@router.get(
+    "/{ledger}/transactions",
+    response_model=CursorResponse[V2Transaction],
+    responses=_errors(),
+    openapi_extra=_params(
+        "pageSize", "cursor", "reference", "account", "startTime", "endTime", "pit"
+    ),
+)
+async def list_transactions(ledger: str, request: Request, principal: Reader) -> JSONResponse:
     params = request.query_params
     if params.get("cursor"):
         state = _decode_cursor(params["cursor"])
@@ -445,7 +629,7 @@ async def list_transactions(ledger: str, request: Request, principal: Reader) ->
         ):
             raise FormanceError(V2ErrorsEnum.VALIDATION, "invalid cursor")
         filters = {
-            k: (_time(v, k) if k in {"start_time", "end_time", "pit"} else v)
+            k: (_time(v, k) if k in {"start_time", "end_time", "pit"} else _filter_text(v))
             for k, v in raw_filters.items()
         }
         page_size = _page_size(str(state.get("page_size", DEFAULT_PAGE_SIZE)))
@@ -454,7 +638,7 @@ async def list_transactions(ledger: str, request: Request, principal: Reader) ->
         filters = _transaction_filters(await _json_body(request, required=False))
         for name in ("reference", "account"):
             if params.get(name):
-                filters[name] = params[name]
+                filters[name] = _filter_text(params[name], name)
         for name, key in (("startTime", "start_time"), ("endTime", "end_time"), ("pit", "pit")):
             if params.get(name):
                 filters[key] = _time(params[name], name)
@@ -478,17 +662,26 @@ async def list_transactions(ledger: str, request: Request, principal: Reader) ->
                 },
             }
         )
-    return CursorResponse[V2Transaction](
-        cursor=Cursor[V2Transaction](
-            page_size=page_size,
-            has_more=has_more,
-            next=next_cursor,
-            data=[transaction_wire(tx) for tx in page],
-        )
-    ).wire()
+    return JSONResponse(
+        CursorResponse[V2Transaction](
+            cursor=Cursor[V2Transaction](
+                page_size=page_size,
+                has_more=has_more,
+                next=next_cursor,
+                data=[transaction_wire(tx) for tx in page],
+            )
+        ).wire()
+    )
 
 
-@router.post("/{ledger}/transactions/{raw_id}/revert")
+@router.post(
+    "/{ledger}/transactions/{raw_id}/revert",
+    status_code=201,
+    response_model=DataResponse[V2Transaction],
+    responses=_errors(),
+    openapi_extra=_optional_body(V2RevertTransactionRequest)
+    | _params("force", "atEffectiveDate", "Idempotency-Key"),
+)
 async def revert_transaction(
     ledger: str, raw_id: str, request: Request, principal: Writer
 ) -> JSONResponse:
@@ -541,8 +734,15 @@ def _account_wire(row: Any, volumes: dict[VolumeKey, Volumes] | None) -> V2Accou
     )
 
 
-@router.get("/{ledger}/accounts/{address}")
-async def get_account(ledger: str, address: str, request: Request, principal: Reader) -> dict:
+@router.get(
+    "/{ledger}/accounts/{address}",
+    response_model=DataResponse[V2Account],
+    responses=_errors(),
+    openapi_extra=_params("pit"),
+)
+async def get_account(
+    ledger: str, address: str, request: Request, principal: Reader
+) -> JSONResponse:
     if not is_valid_address(address):
         raise FormanceError(V2ErrorsEnum.VALIDATION, f"invalid account address {address}")
     pit = _time(request.query_params.get("pit"), "pit")
@@ -556,19 +756,23 @@ async def get_account(ledger: str, address: str, request: Request, principal: Re
     row, volumes = await _run(request, work)
     if row is None:
         raise FormanceError(V2ErrorsEnum.NOT_FOUND, f"account {address} not found")
-    return DataResponse[V2Account](data=_account_wire(row, volumes)).wire()
+    return JSONResponse(DataResponse[V2Account](data=_account_wire(row, volumes)).wire())
 
 
-@router.get("/{ledger}/accounts")
-async def list_accounts(ledger: str, request: Request, principal: Reader) -> dict:
+@router.get(
+    "/{ledger}/accounts",
+    response_model=CursorResponse[V2Account],
+    responses=_errors(),
+    openapi_extra=_params("pageSize", "cursor", "expand"),
+)
+async def list_accounts(ledger: str, request: Request, principal: Reader) -> JSONResponse:
     params = request.query_params
     after = None
     page_size = _page_size(params.get("pageSize"))
     if params.get("cursor"):
         state = _decode_cursor(params["cursor"])
-        after, page_size = state.get("after"), _page_size(str(state.get("page_size", 15)))
-        if not isinstance(after, str):
-            raise FormanceError(V2ErrorsEnum.VALIDATION, "invalid cursor")
+        after = _filter_text(state.get("after"))
+        page_size = _page_size(str(state.get("page_size", 15)))
     expand = "volumes" in (params.get("expand") or "")
 
     async def work(uow):
@@ -583,16 +787,18 @@ async def list_accounts(ledger: str, request: Request, principal: Reader) -> dic
 
     rows, volumes = await _run(request, work)
     page, has_more = rows[:page_size], len(rows) > page_size
-    return CursorResponse[V2Account](
-        cursor=Cursor[V2Account](
-            page_size=page_size,
-            has_more=has_more,
-            next=_encode_cursor({"after": page[-1].address, "page_size": page_size})
-            if has_more
-            else None,
-            data=[_account_wire(r, volumes) for r in page],
-        )
-    ).wire()
+    return JSONResponse(
+        CursorResponse[V2Account](
+            cursor=Cursor[V2Account](
+                page_size=page_size,
+                has_more=has_more,
+                next=_encode_cursor({"after": page[-1].address, "page_size": page_size})
+                if has_more
+                else None,
+                data=[_account_wire(r, volumes) for r in page],
+            )
+        ).wire()
+    )
 
 
 def _address_filter(query: Any) -> str | None:
@@ -607,7 +813,7 @@ def _address_filter(query: Any) -> str | None:
         raise FormanceError(
             V2ErrorsEnum.VALIDATION, "only {'$match': {'address': ...}} is supported"
         )
-    return match["address"]
+    return _filter_text(match["address"], "address")
 
 
 def _address_scope(address: str | None) -> dict[str, Any]:
@@ -619,8 +825,13 @@ def _address_scope(address: str | None) -> dict[str, Any]:
     return {"addresses": [address]}
 
 
-@router.get("/{ledger}/aggregate/balances")
-async def aggregate_balances(ledger: str, request: Request, principal: Reader) -> dict:
+@router.get(
+    "/{ledger}/aggregate/balances",
+    response_model=DataResponse[dict[str, int]],
+    responses=_errors(),
+    openapi_extra=_params("pit", "useInsertionDate"),
+)
+async def aggregate_balances(ledger: str, request: Request, principal: Reader) -> JSONResponse:
     pit = _time(request.query_params.get("pit"), "pit")
     use_insertion_date = _bool(request.query_params.get("useInsertionDate"))
     scope = _address_scope(_address_filter(await _json_body(request, required=False)))
@@ -635,11 +846,16 @@ async def aggregate_balances(ledger: str, request: Request, principal: Reader) -
     totals: dict[str, int] = {}
     for (_, asset), v in volumes.items():
         totals[asset] = totals.get(asset, 0) + v.balance
-    return DataResponse[dict[str, int]](data=totals).wire()
+    return JSONResponse(DataResponse[dict[str, int]](data=totals).wire())
 
 
-@router.get("/{ledger}/volumes")
-async def volumes_with_balances(ledger: str, request: Request, principal: Reader) -> dict:
+@router.get(
+    "/{ledger}/volumes",
+    response_model=CursorResponse[V2VolumesWithBalance],
+    responses=_errors(),
+    openapi_extra=_params("pageSize", "cursor", "startTime", "endTime", "insertionDate"),
+)
+async def volumes_with_balances(ledger: str, request: Request, principal: Reader) -> JSONResponse:
     params = request.query_params
     end_time = _time(params.get("endTime"), "endTime")
     start_time = _time(params.get("startTime"), "startTime")
@@ -665,13 +881,15 @@ async def volumes_with_balances(ledger: str, request: Request, principal: Reader
     ]
     page = rows[offset : offset + page_size]
     has_more = offset + page_size < len(rows)
-    return CursorResponse[V2VolumesWithBalance](
-        cursor=Cursor[V2VolumesWithBalance](
-            page_size=page_size,
-            has_more=has_more,
-            next=_encode_cursor({"offset": offset + page_size, "page_size": page_size})
-            if has_more
-            else None,
-            data=page,
-        )
-    ).wire()
+    return JSONResponse(
+        CursorResponse[V2VolumesWithBalance](
+            cursor=Cursor[V2VolumesWithBalance](
+                page_size=page_size,
+                has_more=has_more,
+                next=_encode_cursor({"offset": offset + page_size, "page_size": page_size})
+                if has_more
+                else None,
+                data=page,
+            )
+        ).wire()
+    )

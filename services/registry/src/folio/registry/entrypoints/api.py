@@ -7,17 +7,19 @@ refusal is problem+json and changes nothing (the unit of work is not committed).
 import dataclasses
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from folio.registry.adapters.repository import InvalidCursor
+from folio.registry.entrypoints import schemas as out
 from folio.registry.service import commands as c
 from folio.registry.service import kpis, occupancy, registry, renewals
 from folio.registry.service.errors import Problem, not_found, unprocessable
 from folio.registry.service.unit_of_work import RegistryUnitOfWork
 from folio.shared.auth import READ_ROLES, WRITE_ROLES, Principal, require_roles
+from folio.shared.inputs import Text, report_date_query
 from folio.shared.transactions import retry_transient
 
 PREFIX = "/api/registry"
@@ -26,7 +28,14 @@ router = APIRouter(prefix=PREFIX, tags=["registry"])
 Reader = Annotated[Principal, Depends(require_roles(*READ_ROLES))]
 Writer = Annotated[Principal, Depends(require_roles(*WRITE_ROLES))]
 Limit = Annotated[int, Query(ge=1, le=500)]
-Search = Annotated[str | None, Query(max_length=100)]
+Search = Annotated[Text(100) | None, Query(max_length=100)]
+Cursor = Annotated[str | None, Query(max_length=500)]
+AsOf = report_date_query(
+    "The local date of the figures (default: today in the building's timezone)."
+)
+Night = report_date_query("The local night (default: tonight in the building's timezone).")
+DayFrom = report_date_query("First day.")
+DayTo = report_date_query("Last day (at most 366 days after the first).")
 T = TypeVar("T")
 
 #: The one definition of the money figures (also in the registry README and in
@@ -97,20 +106,20 @@ def _kpi_body(kpi) -> dict[str, Any]:
 # --- buildings -----------------------------------------------------------------
 
 
-@router.post("/buildings", status_code=201)
+@router.post("/buildings", status_code=201, response_model=out.BuildingOut)
 async def create_building(cmd: c.CreateBuilding, principal: Writer, uow: UoW):
     return await _change(uow, lambda u: registry.create_building(u, cmd, principal.subject))
 
 
-@router.get("/buildings")
+@router.get("/buildings", response_model=out.BuildingPage)
 async def list_buildings(
-    principal: Reader, uow: UoW, q: Search = None, cursor: str | None = None, limit: Limit = 50
+    principal: Reader, uow: UoW, q: Search = None, cursor: Cursor = None, limit: Limit = 50
 ):
     async with uow:
         return await _page(uow.repo.list_buildings(q=q, cursor=cursor, limit=limit))
 
 
-@router.get("/buildings/{building_id}")
+@router.get("/buildings/{building_id}", response_model=out.BuildingOut)
 async def get_building(building_id: uuid.UUID, principal: Reader, uow: UoW):
     async with uow:
         return await registry.require(
@@ -118,7 +127,7 @@ async def get_building(building_id: uuid.UUID, principal: Reader, uow: UoW):
         )
 
 
-@router.patch("/buildings/{building_id}")
+@router.patch("/buildings/{building_id}", response_model=out.BuildingOut)
 async def update_building(
     building_id: uuid.UUID, cmd: c.UpdateBuilding, principal: Writer, uow: UoW
 ):
@@ -130,19 +139,19 @@ async def update_building(
 # --- units ---------------------------------------------------------------------
 
 
-@router.post("/units", status_code=201)
+@router.post("/units", status_code=201, response_model=out.UnitOut)
 async def create_unit(cmd: c.CreateUnit, principal: Writer, uow: UoW):
     return await _change(uow, lambda u: registry.create_unit(u, cmd, principal.subject))
 
 
-@router.get("/units")
+@router.get("/units", response_model=out.UnitPage)
 async def list_units(
     principal: Reader,
     uow: UoW,
     building_id: uuid.UUID | None = None,
     status: Literal["AVAILABLE", "BLOCKED", "MAINTENANCE"] | None = None,
     q: Search = None,
-    cursor: str | None = None,
+    cursor: Cursor = None,
     limit: Limit = 50,
 ):
     async with uow:
@@ -153,34 +162,39 @@ async def list_units(
         )
 
 
-@router.get("/units/{unit_id}")
+@router.get("/units/{unit_id}", response_model=out.UnitDetail)
 async def get_unit(unit_id: uuid.UUID, principal: Reader, uow: UoW):
     async with uow:
         unit = await registry.require(await uow.repo.get_unit(unit_id), "unit", unit_id)
         return unit | {"beds24_map": await uow.repo.get_mapping(unit_id)}
 
 
-@router.patch("/units/{unit_id}")
+@router.patch("/units/{unit_id}", response_model=out.UnitOut)
 async def update_unit(unit_id: uuid.UUID, cmd: c.UpdateUnit, principal: Writer, uow: UoW):
     return await _change(uow, lambda u: registry.update_unit(u, unit_id, cmd, principal.subject))
 
 
-@router.put("/units/{unit_id}/beds24-map")
+@router.put("/units/{unit_id}/beds24-map", response_model=out.Beds24MappingOut)
 async def set_beds24_map(unit_id: uuid.UUID, cmd: c.SetBeds24Mapping, principal: Writer, uow: UoW):
     return await _change(
         uow, lambda u: registry.set_beds24_mapping(u, unit_id, cmd, principal.subject)
     )
 
 
-@router.delete("/units/{unit_id}/beds24-map", status_code=204)
+@router.delete(
+    "/units/{unit_id}/beds24-map",
+    status_code=204,
+    response_class=Response,
+    responses={204: {"description": "The mapping is removed"}},
+)
 async def remove_beds24_map(unit_id: uuid.UUID, principal: Writer, uow: UoW) -> Response:
     await _change(uow, lambda u: registry.remove_beds24_mapping(u, unit_id, principal.subject))
     return Response(status_code=204)
 
 
-@router.get("/units/{unit_id}/occupancy")
+@router.get("/units/{unit_id}/occupancy", response_model=out.OccupancyOut)
 async def get_unit_occupancy(
-    unit_id: uuid.UUID, request: Request, principal: Reader, uow: UoW, night: date | None = None
+    unit_id: uuid.UUID, request: Request, principal: Reader, uow: UoW, night: Night = None
 ):
     async with uow:
         unit = await registry.require(await uow.repo.get_unit(unit_id), "unit", unit_id)
@@ -195,9 +209,9 @@ async def get_unit_occupancy(
         )
 
 
-@router.get("/units/{unit_id}/daily-status")
+@router.get("/units/{unit_id}/daily-status", response_model=out.DailyStatusList)
 async def get_unit_daily_status(
-    unit_id: uuid.UUID, principal: Reader, uow: UoW, start_date: date, end_date: date
+    unit_id: uuid.UUID, principal: Reader, uow: UoW, start_date: DayFrom, end_date: DayTo
 ):
     if (end_date - start_date).days > 366 or end_date < start_date:
         raise unprocessable("the range must be 1 to 367 days", field="end_date")
@@ -209,6 +223,7 @@ async def get_unit_daily_status(
 
 @router.get(
     "/units/{unit_id}/finance-card",
+    response_model=out.FinanceCard,
     description="The unit, its mapping, occupancy and ledger entries (each with its "
     "`outstanding_minor`), and per currency its balances: `outstanding_minor` as below, "
     "`collected_minor` = all money received on its entries net of refunds.\n" + MONEY_DEFINITIONS,
@@ -223,12 +238,12 @@ async def get_unit_finance_card(unit_id: uuid.UUID, request: Request, principal:
 # --- bookings and renewals -----------------------------------------------------
 
 
-@router.post("/bookings", status_code=201)
+@router.post("/bookings", status_code=201, response_model=out.BookingOut)
 async def create_booking(cmd: c.CreateBooking, principal: Writer, uow: UoW):
     return await _change(uow, lambda u: registry.create_booking(u, cmd, principal.subject))
 
 
-@router.get("/bookings")
+@router.get("/bookings", response_model=out.BookingPage)
 async def list_bookings(
     principal: Reader,
     uow: UoW,
@@ -236,7 +251,7 @@ async def list_bookings(
     building_id: uuid.UUID | None = None,
     status: Literal["CONFIRMED", "CANCELLED"] | None = None,
     q: Search = None,
-    cursor: str | None = None,
+    cursor: Cursor = None,
     limit: Limit = 50,
 ):
     async with uow:
@@ -252,18 +267,18 @@ async def list_bookings(
         )
 
 
-@router.get("/bookings/{booking_id}")
+@router.get("/bookings/{booking_id}", response_model=out.BookingOut)
 async def get_booking(booking_id: uuid.UUID, principal: Reader, uow: UoW):
     async with uow:
         return await registry.require(await uow.repo.get_booking(booking_id), "booking", booking_id)
 
 
-@router.post("/bookings/{booking_id}/cancel")
+@router.post("/bookings/{booking_id}/cancel", response_model=out.BookingOut)
 async def cancel_booking(booking_id: uuid.UUID, principal: Writer, uow: UoW):
     return await _change(uow, lambda u: registry.cancel_booking(u, booking_id, principal.subject))
 
 
-@router.get("/bookings/{booking_id}/renewal-eligibility")
+@router.get("/bookings/{booking_id}/renewal-eligibility", response_model=out.EligibilityOut)
 async def get_renewal_eligibility(booking_id: uuid.UUID, principal: Reader, uow: UoW):
     async with uow:
         _, result, today = await renewals.eligibility_of(uow, booking_id)
@@ -275,7 +290,7 @@ async def get_renewal_eligibility(booking_id: uuid.UUID, principal: Reader, uow:
     }
 
 
-@router.post("/bookings/{booking_id}/extensions", status_code=201)
+@router.post("/bookings/{booking_id}/extensions", status_code=201, response_model=out.ExtensionOut)
 async def request_renewal(
     booking_id: uuid.UUID, principal: Writer, uow: UoW, cmd: c.RequestRenewal | None = None
 ):
@@ -287,14 +302,14 @@ async def request_renewal(
     )
 
 
-@router.get("/extensions")
+@router.get("/extensions", response_model=out.ExtensionPage)
 async def list_extensions(
     principal: Reader,
     uow: UoW,
     booking_id: uuid.UUID | None = None,
     status: Literal["PENDING_APPROVAL", "PAYMENT_PENDING", "ACTIVE", "REJECTED", "CANCELLED"]
     | None = None,
-    cursor: str | None = None,
+    cursor: Cursor = None,
     limit: Limit = 50,
 ):
     async with uow:
@@ -305,7 +320,7 @@ async def list_extensions(
         )
 
 
-@router.get("/extensions/{extension_id}")
+@router.get("/extensions/{extension_id}", response_model=out.ExtensionOut)
 async def get_extension(extension_id: uuid.UUID, principal: Reader, uow: UoW):
     async with uow:
         return await registry.require(
@@ -313,7 +328,7 @@ async def get_extension(extension_id: uuid.UUID, principal: Reader, uow: UoW):
         )
 
 
-@router.post("/extensions/{extension_id}/approve")
+@router.post("/extensions/{extension_id}/approve", response_model=out.ExtensionOut)
 async def approve_extension(
     extension_id: uuid.UUID, cmd: c.ApproveExtension, principal: Writer, uow: UoW
 ):
@@ -322,7 +337,7 @@ async def approve_extension(
     )
 
 
-@router.post("/extensions/{extension_id}/reject")
+@router.post("/extensions/{extension_id}/reject", response_model=out.ExtensionOut)
 async def reject_extension(
     extension_id: uuid.UUID, principal: Writer, uow: UoW, cmd: c.DecideExtension | None = None
 ):
@@ -334,7 +349,7 @@ async def reject_extension(
     )
 
 
-@router.post("/extensions/{extension_id}/cancel")
+@router.post("/extensions/{extension_id}/cancel", response_model=out.ExtensionOut)
 async def cancel_extension(
     extension_id: uuid.UUID, principal: Writer, uow: UoW, cmd: c.DecideExtension | None = None
 ):
@@ -349,19 +364,19 @@ async def cancel_extension(
 # --- mortgages -----------------------------------------------------------------
 
 
-@router.post("/mortgages", status_code=201)
+@router.post("/mortgages", status_code=201, response_model=out.MortgageOut)
 async def create_mortgage(cmd: c.CreateMortgage, principal: Writer, uow: UoW):
     return await _change(uow, lambda u: registry.create_mortgage(u, cmd, principal.subject))
 
 
-@router.get("/mortgages")
+@router.get("/mortgages", response_model=out.MortgagePage)
 async def list_mortgages(
     principal: Reader,
     uow: UoW,
     q: Search = None,
     status: Literal["ACTIVE", "PAID_OFF", "DEFAULTED", "CLOSED"] | None = None,
     linked: bool | None = None,
-    cursor: str | None = None,
+    cursor: Cursor = None,
     limit: Limit = 50,
 ):
     async with uow:
@@ -370,7 +385,7 @@ async def list_mortgages(
         )
 
 
-@router.get("/mortgages/{mortgage_id}")
+@router.get("/mortgages/{mortgage_id}", response_model=out.MortgageOut)
 async def get_mortgage(mortgage_id: uuid.UUID, principal: Reader, uow: UoW):
     async with uow:
         return await registry.require(
@@ -378,7 +393,7 @@ async def get_mortgage(mortgage_id: uuid.UUID, principal: Reader, uow: UoW):
         )
 
 
-@router.patch("/mortgages/{mortgage_id}")
+@router.patch("/mortgages/{mortgage_id}", response_model=out.MortgageOut)
 async def update_mortgage(
     mortgage_id: uuid.UUID, cmd: c.UpdateMortgage, principal: Writer, uow: UoW
 ):
@@ -390,10 +405,10 @@ async def update_mortgage(
 # --- jobs on demand ------------------------------------------------------------
 
 
-@router.post("/occupancy/snapshots")
+@router.post("/occupancy/snapshots", response_model=out.SnapshotResult)
 async def take_snapshots(cmd: c.TakeSnapshots, request: Request, principal: Writer, uow: UoW):
     """Run the daily snapshot job for a date range (rerunning changes nothing)."""
-    building_id = registry.parse_uuid(cmd.building_id, "building_id") if cmd.building_id else None
+    building_id = cmd.building_id
     now = _clock(request)
 
     async def take(u: RegistryUnitOfWork) -> dict[str, int]:
@@ -424,6 +439,7 @@ async def take_snapshots(cmd: c.TakeSnapshots, request: Request, principal: Writ
 @router.post(
     "/beds24/sync",
     status_code=202,
+    response_model=out.Beds24SyncJob,
     responses={200: {"description": "A sync job was already running: that job (nothing started)."}},
 )
 async def sync_beds24(cmd: c.SyncBeds24, request: Request, response: Response, principal: Writer):
@@ -439,16 +455,15 @@ async def sync_beds24(cmd: c.SyncBeds24, request: Request, response: Response, p
             "Beds24 is not configured",
             "set FOLIO_BEDS24_BASE_URL and FOLIO_BEDS24_REFRESH_TOKEN",
         )
-    building_id = registry.parse_uuid(cmd.building_id, "building_id") if cmd.building_id else None
     job, created = await sync.request(
-        start_date=cmd.start_date, end_date=cmd.end_date, building_id=building_id
+        start_date=cmd.start_date, end_date=cmd.end_date, building_id=cmd.building_id
     )
     response.status_code = 202 if created else 200
     response.headers["location"] = f"{PREFIX}/beds24/sync/{job['id']}"
     return job
 
 
-@router.get("/beds24/sync/{job_id}")
+@router.get("/beds24/sync/{job_id}", response_model=out.Beds24SyncJob)
 async def get_beds24_sync(job_id: uuid.UUID, request: Request, principal: Reader):
     """A sync job's progress: properties done / pending / failed / stale, next run, credits."""
     job = await request.app.state.beds24_sync.get(job_id)
@@ -462,6 +477,7 @@ async def get_beds24_sync(job_id: uuid.UUID, request: Request, principal: Reader
 
 @router.get(
     "/kpis/buildings/{building_id}",
+    response_model=out.BuildingKpisOut,
     description="Seed 003 §4 KPIs of one building on a local `as_of` date (default: "
     "today in the building's timezone).\n" + MONEY_DEFINITIONS,
 )
@@ -470,7 +486,7 @@ async def get_building_kpis(
     request: Request,
     principal: Reader,
     uow: UoW,
-    as_of: date | None = None,
+    as_of: AsOf = None,
 ):
     async with uow:
         building, result = await kpis.building_kpis(
@@ -486,13 +502,12 @@ async def get_building_kpis(
 
 @router.get(
     "/kpis/portfolio",
+    response_model=out.PortfolioKpisOut,
     description="Every building's KPIs and a roll-up per currency (amounts of different "
     "currencies are never summed; ratios are recomputed from the summed parts).\n"
     + MONEY_DEFINITIONS,
 )
-async def get_portfolio_kpis(
-    request: Request, principal: Reader, uow: UoW, as_of: date | None = None
-):
+async def get_portfolio_kpis(request: Request, principal: Reader, uow: UoW, as_of: AsOf = None):
     async with uow:
         result = await kpis.portfolio_kpis(
             uow, as_of=as_of, now=_clock(request), max_age=_max_age(request)
@@ -511,12 +526,12 @@ async def get_portfolio_kpis(
     }
 
 
-@router.get("/audit")
+@router.get("/audit", response_model=out.AuditTrail)
 async def get_audit_trail(
     principal: Reader,
     uow: UoW,
-    subject_type: Annotated[str, Query(max_length=50)],
-    subject_id: Annotated[str, Query(max_length=100)],
+    subject_type: Annotated[Text(50, min_length=1), Query(max_length=50)],
+    subject_id: Annotated[Text(100, min_length=1), Query(max_length=100)],
 ):
     async with uow:
         return {"data": await uow.audit_trail(subject_type, subject_id)}

@@ -8,13 +8,14 @@ coerced, and each is bounded inside its column's range (bigint/integer), so a va
 the database cannot hold never reaches it.
 """
 
-from datetime import date
+import uuid
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, Strict, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, StringConstraints, field_validator
 
 from folio.shared.contracts.money import CURRENCY_EXPONENTS
+from folio.shared.inputs import FreeText, Int, ReportDate, Text
 
 
 class Command(BaseModel):
@@ -22,15 +23,21 @@ class Command(BaseModel):
 
 
 BuildingCode = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9-]{1,31}$")]
-Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+Name = Text(200, min_length=1)
+OptionalName = Text(200)
+City = Text(100)
+Note = FreeText(2000)
+#: An id of another registry object, sent as text (its existence is checked by the use case).
+Reference = Text(64)
+TimezoneName = Text(64, min_length=1)
 UnitStatusName = Literal["AVAILABLE", "BLOCKED", "MAINTENANCE"]
 MortgageStatusName = Literal["ACTIVE", "PAID_OFF", "DEFAULTED", "CLOSED"]
 #: Money in minor units: ≥ 0 (a rent or a principal may be zero), at most 10^15 (far
 #: inside bigint, and the ledger's own bound).
-AmountMinor = Annotated[int, Strict(), Field(ge=0, le=10**15)]
-PositiveAmountMinor = Annotated[int, Strict(), Field(gt=0, le=10**15)]
+AmountMinor = Int(0, 10**15)
+PositiveAmountMinor = Int(1, 10**15)
 #: Beds24 ids: positive, below 2^53 (JSON numbers stay exact), inside bigint.
-Beds24Id = Annotated[int, Strict(), Field(gt=0, lt=2**53)]
+Beds24Id = Int(1, 2**53 - 1)
 
 
 def _valid_timezone(value: str) -> str:
@@ -50,18 +57,24 @@ def _valid_currency(value: str) -> str:
 class CreateBuilding(Command):
     code: BuildingCode
     name: Name
-    timezone: str = "Asia/Riyadh"
+    timezone: TimezoneName = "Asia/Riyadh"
     currency: str = "SAR"
-    city: Annotated[str, StringConstraints(max_length=100)] | None = None
+    city: City | None = None
 
     _tz = field_validator("timezone")(_valid_timezone)
     _cur = field_validator("currency")(_valid_currency)
 
 
+# In an update, a field left out is left unchanged; ``null`` is accepted only where the
+# column may be empty (a unit's name, a building's city). Elsewhere the type admits no
+# null (the ``None`` default is never validated), so ``{"timezone": null}`` is a 422,
+# not a NOT NULL violation in the database.
+
+
 class UpdateBuilding(Command):
-    name: Name | None = None
-    timezone: str | None = None
-    city: Annotated[str, StringConstraints(max_length=100)] | None = None
+    name: Name = None
+    timezone: TimezoneName = None
+    city: City | None = None
 
     @field_validator("timezone")
     @classmethod
@@ -70,9 +83,9 @@ class UpdateBuilding(Command):
 
 
 class CreateUnit(Command):
-    building_id: str
-    code: Annotated[str, StringConstraints(min_length=1, max_length=64)]
-    name: Annotated[str, StringConstraints(max_length=200)] | None = None
+    building_id: Reference
+    code: Text(64, min_length=1)
+    name: OptionalName | None = None
     status: UnitStatusName = "AVAILABLE"
     monthly_base_rent_minor: AmountMinor
     currency: str = "SAR"
@@ -81,9 +94,9 @@ class CreateUnit(Command):
 
 
 class UpdateUnit(Command):
-    name: Annotated[str, StringConstraints(max_length=200)] | None = None
-    status: UnitStatusName | None = None
-    monthly_base_rent_minor: AmountMinor | None = None
+    name: OptionalName | None = None
+    status: UnitStatusName = None
+    monthly_base_rent_minor: AmountMinor = None
 
 
 class SetBeds24Mapping(Command):
@@ -94,29 +107,29 @@ class SetBeds24Mapping(Command):
 
 
 class CreateBooking(Command):
-    unit_id: str
+    unit_id: Reference
     guest_name: Name
-    start_date: date
-    end_date: date
+    start_date: ReportDate
+    end_date: ReportDate
     source: Literal["LOCAL", "BEDS24"] = "LOCAL"
     beds24_booking_id: Beds24Id | None = None
-    max_renewals: Annotated[int, Strict(), Field(ge=0, le=100)] = 0
-    renewal_window_days: Annotated[int, Strict(), Field(ge=0, le=366)] = 14
+    max_renewals: Int(0, 100) = 0
+    renewal_window_days: Int(0, 366) = 14
 
 
 class RequestRenewal(Command):
     """Extend by whole months (default 1); the amount defaults to the unit's rent x months."""
 
-    months: Annotated[int, Strict(), Field(ge=1, le=24)] = 1
+    months: Int(1, 24) = 1
     amount_minor: PositiveAmountMinor | None = None
 
 
 class ApproveExtension(Command):
-    beds24_change_note: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    beds24_change_note: Note | None = None
 
 
 class DecideExtension(Command):
-    reason: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    reason: Note | None = None
 
 
 class CreateMortgage(Command):
@@ -124,24 +137,25 @@ class CreateMortgage(Command):
     principal_minor: AmountMinor
     currency: str = "CAD"
     status: MortgageStatusName = "ACTIVE"
-    building_id: str | None = None
+    building_id: Reference | None = None
 
     _cur = field_validator("currency")(_valid_currency)
 
 
 class UpdateMortgage(Command):
-    borrower_name: Name | None = None
-    principal_minor: AmountMinor | None = None
-    status: MortgageStatusName | None = None
+    borrower_name: Name = None
+    principal_minor: AmountMinor = None
+    status: MortgageStatusName = None
 
 
 class TakeSnapshots(Command):
-    start_date: date
-    end_date: date
-    building_id: str | None = None
+    start_date: ReportDate
+    end_date: ReportDate
+    #: A UUID or nothing (all buildings): ``""`` is refused, not read as "all".
+    building_id: uuid.UUID | None = None
 
 
 class SyncBeds24(Command):
-    start_date: date
-    end_date: date
-    building_id: str | None = None
+    start_date: ReportDate
+    end_date: ReportDate
+    building_id: uuid.UUID | None = None

@@ -22,6 +22,9 @@ from folio.registry.service.unit_of_work import RegistryUnitOfWork
 log = structlog.get_logger(__name__)
 Row = dict[str, Any]
 MAX_SNAPSHOT_DAYS = 366
+#: One run over every building does a few statements per building and night: bounded
+#: so that an on-demand run answers within seconds (the daily job runs per building).
+MAX_SNAPSHOT_BUILDING_NIGHTS = 1000
 
 
 def reading_from_facts(facts: Row) -> OccupancyReading:
@@ -113,6 +116,14 @@ async def take_daily_snapshots(
         targets = [building]
     else:
         targets = await uow.repo.all_buildings()
+        nights = (end_date - start_date).days + 1
+        if len(targets) * nights > MAX_SNAPSHOT_BUILDING_NIGHTS:
+            raise unprocessable(
+                f"{len(targets)} buildings x {nights} nights is more than "
+                f"{MAX_SNAPSHOT_BUILDING_NIGHTS} building-nights per run: name a "
+                "building_id or shorten the range",
+                field="end_date",
+            )
     inserted = considered = 0
     for building in targets:
         night = start_date

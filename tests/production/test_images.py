@@ -1,6 +1,7 @@
 """The Dockerfiles: clean under hadolint, multi-stage, non-root, a healthcheck, hashed
 installs from locks that agree with requirements.lock."""
 
+import json
 import re
 import subprocess
 import sys
@@ -66,8 +67,28 @@ def test_image_is_multi_stage_non_root_hashed_and_checked(dockerfile):
     assert "COPY --from=build /opt/folio /opt/folio" in final
     assert not re.search(r"pip install|apt-get|hatchling|gcc", final)
     assert "HEALTHCHECK" in final
+    assert image.base.startswith("python:")  # no node, npm or compiler at run time
     if dockerfile != "devstack/Dockerfile":
         assert image.healthcheck and "/healthz" in image.healthcheck[-1]
+
+
+def test_the_consoles_assets_come_from_npm_ci_of_its_integrity_pinned_lock():
+    """htmx reaches the image only through `npm ci` (which refuses a tarball whose sha512
+    differs from package-lock.json's) in a stage of its own; the final stage takes the one
+    file, where FOLIO_ASSETS_DIR tells the console to look."""
+    image = parse_dockerfile(REPO_ROOT, "services/console/Dockerfile")
+    [htmx] = image.artifacts
+    assert htmx.stage.base.startswith("node:") and htmx.stage.name != "build"
+    copied = {source for sources, _ in htmx.stage.copies for source in sources}
+    assert "services/console/package-lock.json" in copied
+    assert htmx.stage.runs and all(run.startswith("npm ci ") for run in htmx.stage.runs)
+    assert htmx.source.endswith("/node_modules/htmx.org/dist/htmx.min.js")
+    assert htmx.destination == image.env["FOLIO_ASSETS_DIR"] + "/htmx.org/dist/htmx.min.js"
+    lock = json.loads((REPO_ROOT / "services/console/package-lock.json").read_text())
+    pinned = lock["packages"]["node_modules/htmx.org"]
+    assert pinned["integrity"].startswith("sha512-")
+    declared = json.loads((REPO_ROOT / "services/console/package.json").read_text())
+    assert declared["dependencies"]["htmx.org"] == pinned["version"]  # exact, no range
 
 
 def pins(lock: str) -> dict[str, tuple[str, frozenset[str]]]:

@@ -25,11 +25,8 @@ KUBERNETES_VERSION = "1.33.0"
 CHECKOV = Path(sys.executable).with_name("checkov")
 DEPLOYMENTS = {"ledger", "registry", "rotessa", "webhooks", "console", "gateway"}
 HTTP_AUTOSCALED = {"ledger", "webhooks", "console", "gateway"}
-#: deploy/Caddyfile comes with the Caddy gateway branch (compose mounts the same file).
-#: Until both are merged, the gateway's ConfigMap renders from this stand-in; once the
-#: file is there it is used (and compared below) and this text is never read.
+#: The gateway's ConfigMap is made from the file compose mounts and `make run` uses.
 CADDYFILE = REPO_ROOT / "deploy" / "Caddyfile"
-CADDYFILE_STAND_IN = "# deploy/Caddyfile is not in this checkout yet\n"
 SECRET_LIKE = (
     "DATABASE_URL",
     "SECRET",
@@ -43,7 +40,7 @@ SECRET_LIKE = (
 
 @pytest.fixture(scope="module", params=OVERLAYS)
 def rendered(request) -> tuple[str, list[dict]]:
-    return request.param, render(K8S / "overlays" / request.param, {CADDYFILE: CADDYFILE_STAND_IN})
+    return request.param, render(K8S / "overlays" / request.param)
 
 
 def find(documents, kind, name=None):
@@ -166,8 +163,17 @@ def test_the_init_job_runs_compose_init_and_the_services_wait_for_its_migrations
     assert init["image"].rsplit("/", 1)[-1].startswith("folio-init")
     # topics as the cluster needs them (README: replication factor 3, partitions 4+)
     config = find(documents, "ConfigMap", "folio-config")["data"]
-    wired = {e["name"]: e["valueFrom"]["configMapKeyRef"]["key"] for e in init["env"]}
-    assert wired["FOLIO_KAFKA_REPLICATION_FACTOR"] == "FOLIO_KAFKA_REPLICATION_FACTOR"
+    wired = {e["name"]: e["valueFrom"] for e in init["env"]}
+    replication = wired["FOLIO_KAFKA_REPLICATION_FACTOR"]["configMapKeyRef"]["key"]
+    assert replication == "FOLIO_KAFKA_REPLICATION_FACTOR"
+    # what compose's init gets (the admin URL, every service's role password: the console's
+    # too, so the Job migrates every service the image carries), each from the Secret
+    wanted = set(compose_init.environment) - set(compose_init.image.env)
+    assert wanted <= set(wired), wanted - set(wired)
+    for spec in SERVICES:
+        key = f"FOLIO_DB_PASSWORD_{spec.schema.upper()}"
+        assert wired[key]["secretKeyRef"] == {"name": "folio-init", "key": key}
+    assert wired["DATABASE_URL"]["secretKeyRef"] == {"name": "folio-init", "key": "DATABASE_URL"}
     assert int(config["FOLIO_KAFKA_PARTITIONS"]) >= 4
     expected_copies = 3 if overlay == "production" else 1
     assert int(config["FOLIO_KAFKA_REPLICATION_FACTOR"]) == expected_copies
@@ -283,8 +289,7 @@ def test_the_gateway_is_caddy_with_the_compose_caddyfile_behind_a_service_and_in
     assert "COPY --from=caddy /caddy /usr/bin/caddy" in dockerfile
     mounted = {v["name"]: v for v in pod_spec(gateway)["volumes"]}["caddyfile"]
     config_map = find(documents, "ConfigMap", mounted["configMap"]["name"])
-    expected = CADDYFILE.read_text() if CADDYFILE.exists() else CADDYFILE_STAND_IN
-    assert config_map["data"]["Caddyfile"] == expected
+    assert config_map["data"]["Caddyfile"] == CADDYFILE.read_text()
     env = {e["name"]: e.get("value") for e in caddy["env"]}
     for spec in SERVICES:  # the Caddyfile's upstreams are the Services' names and ports
         assert env[f"FOLIO_{spec.name.upper()}_UPSTREAM"] == f"{spec.name}:{spec.port}"

@@ -11,7 +11,6 @@ what this renders is what ``kustomize build`` renders.
 
 import copy
 import sys
-from collections.abc import Mapping
 from pathlib import Path
 
 import yaml
@@ -64,7 +63,7 @@ def _matches(document: dict, target: dict) -> bool:
     return not ("name" in target and document["metadata"]["name"] != target["name"])
 
 
-def _config_map(generator: dict, root: Path, stand_ins: Mapping[Path, str]) -> dict:
+def _config_map(generator: dict, root: Path) -> dict:
     data: dict[str, str] = {}
     for literal in generator.get("literals", []):
         key, _, value = literal.partition("=")
@@ -72,10 +71,7 @@ def _config_map(generator: dict, root: Path, stand_ins: Mapping[Path, str]) -> d
     for entry in generator.get("files", []):
         key, _, source = entry.rpartition("=")
         source_path = (root / source).resolve()
-        if not source_path.exists() and source_path in stand_ins:
-            data[key or source_path.name] = stand_ins[source_path]
-        else:
-            data[key or source_path.name] = source_path.read_text()
+        data[key or source_path.name] = source_path.read_text()
     return {"apiVersion": "v1", "kind": "ConfigMap",
             "metadata": {"name": generator["name"]}, "data": data}  # fmt: skip
 
@@ -88,10 +84,8 @@ def _containers(document: dict) -> list[dict]:
     return [*pod.get("initContainers", []), *pod.get("containers", [])]
 
 
-def render(directory: Path | str, stand_ins: Mapping[Path, str] | None = None) -> list[dict]:
-    """The documents ``kustomize build directory`` makes. ``stand_ins``: text for files that
-    are not on disk (yet), by absolute path; a file on disk always wins."""
-    stand_ins = stand_ins or {}
+def render(directory: Path | str) -> list[dict]:
+    """The documents ``kustomize build directory`` makes."""
     root = Path(directory).resolve()
     kustomization = yaml.safe_load((root / "kustomization.yaml").read_text())
     unknown = set(kustomization) - KNOWN
@@ -100,9 +94,9 @@ def render(directory: Path | str, stand_ins: Mapping[Path, str] | None = None) -
     documents: list[dict] = []
     for resource in kustomization.get("resources", []):
         path = root / resource
-        documents += render(path, stand_ins) if path.is_dir() else _documents(path)
+        documents += render(path) if path.is_dir() else _documents(path)
     for generator in kustomization.get("configMapGenerator", []):
-        made = _config_map(generator, root, stand_ins)
+        made = _config_map(generator, root)
         behavior = generator.get("behavior", "create")
         existing = [d for d in documents if d["kind"] == "ConfigMap"
                     and d["metadata"]["name"] == generator["name"]]  # fmt: skip

@@ -30,7 +30,7 @@ from folio.shared.app import Runtime, create_service_app
 from folio.shared.auth import signer_from_environment
 
 PACKAGE_DIR = Path(__file__).resolve().parent
-#: npm ci's output (make install); FOLIO_CONSOLE_ASSETS_DIR in an image.
+#: npm ci's output (make install); an image sets FOLIO_ASSETS_DIR (its Dockerfile).
 DEFAULT_ASSETS_DIR = PACKAGE_DIR.parents[2] / "node_modules"
 
 

@@ -119,8 +119,16 @@ async def start_backfill(command: StartBackfill, uow: Any) -> uuid.UUID:
                 "Conflict",
                 f"mortgage {command.mortgage_id} has no linked schedule",
             )
+        # A rerun re-sends what the ledger refused before (and only that: every other
+        # reference already sent is a duplicate), so it cannot report COMPLETED over
+        # refusals an earlier run left behind.
         backfill_id = await create_backfill_row(
-            uow, link, triggered_by=command.triggered_by, today=command.today, now=await uow.now()
+            uow,
+            link,
+            triggered_by=command.triggered_by,
+            today=command.today,
+            now=await uow.now(),
+            retry_rejected=True,
         )
         await uow.commit()
     return backfill_id

@@ -119,7 +119,12 @@ async def link_schedule(command: LinkSchedule, uow: Any) -> LinkResult:
         if command.start_backfill:
             link = await uow.repo.link_of_mortgage(command.mortgage_id)
             backfill_id = await create_backfill_row(
-                uow, link, triggered_by=command.linked_by, today=command.today, now=now
+                uow,
+                link,
+                triggered_by=command.linked_by,
+                today=command.today,
+                now=now,
+                retry_rejected=True,  # as any rerun: earlier refusals are sent again
             )
         await uow.commit()
     return LinkResult(command.mortgage_id, schedule.schedule_id, created, backfill_id)

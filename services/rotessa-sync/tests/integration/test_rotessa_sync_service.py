@@ -727,3 +727,61 @@ async def test_periodic_sync_runs_on_its_own_interval(settings):
 
         (event,) = await eventually(collected_by_sync, timeout=20)
         assert event["data"]["mortgage_id"] == mortgage_id
+
+
+async def test_a_rerun_after_refusals_resends_exactly_those(settings):
+    """Issue 11.1: a rerun (POST /backfills) over a run the ledger partly refused sends
+    the refused references again, and only them, instead of reporting every one as a
+    duplicate and COMPLETED while the books stay wrong."""
+    simulator = make_simulator(seed=33, customers=0)
+    sim = simulator.state.simulator
+    customer = sim.add_customer(name="Rerun Borrower")
+    schedule = sim.add_schedule(
+        customer_id=customer.id, amount_minor=120_000, process_date=date(2024, 1, 10)
+    )
+    statuses = ["Approved"] * 6 + ["Chargeback"] * 2 + ["Declined"]
+    for month, status in enumerate(statuses, start=1):
+        sim.add_transaction(
+            schedule_id=schedule.id, process_date=date(2024, month, 10), status=status
+        )
+    app = create_app(settings, rotessa_transport=httpx.ASGITransport(app=simulator))
+    headers = admin_headers(settings)
+    mortgage_id = f"mtg-{uuid.uuid4()}"
+    async with running_app(app) as client:
+        await add_mortgage(app, mortgage_id)
+        linked = await client.post(
+            f"{API}/links",
+            json={"mortgage_id": mortgage_id, "schedule_id": schedule.id, "start_backfill": True},
+            headers=headers,
+        )
+        first_id = linked.json()["backfill_id"]
+        await eventually(lambda: _reading_done(client, first_id, headers))
+        commands = await published_commands(app, first_id)
+        refused = {
+            c["data"]["reversal_reference"]
+            for c in commands
+            if c["event_type"] == "payment.reversed"
+        }
+        refused.add(
+            next(c for c in commands if c["event_type"] == "payment.collected")["data"]["reference"]
+        )
+        await answer_as_ledger(app, commands, reject=refused)
+        await eventually(lambda: _status_is(client, first_id, headers, "PARTIAL"))
+
+        rerun = await client.post(
+            f"{API}/backfills", json={"mortgage_id": mortgage_id}, headers=headers
+        )
+        assert rerun.status_code == 202, rerun.text
+        rerun_id = rerun.json()["backfill_id"]
+        await eventually(lambda: _reading_done(client, rerun_id, headers))
+        resent = await published_commands(app, rerun_id)
+        assert sorted(
+            c["data"].get("reversal_reference") or c["data"]["reference"] for c in resent
+        ) == sorted(refused)
+        running = await backfill_status(client, rerun_id, headers)
+        assert running["status"] == "RUNNING"  # not COMPLETED before the ledger answers
+        assert running["metrics"]["published"] == len(refused)
+        assert running["metrics"]["duplicates"] == len(commands) - len(refused)
+        await answer_as_ledger(app, resent)
+        done = await eventually(lambda: _status_is(client, rerun_id, headers, "COMPLETED"))
+        assert done["errors"] == [] and done["metrics"]["confirmed"] == len(refused)

@@ -785,3 +785,43 @@ async def test_a_rerun_after_refusals_resends_exactly_those(settings):
         await answer_as_ledger(app, resent)
         done = await eventually(lambda: _status_is(client, rerun_id, headers, "COMPLETED"))
         assert done["errors"] == [] and done["metrics"]["confirmed"] == len(refused)
+
+
+async def test_concurrent_retries_answer_one_202_and_409s_never_500(settings):
+    """Issue 11.4: ten admins retry one PARTIAL backfill at once."""
+    simulator = make_simulator(seed=34, customers=1)
+    schedule_id = next(iter(simulator.state.simulator.schedules))
+    app = create_app(settings, rotessa_transport=httpx.ASGITransport(app=simulator))
+    headers = admin_headers(settings)
+    mortgage_id = f"mtg-{uuid.uuid4()}"
+    async with running_app(app) as client:
+        await add_mortgage(app, mortgage_id)
+        linked = await client.post(
+            f"{API}/links",
+            json={"mortgage_id": mortgage_id, "schedule_id": schedule_id, "start_backfill": True},
+            headers=headers,
+        )
+        backfill_id = linked.json()["backfill_id"]
+        await eventually(lambda: _reading_done(client, backfill_id, headers))
+        commands = await published_commands(app, backfill_id)
+        victims = {c["data"]["reference"] for c in commands[:3]}
+        await answer_as_ledger(app, commands, reject=victims)
+        await eventually(lambda: _status_is(client, backfill_id, headers, "PARTIAL"))
+
+        answers = await asyncio.gather(
+            *(
+                client.post(f"{API}/backfills/{backfill_id}/retry", headers=headers)
+                for _ in range(10)
+            )
+        )
+        codes = sorted(a.status_code for a in answers)
+        assert codes == [202] + [409] * 9, [a.text for a in answers]
+        for answer in answers:
+            if answer.status_code == 409:
+                body = answer.json()
+                assert body["type"].endswith(("backfill-running", "backfill-not-retryable"))
+                assert body["detail"]
+        retries = (
+            await client.get(f"{API}/mortgages/{mortgage_id}/backfills", headers=headers)
+        ).json()
+        assert sum(r["retry_of"] == backfill_id for r in retries) == 1

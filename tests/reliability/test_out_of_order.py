@@ -27,7 +27,9 @@ async def test_duplicate_and_out_of_order_payment_events_end_in_the_right_state(
         async def refund_seen_before_payment():
             # held until its payment lands (the ledger parks refunds it cannot apply yet)
             return await ledger_db.fetchval(
-                "SELECT count(*) FROM parked_refunds WHERE invoice_number = $1", invoice
+                "SELECT count(*) FROM parked_events WHERE kind = 'payment.refunded'"
+                " AND payload->>'invoice_number' = $1",
+                invoice,
             )
 
         await eventually(refund_seen_before_payment, timeout=60)

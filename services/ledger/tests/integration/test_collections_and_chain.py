@@ -163,3 +163,66 @@ async def test_sealer_seals_every_transaction(uow_factory, journal_config):
             )
         )
         assert unsealed.scalar_one() == 0
+
+
+def reversal_of(reference, mortgage, amount=150_000):
+    return envelope(
+        PaymentReversed(
+            reference=reference,
+            reversal_reference=f"{reference}:chargeback",
+            mortgage_id=mortgage,
+            transaction_id=int(reference.rsplit(":", 1)[-1]),
+            amount_minor=amount,
+            currency="CAD",
+            reason="NSF",
+            reversed_at=datetime.now(UTC),
+        )
+    )
+
+
+async def test_a_reversal_that_overtakes_its_collection_is_parked_then_applied(
+    uow_factory, journal_config
+):
+    """Issue 11.1: no UNKNOWN_REFERENCE while the collection is on its way."""
+    c = consumer(uow_factory, journal_config)
+    mortgage = unique("m")
+    reference = f"rotessa:txn:{uuid.uuid4().int % 10**12}"
+    early = reversal_of(reference, mortgage)
+    await c.process([record(early)])
+    assert await outbox_events(uow_factory, "ledger.command.rejected", reference) == []
+    assert await tx_by_reference(uow_factory, f"{reference}:chargeback") is None
+
+    await c.process([record(collected(reference, mortgage))])
+    original = await tx_by_reference(uow_factory, reference)
+    reversal = await tx_by_reference(uow_factory, f"{reference}:chargeback")
+    assert original.reverted and reversal.reverts_id == original.id
+    # the answer names the reversal's own event, so its sender can settle it
+    assert reversal.source_event_id == str(early.event_id)
+    async with uow_factory() as uow:
+        volumes = await uow.journal.volumes_of("folio", [f"mortgages:{mortgage}"])
+        waiting = await uow.parked.waiting("payment.reversed", [reference])
+    assert volumes[(f"mortgages:{mortgage}", "CAD/2")].balance == 0
+    assert waiting == []
+    # redelivered later: an acknowledged duplicate, reverted once
+    await c.process([record(reversal_of(reference, mortgage))])
+    rejected = await outbox_events(uow_factory, "ledger.command.rejected", reference)
+    assert [(e["data"]["code"], e["data"]["duplicate"]) for e in rejected] == [("DUPLICATE", True)]
+
+
+async def test_a_parked_reversal_is_refused_with_its_refused_collection(
+    uow_factory, journal_config
+):
+    c = consumer(uow_factory, journal_config)
+    mortgage = unique("m")
+    reference = f"rotessa:txn:{uuid.uuid4().int % 10**12}"
+    early = reversal_of(reference, mortgage)
+    await c.process([record(early)])
+    bad = collected(reference, mortgage)
+    bad.data["currency"] = "XXX"  # the journal cannot post it: the collection is refused
+    await c.process([record(bad)])
+    rejected = await outbox_events(uow_factory, "ledger.command.rejected", reference)
+    by_type = {e["data"]["source_event_type"]: e["data"] for e in rejected}
+    assert by_type["payment.collected"]["code"] == "INVALID"
+    assert by_type["payment.reversed"]["code"] == "UNKNOWN_REFERENCE"
+    assert by_type["payment.reversed"]["source_event_id"] == str(early.event_id)
+    assert by_type["payment.reversed"]["reference"] == f"{reference}:chargeback"

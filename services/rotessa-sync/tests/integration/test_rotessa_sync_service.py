@@ -727,3 +727,243 @@ async def test_periodic_sync_runs_on_its_own_interval(settings):
 
         (event,) = await eventually(collected_by_sync, timeout=20)
         assert event["data"]["mortgage_id"] == mortgage_id
+
+
+async def test_a_rerun_after_refusals_resends_exactly_those(settings):
+    """Issue 11.1: a rerun (POST /backfills) over a run the ledger partly refused sends
+    the refused references again, and only them, instead of reporting every one as a
+    duplicate and COMPLETED while the books stay wrong."""
+    simulator = make_simulator(seed=33, customers=0)
+    sim = simulator.state.simulator
+    customer = sim.add_customer(name="Rerun Borrower")
+    schedule = sim.add_schedule(
+        customer_id=customer.id, amount_minor=120_000, process_date=date(2024, 1, 10)
+    )
+    statuses = ["Approved"] * 6 + ["Chargeback"] * 2 + ["Declined"]
+    for month, status in enumerate(statuses, start=1):
+        sim.add_transaction(
+            schedule_id=schedule.id, process_date=date(2024, month, 10), status=status
+        )
+    app = create_app(settings, rotessa_transport=httpx.ASGITransport(app=simulator))
+    headers = admin_headers(settings)
+    mortgage_id = f"mtg-{uuid.uuid4()}"
+    async with running_app(app) as client:
+        await add_mortgage(app, mortgage_id)
+        linked = await client.post(
+            f"{API}/links",
+            json={"mortgage_id": mortgage_id, "schedule_id": schedule.id, "start_backfill": True},
+            headers=headers,
+        )
+        first_id = linked.json()["backfill_id"]
+        await eventually(lambda: _reading_done(client, first_id, headers))
+        commands = await published_commands(app, first_id)
+        refused = {
+            c["data"]["reversal_reference"]
+            for c in commands
+            if c["event_type"] == "payment.reversed"
+        }
+        refused.add(
+            next(c for c in commands if c["event_type"] == "payment.collected")["data"]["reference"]
+        )
+        await answer_as_ledger(app, commands, reject=refused)
+        await eventually(lambda: _status_is(client, first_id, headers, "PARTIAL"))
+
+        rerun = await client.post(
+            f"{API}/backfills", json={"mortgage_id": mortgage_id}, headers=headers
+        )
+        assert rerun.status_code == 202, rerun.text
+        rerun_id = rerun.json()["backfill_id"]
+        await eventually(lambda: _reading_done(client, rerun_id, headers))
+        resent = await published_commands(app, rerun_id)
+        assert sorted(
+            c["data"].get("reversal_reference") or c["data"]["reference"] for c in resent
+        ) == sorted(refused)
+        running = await backfill_status(client, rerun_id, headers)
+        assert running["status"] == "RUNNING"  # not COMPLETED before the ledger answers
+        assert running["metrics"]["published"] == len(refused)
+        assert running["metrics"]["duplicates"] == len(commands) - len(refused)
+        await answer_as_ledger(app, resent)
+        done = await eventually(lambda: _status_is(client, rerun_id, headers, "COMPLETED"))
+        assert done["errors"] == [] and done["metrics"]["confirmed"] == len(refused)
+
+
+async def test_concurrent_retries_answer_one_202_and_409s_never_500(settings):
+    """Issue 11.4: ten admins retry one PARTIAL backfill at once."""
+    simulator = make_simulator(seed=34, customers=1)
+    schedule_id = next(iter(simulator.state.simulator.schedules))
+    app = create_app(settings, rotessa_transport=httpx.ASGITransport(app=simulator))
+    headers = admin_headers(settings)
+    mortgage_id = f"mtg-{uuid.uuid4()}"
+    async with running_app(app) as client:
+        await add_mortgage(app, mortgage_id)
+        linked = await client.post(
+            f"{API}/links",
+            json={"mortgage_id": mortgage_id, "schedule_id": schedule_id, "start_backfill": True},
+            headers=headers,
+        )
+        backfill_id = linked.json()["backfill_id"]
+        await eventually(lambda: _reading_done(client, backfill_id, headers))
+        commands = await published_commands(app, backfill_id)
+        victims = {c["data"]["reference"] for c in commands[:3]}
+        await answer_as_ledger(app, commands, reject=victims)
+        await eventually(lambda: _status_is(client, backfill_id, headers, "PARTIAL"))
+
+        answers = await asyncio.gather(
+            *(
+                client.post(f"{API}/backfills/{backfill_id}/retry", headers=headers)
+                for _ in range(10)
+            )
+        )
+        codes = sorted(a.status_code for a in answers)
+        assert codes == [202] + [409] * 9, [a.text for a in answers]
+        for answer in answers:
+            if answer.status_code == 409:
+                body = answer.json()
+                assert body["type"].endswith(("backfill-running", "backfill-not-retryable"))
+                assert body["detail"]
+        retries = (
+            await client.get(f"{API}/mortgages/{mortgage_id}/backfills", headers=headers)
+        ).json()
+        assert sum(r["retry_of"] == backfill_id for r in retries) == 1
+
+
+async def _partial_backfill(client, app, headers, simulator) -> tuple[str, str]:
+    """A linked mortgage whose backfill ended PARTIAL (the ledger refused one command)."""
+    schedule_id = next(iter(simulator.state.simulator.schedules))
+    mortgage_id = f"mtg-{uuid.uuid4()}"
+    await add_mortgage(app, mortgage_id)
+    linked = await client.post(
+        f"{API}/links",
+        json={"mortgage_id": mortgage_id, "schedule_id": schedule_id, "start_backfill": True},
+        headers=headers,
+    )
+    backfill_id = linked.json()["backfill_id"]
+    await eventually(lambda: _reading_done(client, backfill_id, headers))
+    commands = await published_commands(app, backfill_id)
+    await answer_as_ledger(app, commands, reject={commands[0]["data"]["reference"]})
+    await eventually(lambda: _status_is(client, backfill_id, headers, "PARTIAL"))
+    return mortgage_id, backfill_id
+
+
+async def test_idempotency_key_replays_refuses_reuse_and_bounds_its_length(settings):
+    """Issue 11.3: a retried click gets the first answer, not a second effect."""
+    simulator = make_simulator(seed=35, customers=1)
+    app = create_app(settings, rotessa_transport=httpx.ASGITransport(app=simulator))
+    headers = admin_headers(settings)
+    async with running_app(app) as client:
+        mortgage_id, backfill_id = await _partial_backfill(client, app, headers, simulator)
+        keyed = {**headers, "Idempotency-Key": f"retry-{uuid.uuid4()}"}
+        retry_url = f"{API}/backfills/{backfill_id}/retry"
+        first = await client.post(retry_url, headers=keyed)
+        assert first.status_code == 202 and "Idempotency-Hit" not in first.headers
+        again = await client.post(retry_url, headers=keyed)
+        assert again.status_code == 202, again.text
+        assert again.headers["Idempotency-Hit"] == "true"
+        assert again.json() == first.json()
+        unkeyed = await client.post(retry_url, headers=headers)  # without a key: a new request
+        assert unkeyed.status_code == 409
+        history = (
+            await client.get(f"{API}/mortgages/{mortgage_id}/backfills", headers=headers)
+        ).json()
+        assert sum(h["retry_of"] == backfill_id for h in history) == 1
+        await eventually(lambda: _reading_done(client, first.json()["backfill_id"], headers))
+
+        # the same key on another request of the route: refused, nothing done
+        other = await client.post(f"{API}/backfills/{uuid.uuid4()}/retry", headers=keyed)
+        assert other.status_code == 409
+        assert other.json()["type"] == "urn:folio:problem:idempotency-key-reused"
+        # a key is scoped to the route: the same key starts a backfill elsewhere
+        await answer_as_ledger(app, await published_commands(app, first.json()["backfill_id"]))
+        await eventually(
+            lambda: _status_is(client, first.json()["backfill_id"], headers, "COMPLETED")
+        )
+        start = {**headers, "Idempotency-Key": keyed["Idempotency-Key"]}
+        started = await client.post(
+            f"{API}/backfills", json={"mortgage_id": mortgage_id}, headers=start
+        )
+        assert started.status_code == 202, started.text
+        replayed = await client.post(
+            f"{API}/backfills", json={"mortgage_id": mortgage_id}, headers=start
+        )
+        assert replayed.headers["Idempotency-Hit"] == "true"
+        assert replayed.json() == started.json()
+        reused = await client.post(
+            f"{API}/backfills", json={"mortgage_id": "mtg-other"}, headers=start
+        )
+        assert reused.status_code == 409
+        assert reused.json()["type"] == "urn:folio:problem:idempotency-key-reused"
+
+        # (nothing left to send: that rerun completes by itself, no backfill stays running)
+        await eventually(
+            lambda: _status_is(client, started.json()["backfill_id"], headers, "COMPLETED")
+        )
+        too_long = {**headers, "Idempotency-Key": "k" * 256}
+        refused = await client.post(retry_url, headers=too_long)
+        assert refused.status_code == 400
+        assert refused.json()["type"] == "urn:folio:problem:idempotency-key-invalid"
+        longest = {**headers, "Idempotency-Key": str(uuid.uuid4()).ljust(255, "k")}
+        accepted = await client.post(retry_url, headers=longest)
+        assert accepted.status_code == 202, accepted.text  # 255 characters: not 400
+        await eventually(lambda: _reading_done(client, accepted.json()["backfill_id"], headers))
+
+        spec = (await client.get(f"{API}/openapi.json")).json()
+        for path in ("/links", "/backfills", "/backfills/{backfill_id}/retry"):
+            parameters = spec["paths"][API + path]["post"]["parameters"]
+            header = next(p for p in parameters if p["name"] == "Idempotency-Key")
+            assert header["in"] == "header" and "255" in header["description"]
+
+
+async def test_concurrent_link_requests_with_one_key_have_one_effect(settings):
+    simulator = make_simulator(seed=36, customers=1)
+    schedule_id = next(iter(simulator.state.simulator.schedules))
+    app = create_app(settings, rotessa_transport=httpx.ASGITransport(app=simulator))
+    headers = admin_headers(settings)
+    mortgage_id = f"mtg-{uuid.uuid4()}"
+    async with running_app(app) as client:
+        await add_mortgage(app, mortgage_id)
+        keyed = {**headers, "Idempotency-Key": f"link-{uuid.uuid4()}"}
+        body = {"mortgage_id": mortgage_id, "schedule_id": schedule_id, "start_backfill": True}
+        answers = await asyncio.gather(
+            *(client.post(f"{API}/links", json=body, headers=keyed) for _ in range(10))
+        )
+        assert [a.status_code for a in answers] == [201] * 10, [a.text for a in answers]
+        # one answer, told ten times
+        assert len({json.dumps(a.json(), sort_keys=True) for a in answers}) == 1
+        assert sum(a.headers.get("Idempotency-Hit") == "true" for a in answers) == 9
+        history = (
+            await client.get(f"{API}/mortgages/{mortgage_id}/backfills", headers=headers)
+        ).json()
+        assert len(history) == 1
+        async with app.state.uow_factory() as uow:
+            trail = await uow.audit_trail("mortgage", mortgage_id)
+        assert [t["action"] for t in trail] == ["schedule.linked"]
+
+
+async def test_a_retry_that_hits_a_deadlock_is_run_again(settings, monkeypatch):
+    """Route units of work go through ``retry_transient``: a deadlock is not a 500."""
+    from folio.rotessa_sync.entrypoints import api as api_module
+
+    simulator = make_simulator(seed=37, customers=1)
+    app = create_app(settings, rotessa_transport=httpx.ASGITransport(app=simulator))
+    headers = admin_headers(settings)
+    real = api_module.retry_backfill_in
+    calls = []
+
+    async def deadlock_once(command, uow):
+        calls.append(command)
+        if len(calls) == 1:  # PostgreSQL reports a deadlock (SQLSTATE 40P01) in this unit
+            await uow.session.execute(
+                sa.text(
+                    "DO $$ BEGIN RAISE EXCEPTION 'deadlock detected'"
+                    " USING ERRCODE = '40P01'; END $$"
+                )
+            )
+        return await real(command, uow)
+
+    monkeypatch.setattr(api_module, "retry_backfill_in", deadlock_once)
+    async with running_app(app) as client:
+        _, backfill_id = await _partial_backfill(client, app, headers, simulator)
+        retried = await client.post(f"{API}/backfills/{backfill_id}/retry", headers=headers)
+        assert retried.status_code == 202, retried.text
+        assert len(calls) == 2
+        await eventually(lambda: _reading_done(client, retried.json()["backfill_id"], headers))

@@ -7,11 +7,13 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import date, datetime
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from folio.ledger.adapters.parking_repository import ParkingRepository
 from folio.ledger.domain.receivables import Entry, EntryStatus, EntryType, format_invoice_number
 
 _ENTRY_SELECT = """
@@ -367,29 +369,22 @@ class EntriesRepository:
         return result.first() is not None
 
     async def park_refund(self, row: dict[str, Any]) -> bool:
-        """False when this provider refund is already parked."""
-        result = await self.session.execute(
-            text(
-                "INSERT INTO parked_refunds (provider, provider_payment_id, refund_id, "
-                "invoice_number, amount_minor, currency, reason, source_event_id) VALUES "
-                "(:provider, :provider_payment_id, :refund_id, :invoice_number, :amount_minor, "
-                ":currency, :reason, :source_event_id) ON CONFLICT DO NOTHING RETURNING id"
-            ),
-            row,
+        """False when this provider refund is already parked (``parked_events``)."""
+        payload = {k: v for k, v in row.items() if k != "source_event_id"}
+        return await ParkingRepository(self.session).park(
+            "payment.refunded",
+            f"{row['provider']}:{row['refund_id']}",
+            f"{row['provider']}:{row['provider_payment_id']}",
+            payload,
+            row.get("source_event_id"),
         )
-        return result.first() is not None
 
     async def release_parked_refunds(self, keys: Sequence[tuple[str, str]]) -> list[Any]:
         """Parked refunds of these (provider, payment id) pairs, marked released, oldest first."""
-        if not keys:
-            return []
-        result = await self.session.execute(
-            text(
-                "UPDATE parked_refunds r SET released_at = now() "
-                "FROM unnest(CAST(:a AS text[]), CAST(:b AS text[])) AS k(a, b) "
-                "WHERE r.provider = k.a AND r.provider_payment_id = k.b "
-                "AND r.released_at IS NULL RETURNING r.*"
-            ),
-            {"a": [k[0] for k in keys], "b": [k[1] for k in keys]},
+        released = await ParkingRepository(self.session).release(
+            "payment.refunded", [f"{provider}:{payment_id}" for provider, payment_id in keys]
         )
-        return sorted(result, key=lambda r: r.id)
+        return [
+            SimpleNamespace(id=p.id, source_event_id=p.source_event_id, **p.payload)
+            for p in released
+        ]

@@ -6,6 +6,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from folio.ledger.adapters.entries_repository import EntriesRepository
 from folio.ledger.adapters.journal_repository import JournalRepository, KnownFirstUsages
+from folio.ledger.adapters.parking_repository import ParkingRepository
 from folio.shared.uow import UnitOfWork
 
 
@@ -14,6 +15,7 @@ class LedgerUnitOfWork(UnitOfWork):
 
     entries: EntriesRepository
     journal: JournalRepository
+    parked: ParkingRepository
 
     def __init__(
         self,
@@ -28,6 +30,7 @@ class LedgerUnitOfWork(UnitOfWork):
     async def _open(self) -> None:
         self.entries = EntriesRepository(self.session)
         self.journal = JournalRepository(self.session, self._first_usages, self.after_commit)
+        self.parked = ParkingRepository(self.session)
 
 
 def unit_of_work_factory(

@@ -50,13 +50,16 @@ async def when_payments_collected(
 
     Same reference and same postings → an acknowledged no-op (reported as a
     duplicate so the backfill can count it as confirmed); same reference with
-    different postings → rejected and reported.
+    different postings → rejected and reported. Reversals parked because they
+    arrived first are applied here, in the same transaction (one lookup per batch).
     """
     items: list[tuple[Envelope, PaymentCollected, NewTransaction]] = []
     rejections: list[dict] = []
+    references: list[str] = []
     for env, transaction in prepared:
         p = env.payload()
         assert isinstance(p, PaymentCollected)
+        references.append(p.reference)
         if isinstance(transaction, str):
             rejections.append(
                 _rejection(env, "payment.collected", "INVALID", transaction, reference=p.reference)
@@ -64,6 +67,8 @@ async def when_payments_collected(
             continue
         items.append((env, p, transaction))
     if items:
+        # before anything is posted: no reversal gets parked until this batch commits
+        await uow.parked.hold_off_reversal_parking()
         candidates = [c for _, _, c in items]
         results = await post_transactions(
             uow, journal.ledger, candidates, journal.policy, with_volumes=False
@@ -127,46 +132,118 @@ async def when_payments_collected(
                     reference=p.reference,
                 )
             )
+    refused = {r["reference"]: r["reason"] for r in rejections if not r["duplicate"]}
+    rejections += await _release_parked_reversals(uow, journal, references, refused)
     await record_rejections(uow, rejections)
 
 
+REVERSAL = "payment.reversed"
+
+
+def _reversal_rejection(
+    p: PaymentReversed, source_event_id, code: str, reason: str, duplicate: bool
+) -> dict:
+    return {
+        "source_event_id": source_event_id,
+        "source_event_type": REVERSAL,
+        "reference": p.reversal_reference,
+        "invoice_number": None,
+        "code": code,
+        "reason": reason,
+        "duplicate": duplicate,
+        "payload": p.model_dump(mode="json"),
+    }
+
+
+async def _revert_collection(
+    uow,
+    journal: JournalConfig,
+    p: PaymentReversed,
+    original: StoredTransaction,
+    already_reversed: bool,
+    source_event_id,
+) -> dict | None:
+    """Revert the collection once; the rejection to record when it cannot be."""
+    if original.reverted or already_reversed:
+        return _reversal_rejection(p, source_event_id, "DUPLICATE", "already reverted", True)
+    try:
+        await revert_transaction(
+            uow,
+            journal.ledger,
+            original.id,
+            journal.policy,
+            reference=p.reversal_reference,
+            metadata={"reason": p.reason or "chargeback", "mortgage_id": p.mortgage_id},
+            source_event_id=source_event_id,
+        )
+    except AlreadyReverted as exc:
+        return _reversal_rejection(p, source_event_id, "DUPLICATE", exc.message, True)
+    except JournalError as exc:
+        return _reversal_rejection(p, source_event_id, exc.error_code, exc.message, False)
+    return None
+
+
 async def when_payment_reversed(envelope: Envelope, uow, journal: JournalConfig) -> None:
-    """A chargeback reverts the referenced collection (once)."""
+    """A chargeback reverts the referenced collection (once).
+
+    Collections and reversals travel on different topics, so a reversal may be
+    handled before its collection: it is then parked, never refused, and the
+    collection's batch applies it in the transaction that posts the collection.
+    """
     p = envelope.payload()
     assert isinstance(p, PaymentReversed)
     await ensure_ledger(uow, journal.ledger)
-    found = await uow.journal.by_references(journal.ledger, [p.reference, p.reversal_reference])
+    refs = [p.reference, p.reversal_reference]
+    found = await uow.journal.by_references(journal.ledger, refs)
+    if p.reference not in found:
+        # the collection may be in a batch still in flight: let those commit, look again
+        await uow.parked.lock_reversal_parking()
+        found = await uow.journal.by_references(journal.ledger, refs)
     original = found.get(p.reference)
     if original is None:
-        code, reason, duplicate = "UNKNOWN_REFERENCE", f"no transaction {p.reference}", False
-    elif original.reverted or p.reversal_reference in found:
-        code, reason, duplicate = "DUPLICATE", "already reverted", True
-    else:
-        try:
-            await revert_transaction(
-                uow,
-                journal.ledger,
-                original.id,
-                journal.policy,
-                reference=p.reversal_reference,
-                metadata={"reason": p.reason or "chargeback", "mortgage_id": p.mortgage_id},
-                source_event_id=envelope.event_id,
-            )
-            return
-        except AlreadyReverted as exc:
-            code, reason, duplicate = "DUPLICATE", exc.message, True
-        except JournalError as exc:
-            code, reason, duplicate = exc.error_code, exc.message, False
-    await record_rejections(
-        uow,
-        [
-            _rejection(
-                envelope,
-                "payment.reversed",
-                code,
-                reason,
-                reference=p.reference,
-                duplicate=duplicate,
-            )
-        ],
+        await uow.parked.park(
+            REVERSAL, p.reversal_reference, p.reference, p.model_dump(mode="json"),
+            envelope.event_id,
+        )  # fmt: skip
+        return
+    rejection = await _revert_collection(
+        uow, journal, p, original, p.reversal_reference in found, envelope.event_id
     )
+    if rejection is not None:
+        await record_rejections(uow, [rejection])
+
+
+async def _release_parked_reversals(
+    uow, journal: JournalConfig, references: list[str], refused: dict[str, str]
+) -> list[dict]:
+    """Apply the reversals that arrived before the collections of this batch (one
+    lookup for the whole batch; the rare hits are reverted one by one). A reversal
+    whose collection the batch refused is refused with it."""
+    parked = await uow.parked.release(REVERSAL, references)
+    if not parked:
+        return []
+    found = await uow.journal.by_references(
+        journal.ledger, [r for e in parked for r in (e.awaits, e.key)]
+    )
+    rejections: list[dict] = []
+    for event in parked:
+        p = PaymentReversed.model_validate(event.payload)
+        original = found.get(p.reference)
+        if original is None:
+            why = refused.get(p.reference, "not recorded")
+            rejections.append(
+                _reversal_rejection(
+                    p,
+                    event.source_event_id,
+                    "UNKNOWN_REFERENCE",
+                    f"collection {p.reference} was refused: {why}",
+                    False,
+                )
+            )
+            continue
+        rejection = await _revert_collection(
+            uow, journal, p, original, p.reversal_reference in found, event.source_event_id
+        )
+        if rejection is not None:
+            rejections.append(rejection)
+    return rejections

@@ -404,3 +404,44 @@ class RotessaRepository:
         return (
             await self.session.execute(sa.select(sync_cursor).where(sync_cursor.c.name == name))
         ).one_or_none()
+
+    # --- Idempotency-Key of the admin routes (migration 0003) ------------------------
+
+    async def claim_idempotency_key(self, scope: str, key: str, request_hash: str) -> bool:
+        """Insert the key's row; False when it exists. A concurrent request with the
+        same key waits here on the primary key until the first one commits or rolls
+        back, so the effect that follows happens once per key."""
+        result = await self.session.execute(
+            sa.text(
+                "INSERT INTO admin_idempotency_keys (scope, key, request_hash)"
+                " VALUES (:scope, :key, :hash) ON CONFLICT DO NOTHING RETURNING key"
+            ),
+            {"scope": scope, "key": key, "hash": request_hash},
+        )
+        return result.first() is not None
+
+    async def idempotency_answer(self, scope: str, key: str) -> Any | None:
+        result = await self.session.execute(
+            sa.text(
+                "SELECT request_hash, status_code, response FROM admin_idempotency_keys"
+                " WHERE scope = :scope AND key = :key"
+            ),
+            {"scope": scope, "key": key},
+        )
+        return result.first()
+
+    async def complete_idempotency_key(
+        self, scope: str, key: str, status_code: int, response: dict[str, Any]
+    ) -> None:
+        await self.session.execute(
+            sa.text(
+                "UPDATE admin_idempotency_keys SET status_code = :status,"
+                " response = CAST(:response AS jsonb) WHERE scope = :scope AND key = :key"
+            ),
+            {
+                "scope": scope,
+                "key": key,
+                "status": status_code,
+                "response": to_json(response).decode(),
+            },
+        )

@@ -11,22 +11,29 @@ from pydantic import BaseModel, ConfigDict, Field
 from folio.rotessa_sync.adapters.rotessa_client import RotessaError
 from folio.rotessa_sync.domain.backfill import BackfillStatus
 from folio.rotessa_sync.domain.linking import mortgages_without_schedule, unlinked_schedules
+from folio.rotessa_sync.entrypoints.idempotency import (
+    IdempotencyKey,
+    checked_key,
+    request_hash,
+    run_once,
+)
 from folio.rotessa_sync.service.backfill import (
     RetryBackfill,
     StartBackfill,
-    retry_backfill,
-    start_backfill,
+    retry_backfill_in,
+    start_backfill_in,
 )
 from folio.rotessa_sync.service.catalogue import fetch_all_schedules, find_schedule
 from folio.rotessa_sync.service.linking import (
     LinkSchedule,
     fill_in_schedule_details,
-    link_schedule,
+    link_schedule_in,
 )
 from folio.rotessa_sync.service.queries import backfill_view
 from folio.rotessa_sync.service.sync import SYNC_NAME
 from folio.shared.auth import READ_ROLES, WRITE_ROLES, Principal, require_roles
 from folio.shared.problems import Problem, not_found
+from folio.shared.transactions import retry_transient
 
 router = APIRouter(prefix="/api/rotessa", tags=["rotessa"])
 
@@ -143,8 +150,14 @@ def _link_body(link: Any) -> dict[str, Any]:
 
 
 @router.post("/links", status_code=201)
-async def create_link(body: LinkRequest, request: Request, principal: Writer) -> dict[str, Any]:
+async def create_link(
+    body: LinkRequest,
+    request: Request,
+    principal: Writer,
+    idempotency_key: IdempotencyKey = None,
+) -> dict[str, Any]:
     """Link a schedule to a mortgage (409 if either is taken); optionally start a backfill."""
+    key = checked_key(idempotency_key)
     schedule = await _with_client(
         request, lambda client: find_schedule(client, body.schedule_id, body.customer_id)
     )
@@ -156,30 +169,44 @@ async def create_link(body: LinkRequest, request: Request, principal: Writer) ->
             f"Rotessa has no schedule {body.schedule_id}"
             + (f" for customer {body.customer_id}" if body.customer_id else ""),
         )
-    result = await link_schedule(
-        LinkSchedule(
-            mortgage_id=body.mortgage_id,
-            schedule=schedule,
-            linked_by=principal.subject,
-            start_backfill=body.start_backfill,
-            today=_today(request),
-        ),
-        _uow(request),
+    command = LinkSchedule(
+        mortgage_id=body.mortgage_id,
+        schedule=schedule,
+        linked_by=principal.subject,
+        start_backfill=body.start_backfill,
+        today=_today(request),
     )
-    if result.backfill_id:
+
+    async def effect(uow) -> dict[str, Any]:
+        result = await link_schedule_in(command, uow)
+        return {
+            "mortgage_id": result.mortgage_id,
+            "schedule_id": result.schedule_id,
+            "created": result.created,
+            "backfill_id": str(result.backfill_id) if result.backfill_id else None,
+        }
+
+    answer = await run_once(
+        request.app.state.uow_factory,
+        key=key,
+        scope=f"{principal.subject}|POST /links",
+        fingerprint=request_hash("POST", request.url.path, body.model_dump(mode="json")),
+        status_code=201,
+        effect=effect,
+    )
+    if answer.body["backfill_id"] and not answer.hit:
         request.app.state.backfill_runner.wake()
-    return {
-        "mortgage_id": result.mortgage_id,
-        "schedule_id": result.schedule_id,
-        "created": result.created,
-        "backfill_id": str(result.backfill_id) if result.backfill_id else None,
-    }
+    return answer.response()
 
 
 @router.post("/backfills", status_code=202)
 async def create_backfill(
-    body: BackfillRequest, request: Request, principal: Writer
+    body: BackfillRequest,
+    request: Request,
+    principal: Writer,
+    idempotency_key: IdempotencyKey = None,
 ) -> dict[str, Any]:
+    key = checked_key(idempotency_key)
     async with _uow(request) as uow:
         link = await uow.repo.link_of_mortgage(body.mortgage_id)
     if link is not None and link.first_process_date is None:
@@ -191,21 +218,55 @@ async def create_backfill(
                 422, "schedule-not-found", "Unknown schedule",
                 f"Rotessa has no schedule {link.schedule_id}",
             )  # fmt: skip
-        await fill_in_schedule_details(_uow(request), body.mortgage_id, schedule)
-    backfill_id = await start_backfill(
-        StartBackfill(body.mortgage_id, principal.subject, _today(request)), _uow(request)
+        await retry_transient(
+            lambda: fill_in_schedule_details(_uow(request), body.mortgage_id, schedule)
+        )
+    command = StartBackfill(body.mortgage_id, principal.subject, _today(request))
+
+    async def effect(uow) -> dict[str, Any]:
+        backfill_id = await start_backfill_in(command, uow)
+        return {"backfill_id": str(backfill_id), "status": BackfillStatus.RUNNING.value}
+
+    answer = await run_once(
+        request.app.state.uow_factory,
+        key=key,
+        scope=f"{principal.subject}|POST /backfills",
+        fingerprint=request_hash("POST", request.url.path, body.model_dump(mode="json")),
+        status_code=202,
+        effect=effect,
     )
-    request.app.state.backfill_runner.wake()
-    return {"backfill_id": str(backfill_id), "status": BackfillStatus.RUNNING.value}
+    if not answer.hit:
+        request.app.state.backfill_runner.wake()
+    return answer.response()
 
 
 @router.post("/backfills/{backfill_id}/retry", status_code=202)
-async def retry(backfill_id: uuid.UUID, request: Request, principal: Writer) -> dict[str, Any]:
-    new_id = await retry_backfill(
-        RetryBackfill(backfill_id, principal.subject, _today(request)), _uow(request)
+async def retry(
+    backfill_id: uuid.UUID,
+    request: Request,
+    principal: Writer,
+    idempotency_key: IdempotencyKey = None,
+) -> dict[str, Any]:
+    """FAILED → resumed; PARTIAL → a new backfill re-sending the refused; 409 otherwise
+    (also for every concurrent retry but the one that wins)."""
+    key = checked_key(idempotency_key)
+    command = RetryBackfill(backfill_id, principal.subject, _today(request))
+
+    async def effect(uow) -> dict[str, Any]:
+        new_id = await retry_backfill_in(command, uow)
+        return {"backfill_id": str(new_id), "status": BackfillStatus.RUNNING.value}
+
+    answer = await run_once(
+        request.app.state.uow_factory,
+        key=key,
+        scope=f"{principal.subject}|POST /backfills/{{id}}/retry",
+        fingerprint=request_hash("POST", request.url.path, None),
+        status_code=202,
+        effect=effect,
     )
-    request.app.state.backfill_runner.wake()
-    return {"backfill_id": str(new_id), "status": BackfillStatus.RUNNING.value}
+    if not answer.hit:
+        request.app.state.backfill_runner.wake()
+    return answer.response()
 
 
 @router.get("/backfills/{backfill_id}")

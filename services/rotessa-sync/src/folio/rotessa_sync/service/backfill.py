@@ -111,73 +111,92 @@ async def create_backfill_row(
 
 async def start_backfill(command: StartBackfill, uow: Any) -> uuid.UUID:
     async with uow:
-        link = await uow.repo.link_of_mortgage(command.mortgage_id)
-        if link is None:
-            raise Problem(
-                409,
-                "not-linked",
-                "Conflict",
-                f"mortgage {command.mortgage_id} has no linked schedule",
-            )
-        backfill_id = await create_backfill_row(
-            uow, link, triggered_by=command.triggered_by, today=command.today, now=await uow.now()
-        )
+        backfill_id = await start_backfill_in(command, uow)
         await uow.commit()
     return backfill_id
+
+
+async def start_backfill_in(command: StartBackfill, uow: Any) -> uuid.UUID:
+    """``start_backfill`` in a unit of work the caller opened (and commits)."""
+    link = await uow.repo.link_of_mortgage(command.mortgage_id)
+    if link is None:
+        raise Problem(
+            409,
+            "not-linked",
+            "Conflict",
+            f"mortgage {command.mortgage_id} has no linked schedule",
+        )
+    # A rerun re-sends what the ledger refused before (and only that: every other
+    # reference already sent is a duplicate), so it cannot report COMPLETED over
+    # refusals an earlier run left behind.
+    return await create_backfill_row(
+        uow,
+        link,
+        triggered_by=command.triggered_by,
+        today=command.today,
+        now=await uow.now(),
+        retry_rejected=True,
+    )
 
 
 async def retry_backfill(command: RetryBackfill, uow: Any) -> uuid.UUID:
     """FAILED → resume the same backfill from its cursor; PARTIAL → a new pass that
     re-sends what the ledger rejected (``retry_of`` points at the original)."""
     async with uow:
-        row = await uow.repo.get_backfill(command.backfill_id, for_update=True)
-        if row is None:
-            raise not_found("backfill", command.backfill_id)
-        status = BackfillStatus(row.status)
-        if status not in RETRYABLE_STATUSES:
-            raise conflict(
-                "backfill-not-retryable",
-                f"backfill {command.backfill_id} is {status.value}; only FAILED or PARTIAL can be retried",
-            )
-        now = await uow.now()
-        if status is BackfillStatus.FAILED:
-            try:
-                async with uow.session.begin_nested():
-                    await uow.repo.update_backfill(
-                        command.backfill_id,
-                        status=BackfillStatus.RUNNING.value,
-                        completed_at=None,
-                        attempts=row.attempts + 1,
-                        lease_owner=None,
-                        lease_expires_at=None,
-                        updated_at=now,
-                    )
-            except IntegrityError:
-                raise conflict(
-                    "backfill-running", f"schedule {row.schedule_id} already has a running backfill"
-                ) from None
-            await uow.audit(
-                command.triggered_by,
-                "backfill.resumed",
-                "backfill",
-                str(row.backfill_id),
-                {"next_page": row.next_page, "attempt": row.attempts + 1},
-            )
-            result = row.backfill_id
-        else:
-            link = await uow.repo.link_of_mortgage(row.mortgage_id)
-            if link is None or link.schedule_id != row.schedule_id:
-                raise conflict("not-linked", f"schedule {row.schedule_id} is no longer linked")
-            result = await create_backfill_row(
-                uow,
-                link,
-                triggered_by=command.triggered_by,
-                today=command.today,
-                now=now,
-                retry_of=row.backfill_id,
-                retry_rejected=True,
-            )
+        result = await retry_backfill_in(command, uow)
         await uow.commit()
+    return result
+
+
+async def retry_backfill_in(command: RetryBackfill, uow: Any) -> uuid.UUID:
+    """``retry_backfill`` in a unit of work the caller opened (and commits)."""
+    row = await uow.repo.get_backfill(command.backfill_id, for_update=True)
+    if row is None:
+        raise not_found("backfill", command.backfill_id)
+    status = BackfillStatus(row.status)
+    if status not in RETRYABLE_STATUSES:
+        raise conflict(
+            "backfill-not-retryable",
+            f"backfill {command.backfill_id} is {status.value}; only FAILED or PARTIAL can be retried",
+        )
+    now = await uow.now()
+    if status is BackfillStatus.FAILED:
+        try:
+            async with uow.session.begin_nested():
+                await uow.repo.update_backfill(
+                    command.backfill_id,
+                    status=BackfillStatus.RUNNING.value,
+                    completed_at=None,
+                    attempts=row.attempts + 1,
+                    lease_owner=None,
+                    lease_expires_at=None,
+                    updated_at=now,
+                )
+        except IntegrityError:
+            raise conflict(
+                "backfill-running", f"schedule {row.schedule_id} already has a running backfill"
+            ) from None
+        await uow.audit(
+            command.triggered_by,
+            "backfill.resumed",
+            "backfill",
+            str(row.backfill_id),
+            {"next_page": row.next_page, "attempt": row.attempts + 1},
+        )
+        result = row.backfill_id
+    else:
+        link = await uow.repo.link_of_mortgage(row.mortgage_id)
+        if link is None or link.schedule_id != row.schedule_id:
+            raise conflict("not-linked", f"schedule {row.schedule_id} is no longer linked")
+        result = await create_backfill_row(
+            uow,
+            link,
+            triggered_by=command.triggered_by,
+            today=command.today,
+            now=now,
+            retry_of=row.backfill_id,
+            retry_rejected=True,
+        )
     return result
 
 

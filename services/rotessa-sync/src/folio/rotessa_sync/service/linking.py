@@ -40,88 +40,99 @@ def refusal_problem(exc: LinkRefused) -> Problem:
 async def link_schedule(command: LinkSchedule, uow: Any) -> LinkResult:
     """One transaction: the link row, ``schedule.linked``, the audit record and,
     if asked, the backfill. The unique constraints settle concurrent admins."""
-    schedule = command.schedule
     async with uow:
-        mortgage = await uow.repo.get_mortgage(command.mortgage_id)
-        link_of_mortgage = await uow.repo.link_of_mortgage(command.mortgage_id)
-        link_of_schedule = await uow.repo.link_of_schedule(schedule.schedule_id)
-        schedule_of_mortgage = (
-            link_of_mortgage.schedule_id
-            if link_of_mortgage
-            else (mortgage.rotessa_schedule_id if mortgage else None)
+        result = await link_schedule_in(command, uow)
+        await uow.commit()
+    return result
+
+
+async def link_schedule_in(command: LinkSchedule, uow: Any) -> LinkResult:
+    """``link_schedule`` in a unit of work the caller opened (and commits)."""
+    schedule = command.schedule
+    mortgage = await uow.repo.get_mortgage(command.mortgage_id)
+    link_of_mortgage = await uow.repo.link_of_mortgage(command.mortgage_id)
+    link_of_schedule = await uow.repo.link_of_schedule(schedule.schedule_id)
+    schedule_of_mortgage = (
+        link_of_mortgage.schedule_id
+        if link_of_mortgage
+        else (mortgage.rotessa_schedule_id if mortgage else None)
+    )
+    mortgage_of_schedule = (
+        link_of_schedule.mortgage_id
+        if link_of_schedule
+        else await uow.repo.mortgage_claiming_schedule(schedule.schedule_id)
+    )
+    try:
+        exists = check_link(
+            mortgage=mortgage,
+            mortgage_id=command.mortgage_id,
+            schedule_id=schedule.schedule_id,
+            schedule_of_mortgage=schedule_of_mortgage,
+            mortgage_of_schedule=mortgage_of_schedule,
         )
-        mortgage_of_schedule = (
-            link_of_schedule.mortgage_id
-            if link_of_schedule
-            else await uow.repo.mortgage_claiming_schedule(schedule.schedule_id)
+    except LinkRefused as exc:
+        raise refusal_problem(exc) from None
+    now = await uow.now()
+    if not exists or link_of_mortgage is None:
+        values = dict(
+            mortgage_id=command.mortgage_id,
+            schedule_id=schedule.schedule_id,
+            customer_id=schedule.customer_id,
+            customer_name=schedule.customer_name,
+            amount_minor=schedule.amount_minor,
+            currency=schedule.currency,
+            frequency=schedule.frequency,
+            first_process_date=schedule.process_date,
+            source="admin",
+            linked_by=command.linked_by,
+            linked_at=now,
         )
         try:
-            exists = check_link(
-                mortgage=mortgage,
-                mortgage_id=command.mortgage_id,
-                schedule_id=schedule.schedule_id,
-                schedule_of_mortgage=schedule_of_mortgage,
-                mortgage_of_schedule=mortgage_of_schedule,
-            )
-        except LinkRefused as exc:
-            raise refusal_problem(exc) from None
-        now = await uow.now()
-        if not exists or link_of_mortgage is None:
-            values = dict(
+            async with uow.session.begin_nested():
+                await uow.repo.insert_link(**values)
+        except IntegrityError:
+            raise conflict(
+                "link-conflict",
+                f"mortgage {command.mortgage_id} or schedule {schedule.schedule_id}"
+                " was linked concurrently",
+            ) from None
+        uow.emit(
+            ScheduleLinked(
                 mortgage_id=command.mortgage_id,
                 schedule_id=schedule.schedule_id,
                 customer_id=schedule.customer_id,
-                customer_name=schedule.customer_name,
-                amount_minor=schedule.amount_minor,
-                currency=schedule.currency,
-                frequency=schedule.frequency,
-                first_process_date=schedule.process_date,
-                source="admin",
                 linked_by=command.linked_by,
                 linked_at=now,
             )
-            try:
-                async with uow.session.begin_nested():
-                    await uow.repo.insert_link(**values)
-            except IntegrityError:
-                raise conflict(
-                    "link-conflict",
-                    f"mortgage {command.mortgage_id} or schedule {schedule.schedule_id}"
-                    " was linked concurrently",
-                ) from None
-            uow.emit(
-                ScheduleLinked(
-                    mortgage_id=command.mortgage_id,
-                    schedule_id=schedule.schedule_id,
-                    customer_id=schedule.customer_id,
-                    linked_by=command.linked_by,
-                    linked_at=now,
-                )
-            )
-            await uow.audit(
-                command.linked_by,
-                "schedule.linked",
-                "mortgage",
-                command.mortgage_id,
-                {
-                    "schedule_id": schedule.schedule_id,
-                    "customer_id": schedule.customer_id,
-                    "customer_name": schedule.customer_name,
-                    "amount_minor": schedule.amount_minor,
-                    "frequency": schedule.frequency,
-                    "start_backfill": command.start_backfill,
-                },
-            )
-            created = True
-        else:
-            created = False
-        backfill_id = None
-        if command.start_backfill:
-            link = await uow.repo.link_of_mortgage(command.mortgage_id)
-            backfill_id = await create_backfill_row(
-                uow, link, triggered_by=command.linked_by, today=command.today, now=now
-            )
-        await uow.commit()
+        )
+        await uow.audit(
+            command.linked_by,
+            "schedule.linked",
+            "mortgage",
+            command.mortgage_id,
+            {
+                "schedule_id": schedule.schedule_id,
+                "customer_id": schedule.customer_id,
+                "customer_name": schedule.customer_name,
+                "amount_minor": schedule.amount_minor,
+                "frequency": schedule.frequency,
+                "start_backfill": command.start_backfill,
+            },
+        )
+        created = True
+    else:
+        created = False
+    backfill_id = None
+    if command.start_backfill:
+        link = await uow.repo.link_of_mortgage(command.mortgage_id)
+        backfill_id = await create_backfill_row(
+            uow,
+            link,
+            triggered_by=command.linked_by,
+            today=command.today,
+            now=now,
+            retry_rejected=True,  # as any rerun: earlier refusals are sent again
+        )
     return LinkResult(command.mortgage_id, schedule.schedule_id, created, backfill_id)
 
 

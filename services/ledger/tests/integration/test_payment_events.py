@@ -527,7 +527,10 @@ async def test_a_provider_refund_of_a_fully_refunded_entry_is_refused_not_parked
     await c.process([record(late)])
     async with uow_factory() as uow:
         parked = await uow.session.execute(
-            text("SELECT count(*) FROM parked_refunds WHERE invoice_number = :n"),
+            text(
+                "SELECT count(*) FROM parked_events"
+                " WHERE kind = 'payment.refunded' AND payload->>'invoice_number' = :n"
+            ),
             {"n": entry.invoice_number},
         )
         assert parked.scalar_one() == 0

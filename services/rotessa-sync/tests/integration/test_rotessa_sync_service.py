@@ -291,6 +291,16 @@ async def test_link_conflicts_bad_input_and_auth_change_nothing(settings):
             assert response.headers["content-type"].startswith("application/problem+json")
             assert response.json()["type"] == f"urn:folio:problem:{kind}"
 
+        # a customer Rotessa does not know: 404, and Rotessa's own text is not echoed
+        unknown = await client.post(
+            f"{API}/links",
+            json={"mortgage_id": second, "schedule_id": schedule_b, "customer_id": 987_654},
+            headers=headers,
+        )
+        assert unknown.status_code == 404, unknown.text
+        assert unknown.json()["type"] == "urn:folio:problem:rotessa-not-found"
+        assert "error_code" not in unknown.text and "987654" not in unknown.text
+
         assert (
             await client.post(
                 f"{API}/links", json={"mortgage_id": second, "schedule_id": schedule_b}

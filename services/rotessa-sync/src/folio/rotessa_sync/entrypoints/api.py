@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
+import structlog
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -35,6 +36,17 @@ from folio.shared.auth import READ_ROLES, WRITE_ROLES, Principal, require_roles
 from folio.shared.problems import Problem, not_found
 from folio.shared.transactions import retry_transient
 
+log = structlog.get_logger(__name__)
+
+#: The routes that read Rotessa answer 502 when its answer is unusable.
+ROTESSA_ERRORS: dict[int | str, dict[str, Any]] = {
+    502: {
+        "description": "Rotessa gave no usable answer (its text is logged, not echoed)",
+        "content": {
+            "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
+        },
+    }
+}
 router = APIRouter(prefix="/api/rotessa", tags=["rotessa"])
 
 Reader = Annotated[Principal, Depends(require_roles(*READ_ROLES))]
@@ -66,7 +78,16 @@ def _today(request: Request):
 
 
 def _rotessa_problem(exc: RotessaError) -> Problem:
-    return Problem(502, "rotessa-unavailable", "Rotessa unavailable", str(exc)[:500])
+    """What a client is told when Rotessa's answer is unusable. Rotessa's own text is
+    logged, never echoed: it is another system's body, not part of this API."""
+    log.warning("rotessa.unusable_answer", status=exc.status, error=str(exc)[:500])
+    if exc.status == 404:  # the customer or schedule named in the request does not exist
+        return Problem(
+            404, "rotessa-not-found", "Not found", "Rotessa knows no such customer or schedule"
+        )
+    return Problem(
+        502, "rotessa-unavailable", "Rotessa unavailable", "Rotessa did not give a usable answer"
+    )
 
 
 async def _with_client(request: Request, action):
@@ -79,7 +100,7 @@ async def _with_client(request: Request, action):
         await client.aclose()
 
 
-@router.get("/schedules/unlinked")
+@router.get("/schedules/unlinked", responses=ROTESSA_ERRORS)
 async def list_unlinked_schedules(request: Request, _: Reader) -> list[dict[str, Any]]:
     """Every customer's schedules minus the linked ones, with what an admin needs to verify."""
     schedules = await _with_client(request, fetch_all_schedules)
@@ -149,7 +170,7 @@ def _link_body(link: Any) -> dict[str, Any]:
     }
 
 
-@router.post("/links", status_code=201)
+@router.post("/links", status_code=201, responses=ROTESSA_ERRORS)
 async def create_link(
     body: LinkRequest,
     request: Request,
@@ -199,7 +220,7 @@ async def create_link(
     return answer.response()
 
 
-@router.post("/backfills", status_code=202)
+@router.post("/backfills", status_code=202, responses=ROTESSA_ERRORS)
 async def create_backfill(
     body: BackfillRequest,
     request: Request,

@@ -253,3 +253,37 @@ async def test_tabby_authorization_sets_pending_and_its_expiry_fails_the_invoice
             if a["action"] == "entry.status"
         ]
         assert ("DUE", "PENDING") in changes and ("FAILED", "PENDING") in changes
+
+
+async def test_tamara_authorisation_sets_pending_and_its_capture_pays(infra):
+    """Tamara's order_authorised carries no amount, yet it is the provider's word that the
+    payment is authorised: the invoice goes PENDING, then PAID on capture."""
+    ledger_settings = LedgerSettings(
+        database_url=await infra.service_database_url("ledger"),
+        kafka_bootstrap_servers=infra.kafka_bootstrap_servers,
+        environment="test", log_json=False, log_level="WARNING",
+    )
+    webhooks_settings = WebhooksSettings(
+        database_url=await infra.service_database_url("webhooks"),
+        kafka_bootstrap_servers=infra.kafka_bootstrap_servers,
+        environment="test", log_json=False, log_level="WARNING",
+    )
+    staff = admin_headers(ledger_settings, roles=("admin",))
+    providers = PaymentProviders()
+    async with (
+        running_app(create_ledger_app(ledger_settings)) as ledger,
+        running_app(create_webhooks_app(webhooks_settings)) as intake,
+    ):
+        body = {"entry_type": "RENT", "amount_minor": 150_000, "currency": "SAR"}
+        entry = (await ledger.post("/api/ledger/entries", json=body, headers=staff)).json()
+
+        async def status_is(expected):
+            got = await ledger.get(f"/api/ledger/entries/{entry['entry_id']}", headers=staff)
+            return got.json()["status"] == expected
+
+        order = providers.tamara.new_order(entry["invoice_number"], "1500.00", "SAR")
+        assert (await send(intake, providers.tamara.approve(order))).status_code == 200
+        assert (await send(intake, providers.tamara.authorise(order))).status_code == 200
+        await eventually(lambda: status_is("PENDING"), timeout=60)
+        assert (await send(intake, providers.tamara.capture(order))).status_code == 200
+        await eventually(lambda: status_is("PAID"), timeout=60)

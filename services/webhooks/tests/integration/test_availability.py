@@ -38,7 +38,9 @@ async def test_broker_down_still_accepts_and_events_flow_when_it_returns(
         story = providers.pay("tamara", number, "42.00")
         for delivery in story.deliveries:
             assert (await send(client, delivery)).status_code == 200
-        event_id = await db.fetchval("SELECT event_id FROM outbox WHERE key = $1", number)
+        event_id = await db.fetchval(
+            "SELECT event_id FROM outbox WHERE key = $1 AND topic = 'payment.verified'", number
+        )
         assert event_id is not None
         assert (
             await db.fetchval("SELECT published_at FROM outbox WHERE event_id = $1", event_id)

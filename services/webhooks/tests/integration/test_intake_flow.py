@@ -110,6 +110,7 @@ async def test_tamara_refund_before_capture_is_parked_then_released(client, prov
         assert (await send(client, delivery)).status_code == 200
     events = await events_for_invoice(db, number)
     assert [(e["event_type"], e["data"]["amount_minor"]) for e in events] == [
+        ("payment.authorized", None),  # Tamara's order_authorised: no amount in it
         ("payment.verified", 8000),
         ("payment.refunded", 2000),
     ]

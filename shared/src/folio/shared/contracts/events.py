@@ -46,14 +46,16 @@ class PaymentVerified(EventPayload):
 
 
 class PaymentAuthorized(EventPayload):
-    """Funds authorized but not yet captured; informational. Key: invoice_number."""
+    """Funds authorized but not yet captured: the ledger moves the invoice to PENDING.
+    Key: invoice_number. ``amount_minor``/``currency`` are None when the provider's
+    authorization carries no amount (Tamara's ``order_authorised``)."""
 
     provider: PaymentProvider
     provider_payment_id: str
     provider_event_id: str
     invoice_number: str
-    amount_minor: int = Field(ge=0)
-    currency: Currency
+    amount_minor: int | None = Field(default=None, ge=0)
+    currency: Currency | None = None
     authorized_at: AwareDatetime
 
     def aggregate_key(self) -> str:

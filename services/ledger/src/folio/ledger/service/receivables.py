@@ -599,7 +599,7 @@ async def when_payment_authorized(envelope: Envelope, uow) -> None:
     entry = entries.get(p.invoice_number)
     if entry is None:
         code, reason = "UNKNOWN_INVOICE", f"no entry with invoice number {p.invoice_number}"
-    elif entry.currency != p.currency:
+    elif p.currency is not None and entry.currency != p.currency:
         code = "CURRENCY_MISMATCH"
         reason = f"authorization in {p.currency} for an entry in {entry.currency}"
     elif entry.status is EntryStatus.PENDING or await uow.entries.has_payment(

@@ -11,7 +11,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, StrictStr, ValidationError
 
-from folio.shared.contracts import PaymentFailed, PaymentRefunded, PaymentVerified
+from folio.shared.contracts import (
+    PaymentAuthorized,
+    PaymentFailed,
+    PaymentRefunded,
+    PaymentVerified,
+)
 from folio.webhooks.domain import jsondoc
 from folio.webhooks.domain.bounds import (
     AmountOutOfRange,
@@ -32,7 +37,8 @@ from folio.webhooks.domain.deliveries import (
     unmapped,
 )
 
-INFORMATIONAL_EVENTS = {"order_approved", "order_authorised"}
+#: Tamara approved the order for the customer; the merchant has not authorised it yet.
+INFORMATIONAL_EVENTS = {"order_approved"}
 FAILING_EVENTS = {"order_declined", "order_canceled", "order_expired"}
 
 
@@ -103,8 +109,7 @@ def interpret_document(
         "event_name": event,
     }
     if event in INFORMATIONAL_EVENTS:
-        # order_authorised carries no amount or currency, so it cannot be a
-        # payment.authorized event; it is kept for admins but emits nothing.
+        # kept for admins; the authorisation that moves the invoice comes next
         return Interpretation(
             dedupe_key=dedupe_key,
             state=DeliveryState.ACCEPTED,
@@ -123,7 +128,15 @@ def interpret_document(
         "invoice_number": invoice_number,
     }
     try:
-        if event == "order_captured":
+        if event == "order_authorised":
+            # Tamara authorised the payment: the invoice is PENDING until its capture
+            # (or expiry). The notification carries no amount: the event says so.
+            fact = PaymentFact(
+                kind=FactKind.AUTHORIZED,
+                fact_key=f"{notification.order_id}:authorised",
+                payload=PaymentAuthorized(**common, authorized_at=received_at),
+            )
+        elif event == "order_captured":
             capture_id = _detail_id(details, "capture_id")
             amount_minor, currency = _minor(details.get("captured_amount"))
             if not capture_id or amount_minor <= 0:

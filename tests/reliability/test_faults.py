@@ -26,7 +26,7 @@ from .conftest import (
 )
 
 LEDGER_TOPICS = (
-    "payment.verified", "payment.failed", "payment.refunded",
+    "payment.verified", "payment.failed", "payment.refunded", "payment.authorized",
     "payment.collected", "payment.reversed", "renewal.requested",
 )
 
@@ -136,6 +136,22 @@ async def test_relay_killed_at_random_points_loses_nothing_and_pays_once(
 async def test_consumer_group_reset_to_the_beginning_changes_nothing(
     infra, ledger_settings, staff, ledger_db, producer
 ):
+    partitions = await ledger_partitions(infra)
+
+    async def caught_up():
+        """The ledger's group has committed past every message of every topic it reads."""
+        probe = AIOKafkaConsumer(
+            bootstrap_servers=infra.kafka_bootstrap_servers, group_id="ledger",
+            enable_auto_commit=False,
+        )
+        await probe.start()
+        try:
+            committed = [await probe.committed(tp) or 0 for tp in partitions]
+            ends = await probe.end_offsets(partitions)
+        finally:
+            await probe.stop()
+        return all(c >= ends[tp] for c, tp in zip(committed, partitions, strict=True))
+
     async with running_app(create_ledger_app(ledger_settings)) as ledger:
         entries = await create_invoices(ledger, staff, 5, amount_minor=50_000)
         for entry in entries:
@@ -145,7 +161,9 @@ async def test_consumer_group_reset_to_the_beginning_changes_nothing(
             return set((await statuses(ledger, staff, entries)).values()) == {"PAID"}
 
         await eventually(all_paid, timeout=60)
-        await asyncio.sleep(1)
+        # Everything on the shared broker consumed once (other tests' events too), so
+        # the reference state is "all of it applied" — the state a rewind must keep.
+        await eventually(caught_up, timeout=90)
     before = await ledger_snapshot(ledger_db)
 
     # Rewind the ledger's consumer group to offset 0 on every partition it reads.
@@ -154,32 +172,27 @@ async def test_consumer_group_reset_to_the_beginning_changes_nothing(
         enable_auto_commit=False,
     )
     await rewind.start()
-    partitions = [
-        TopicPartition(topic, p)
-        for topic in LEDGER_TOPICS
-        for p in (rewind.partitions_for_topic(topic) or await _partitions(rewind, topic))
-    ]
     rewind.assign(partitions)
     await rewind.commit({tp: 0 for tp in partitions})
     await rewind.stop()
 
     async with running_app(create_ledger_app(ledger_settings)) as ledger:
-        async def reconsumed():
-            probe = AIOKafkaConsumer(
-                bootstrap_servers=infra.kafka_bootstrap_servers, group_id="ledger",
-                enable_auto_commit=False,
-            )
-            await probe.start()
-            try:
-                committed = [await probe.committed(tp) or 0 for tp in partitions]
-                ends = await probe.end_offsets(partitions)
-            finally:
-                await probe.stop()
-            return all(c >= ends[tp] for c, tp in zip(committed, partitions, strict=True))
-
-        await eventually(reconsumed, timeout=90)
+        await eventually(caught_up, timeout=90)
         await assert_invariants(ledger, staff)
     assert await ledger_snapshot(ledger_db) == before
+
+
+async def ledger_partitions(infra) -> list[TopicPartition]:
+    metadata = AIOKafkaConsumer(bootstrap_servers=infra.kafka_bootstrap_servers)
+    await metadata.start()
+    try:
+        return [
+            TopicPartition(topic, p)
+            for topic in LEDGER_TOPICS
+            for p in sorted(await _partitions(metadata, topic))
+        ]
+    finally:
+        await metadata.stop()
 
 
 async def _partitions(consumer, topic):

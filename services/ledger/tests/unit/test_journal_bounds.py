@@ -7,6 +7,7 @@ import pytest
 
 from folio.ledger.domain.journal import (
     GENESIS_HASH,
+    MAX_AMOUNT,
     MAX_VOLUME,
     InvalidPosting,
     InvalidTimestamp,
@@ -54,17 +55,17 @@ def test_times_inside_are_returned_in_utc(moment):
 
 
 def test_amount_beyond_bigint_is_refused():
-    Posting("world", "a", MAX_VOLUME, "USD/2").validate()
+    Posting("world", "a", MAX_AMOUNT, "USD/2").validate()
     with pytest.raises(InvalidPosting):
-        Posting("world", "a", MAX_VOLUME + 1, "USD/2").validate()
+        Posting("world", "a", MAX_AMOUNT + 1, "USD/2").validate()
 
 
-def test_resulting_volumes_beyond_bigint_are_refused():
+def test_volumes_pass_bigint_and_stop_only_at_the_numeric_column():
     policy = OverdraftPolicy()
-    with pytest.raises(VolumeOverflow):  # within one transaction
-        apply_postings(
-            {}, [Posting("world", "a", MAX_VOLUME, "X"), Posting("world", "a", 1, "X")], policy
-        )
+    summed = apply_postings(
+        {}, [Posting("world", "a", MAX_AMOUNT, "X"), Posting("world", "a", 1, "X")], policy
+    )
+    assert summed[("world", "X")].output == MAX_AMOUNT + 1
     near = {("world", "X"): Volumes(0, MAX_VOLUME - 1)}
     after = apply_postings(near, [Posting("world", "b", 1, "X")], policy)
     assert after[("world", "X")].output == MAX_VOLUME

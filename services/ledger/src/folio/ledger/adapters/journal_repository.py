@@ -352,7 +352,7 @@ class JournalRepository:
             ),
             {"ledger": ledger, "addresses": addresses, "assets": assets},
         )
-        return {(r.address, r.asset): Volumes(r.input, r.output) for r in result}
+        return {(r.address, r.asset): Volumes(int(r.input), int(r.output)) for r in result}
 
     async def add_volumes(
         self, ledger: str, deltas: dict[VolumeKey, Volumes], *, guarded: bool = False
@@ -367,6 +367,7 @@ class JournalRepository:
         ``guarded``: the caller checked no volume (it read none), so the database is
         the check: a sum beyond ``bigint`` (numeric overflow, 22003) rolls the
         statement back to a savepoint and returns False, the transaction still usable.
+        (Volumes are numeric(38,0) since migration 0009: reachable only in theory.)
         """
         if not deltas:
             return True
@@ -391,7 +392,7 @@ class JournalRepository:
     async def _upsert_volumes(self, ledger: str, deltas: dict[VolumeKey, Volumes]) -> None:
         await self._batch_statement(
             "INSERT INTO volumes AS v (ledger, address, asset, input, output) "
-            "SELECT CAST($1 AS text), k->>0, k->>1, CAST(k->>2 AS bigint), CAST(k->>3 AS bigint) "
+            "SELECT CAST($1 AS text), k->>0, k->>1, CAST(k->>2 AS numeric), CAST(k->>3 AS numeric) "
             "FROM jsonb_array_elements(CAST($2 AS jsonb)) AS d(k) "
             "ORDER BY k->>0, k->>1 "
             "ON CONFLICT (ledger, address, asset) DO UPDATE "

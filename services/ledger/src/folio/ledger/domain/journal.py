@@ -22,9 +22,12 @@ ASSET_RE = re.compile(r"^[A-Z][A-Z0-9]{0,16}(_[A-Z]{1,16})?(/\d{1,6})?$")
 WORLD = "world"
 MAX_ADDRESS_LENGTH = 512
 GENESIS_HASH = "0" * 64
-#: Amounts and volumes are stored as ``bigint``: nothing beyond it may be accepted, or
-#: the journal could not hold (or later add to) what it had acknowledged.
-MAX_VOLUME = 2**63 - 1
+#: A single amount is stored as ``bigint``; an account's volumes (running totals) as
+#: ``numeric(38,0)`` (migration 0009), so a busy account such as ``world`` never fills
+#: up. Nothing beyond these may be accepted, or the journal could not hold what it
+#: had acknowledged.
+MAX_AMOUNT = 2**63 - 1
+MAX_VOLUME = 10**38 - 1
 NUMERIC_OVERFLOW_MESSAGE = f"an amount or a resulting volume would pass {MAX_VOLUME}"
 
 
@@ -112,8 +115,8 @@ class Posting:
             raise InvalidPosting("posting amount must be an integer")
         if self.amount < 0:
             raise InvalidPosting("negative amount")
-        if self.amount > MAX_VOLUME:
-            raise InvalidPosting(f"amount {self.amount} is beyond {MAX_VOLUME}")
+        if self.amount > MAX_AMOUNT:
+            raise InvalidPosting(f"amount {self.amount} is beyond {MAX_AMOUNT}")
         if not is_valid_address(self.source):
             raise InvalidPosting(f"invalid source address {self.source!r}")
         if not is_valid_address(self.destination):

@@ -40,7 +40,7 @@ from folio.ledger.domain.formance import (
     V2VolumesWithBalance,
 )
 from folio.ledger.domain.journal import (
-    MAX_VOLUME,
+    MAX_AMOUNT,
     NUMERIC_OVERFLOW_MESSAGE,
     JournalError,
     Posting,
@@ -307,7 +307,7 @@ def _filter_text(value: Any, what: str = "cursor") -> str:
 
 def _cursor_int(value: Any) -> int:
     """A position read back from a cursor: a client can send any JSON there."""
-    if type(value) is not int or not 0 <= value <= MAX_VOLUME:
+    if type(value) is not int or not 0 <= value <= MAX_AMOUNT:  # ids and offsets: bigint
         raise FormanceError(V2ErrorsEnum.VALIDATION, "invalid cursor")
     return value
 

@@ -5,17 +5,19 @@ change is audited in the same transaction. Secrets are write-only.
 """
 
 import uuid
-from typing import Annotated, Literal
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from folio.shared.auth import READ_ROLES, Principal, require_roles
 from folio.shared.problems import Problem, not_found
+from folio.shared.transactions import retry_transient
 from folio.webhooks.adapters.repositories import DeliverySearch
 from folio.webhooks.adapters.uow import WebhooksUnitOfWork
 from folio.webhooks.domain.payment_methods import METHODS_BY_KEY, PROVIDERS
-from folio.webhooks.entrypoints.dependencies import get_uow, utc_now
+from folio.webhooks.entrypoints.dependencies import get_uow, get_uow_factory, utc_now
 from folio.webhooks.service.intake import (
     DeliveryNotFound,
     payment_method_settings,
@@ -27,6 +29,18 @@ from folio.webhooks.service.intake import (
 router = APIRouter(prefix="/api/webhooks/admin", tags=["admin"])
 
 Uow = Annotated[WebhooksUnitOfWork, Depends(get_uow)]
+UowFactory = Annotated[Callable[[], WebhooksUnitOfWork], Depends(get_uow_factory)]
+
+
+async def _retrying(uow_factory: Callable[[], WebhooksUnitOfWork], work: Callable[..., Any]):
+    """Run an admin write in a fresh unit of work per attempt: a deadlock or a
+    serialization failure is run again, finally a 409 (never a 500)."""
+
+    async def attempt():
+        async with uow_factory() as uow:
+            return await work(uow)
+
+    return await retry_transient(attempt)
 Reader = Annotated[Principal, Depends(require_roles(*READ_ROLES))]
 Replayer = Annotated[Principal, Depends(require_roles("admin", "finance"))]
 Administrator = Annotated[Principal, Depends(require_roles("admin"))]
@@ -113,12 +127,13 @@ async def view_delivery(delivery_id: uuid.UUID, _: Reader, uow: Uow) -> dict:
 
 
 @router.post("/deliveries/{delivery_id}/replay", summary="Re-emit a delivery's events (idempotent)")
-async def replay(delivery_id: uuid.UUID, principal: Replayer, uow: Uow) -> dict:
-    async with uow:
-        try:
-            outcome = await replay_delivery(delivery_id, principal.subject, uow, utc_now())
-        except DeliveryNotFound:
-            raise not_found("delivery", delivery_id) from None
+async def replay(delivery_id: uuid.UUID, principal: Replayer, uows: UowFactory) -> dict:
+    try:
+        outcome = await _retrying(
+            uows, lambda uow: replay_delivery(delivery_id, principal.subject, uow, utc_now())
+        )
+    except DeliveryNotFound:
+        raise not_found("delivery", delivery_id) from None
     return {
         "delivery_id": str(outcome.delivery_id),
         "state": outcome.state,
@@ -166,27 +181,31 @@ async def list_payment_method_settings(_: Reader, uow: Uow) -> dict:
 
 @router.put("/payment-methods/{method_key}", summary="Enable or disable a payment method")
 async def set_payment_method(
-    method_key: str, change: PaymentMethodToggle, principal: Administrator, uow: Uow
+    method_key: str, change: PaymentMethodToggle, principal: Administrator, uows: UowFactory
 ) -> dict:
     if method_key not in METHODS_BY_KEY:
         raise not_found("payment method", method_key)
-    async with uow:
-        setting = await toggle_payment_method(
+    setting = await _retrying(
+        uows,
+        lambda uow: toggle_payment_method(
             method_key, change.is_enabled, principal.subject, uow, utc_now()
-        )
+        ),
+    )
     return _setting_view(setting)
 
 
 @router.put("/providers/{provider}/api-key", summary="Set a provider's API key (write-only)")
 async def set_provider_key(
-    provider: str, change: ProviderApiKey, principal: Administrator, uow: Uow
+    provider: str, change: ProviderApiKey, principal: Administrator, uows: UowFactory
 ) -> dict:
     if provider not in PROVIDERS:
         raise not_found("payment provider", provider)
-    async with uow:
-        configured = await set_provider_api_key(
+    configured = await _retrying(
+        uows,
+        lambda uow: set_provider_api_key(
             provider, change.api_key, principal.subject, uow, utc_now()
-        )
+        ),
+    )
     return {"provider": provider, "api_key_configured": configured}
 
 

@@ -15,6 +15,11 @@ async def get_uow(request: Request) -> WebhooksUnitOfWork:
     return request.app.state.uow_factory()
 
 
+async def get_uow_factory(request: Request):
+    """For routes that may run their unit of work more than once (retried races)."""
+    return request.app.state.uow_factory
+
+
 async def get_settings(request: Request) -> WebhooksSettings:
     return request.app.state.settings
 

@@ -33,7 +33,7 @@ import yaml
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import make_url
 
-from folio.devstack.embedded import free_port
+from folio.devstack.embedded import EmbeddedKafka, free_port
 from folio.devstack.gateway import caddy_argv
 from folio.devstack.images import (
     Container,
@@ -300,6 +300,12 @@ def test_the_images_boot_migrate_and_pay_an_invoice_in_production_mode(infra, bo
     workdir = root / "run"  # every process's cwd: nothing of the checkout is importable
     workdir.mkdir()
     processes: list[tuple[str, subprocess.Popen]] = []
+    # A broker of its own: this deployment has its own database, and on the session's
+    # shared broker its services would consume (and commit the offsets of) other tests'
+    # events, and other tests' ledgers would later apply its payments to their own
+    # invoices of the same number.
+    kafka = EmbeddedKafka(free_port())
+    kafka.start(log_file=open(root / "tansu.log", "ab"))
     try:
         builder = Builder(root)
         init_venv = builder.venv(compose_containers(REPO_ROOT, compose, _Any())["init"])
@@ -318,7 +324,7 @@ def test_the_images_boot_migrate_and_pay_an_invoice_in_production_mode(infra, bo
                 localize(
                     container.environment,
                     postgres=boot_database,
-                    kafka=infra.kafka_bootstrap_servers,
+                    kafka=kafka.bootstrap_servers,
                     http_port=ports.get(container.name),
                     venv=venv,
                     gateway=f"127.0.0.1:{gateway_port}",
@@ -535,6 +541,7 @@ def test_the_images_boot_migrate_and_pay_an_invoice_in_production_mode(infra, bo
     finally:
         for _, process in processes:
             process.terminate()
+        kafka.stop()
         for name, process in processes:
             try:
                 process.wait(15)

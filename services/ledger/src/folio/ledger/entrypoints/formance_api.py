@@ -52,6 +52,7 @@ from folio.ledger.domain.journal import (
 from folio.ledger.service import journal as journal_service
 from folio.ledger.service.journal import NewTransaction
 from folio.shared.auth import READ_ROLES, WRITE_ROLES, Principal, require_roles
+from folio.shared.transactions import ConcurrentUpdate, retry_transient, sqlstate_of
 
 router = APIRouter(prefix="/api/ledger/v2", tags=["formance ledger v2"])
 Reader = Annotated[Principal, Depends(require_roles(*READ_ROLES))]
@@ -342,27 +343,30 @@ def transaction_wire(tx: StoredTransaction) -> V2Transaction:
 
 
 async def _run(request: Request, work):
-    """One unit of work; journal rule violations become Formance errors (and roll back)."""
-    for attempt in range(3):
-        uow = request.app.state.uow_factory()
-        try:
-            async with uow:
-                result = await work(uow)
-                await uow.commit()
-                return result
-        except JournalError as exc:
-            raise from_journal_error(exc) from None
-        except sa_exc.DBAPIError as exc:
-            state = getattr(getattr(exc, "orig", None), "sqlstate", None)
-            if state in {"40001", "40P01"} and attempt < 2:
-                continue
-            if state == NUMERIC_OVERFLOW:  # the database refused; the rollback kept nothing
-                raise FormanceError(V2ErrorsEnum.VALIDATION, NUMERIC_OVERFLOW_MESSAGE) from None
-            constraint = getattr(getattr(exc, "orig", None), "constraint_name", None) or str(exc)
-            if "transactions_ledger_reference_key" in constraint:
-                raise FormanceError(V2ErrorsEnum.CONFLICT, "reference already exists") from None
-            raise
-    raise AssertionError("unreachable")
+    """One unit of work, rerun after a lost race (``retry_transient``); journal rule
+    violations become Formance errors (and roll back)."""
+
+    async def attempt():
+        async with request.app.state.uow_factory() as uow:
+            result = await work(uow)
+            await uow.commit()
+            return result
+
+    try:
+        return await retry_transient(attempt)
+    except JournalError as exc:
+        raise from_journal_error(exc) from None
+    except ConcurrentUpdate:
+        raise FormanceError(
+            V2ErrorsEnum.CONFLICT, "the change collided with concurrent changes; try again"
+        ) from None
+    except sa_exc.DBAPIError as exc:
+        if sqlstate_of(exc) == NUMERIC_OVERFLOW:  # the database refused; nothing was kept
+            raise FormanceError(V2ErrorsEnum.VALIDATION, NUMERIC_OVERFLOW_MESSAGE) from None
+        constraint = getattr(getattr(exc, "orig", None), "constraint_name", None) or str(exc)
+        if "transactions_ledger_reference_key" in constraint:
+            raise FormanceError(V2ErrorsEnum.CONFLICT, "reference already exists") from None
+        raise
 
 
 async def _require_ledger(uow, ledger: str) -> None:

@@ -284,6 +284,10 @@ async def test_link_conflicts_bad_input_and_auth_change_nothing(settings):
                 "validation-error",
             ),
             ({"mortgage_id": second}, 422, "validation-error"),
+            # the input policy: no control character in text, strict integers in range
+            ({"mortgage_id": "e\u0000x", "schedule_id": schedule_b}, 422, "validation-error"),
+            ({"mortgage_id": second, "schedule_id": str(schedule_b)}, 422, "validation-error"),
+            ({"mortgage_id": second, "schedule_id": 2**70}, 422, "validation-error"),
         ]
         for body, status, kind in cases:
             response = await client.post(f"{API}/links", json=body, headers=headers)
@@ -319,6 +323,12 @@ async def test_link_conflicts_bad_input_and_auth_change_nothing(settings):
             f"{API}/backfills", json={"mortgage_id": second}, headers=headers
         )
         assert not_linked.status_code == 409
+        # the fuzzer's finding: a NUL in a backfill's mortgage id was a 500 from asyncpg
+        for mortgage_id in ("e\u000e)\u0006\u0091\u008a9\U0009e58c\u0080\u0000\u0092", "a\u0000"):
+            refused = await client.post(
+                f"{API}/backfills", json={"mortgage_id": mortgage_id}, headers=headers
+            )
+            assert refused.status_code == 422, refused.text
 
         links = (await client.get(f"{API}/links", headers=headers)).json()
         ours = [link for link in links if link["mortgage_id"] in (first, second)]

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 import structlog
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from folio.rotessa_sync.adapters.rotessa_client import RotessaError
@@ -33,6 +33,7 @@ from folio.rotessa_sync.service.linking import (
 from folio.rotessa_sync.service.queries import backfill_view
 from folio.rotessa_sync.service.sync import SYNC_NAME
 from folio.shared.auth import READ_ROLES, WRITE_ROLES, Principal, require_roles
+from folio.shared.inputs import INT64_MAX, MAX_NAME, FilterText, Int, Text
 from folio.shared.problems import Problem, not_found
 from folio.shared.transactions import retry_transient
 
@@ -56,16 +57,16 @@ Writer = Annotated[Principal, Depends(require_roles(*WRITE_ROLES))]
 class LinkRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    mortgage_id: str = Field(min_length=1, max_length=200)
-    schedule_id: int = Field(gt=0)
-    customer_id: int | None = Field(default=None, gt=0)
-    start_backfill: bool = False
+    mortgage_id: Text(MAX_NAME, min_length=1)
+    schedule_id: Int(1, INT64_MAX)
+    customer_id: Int(1, INT64_MAX) | None = None
+    start_backfill: bool = Field(default=False, strict=True)
 
 
 class BackfillRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    mortgage_id: str = Field(min_length=1, max_length=200)
+    mortgage_id: Text(MAX_NAME, min_length=1)
 
 
 def _uow(request: Request) -> Any:
@@ -303,7 +304,7 @@ async def get_backfill(backfill_id: uuid.UUID, request: Request, _: Reader) -> d
 async def list_backfills(
     request: Request,
     _: Reader,
-    mortgage_id: str | None = None,
+    mortgage_id: FilterText | None = None,
     status: BackfillStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[dict[str, Any]]:
@@ -316,7 +317,11 @@ async def list_backfills(
 
 
 @router.get("/mortgages/{mortgage_id}/backfills")
-async def mortgage_backfills(mortgage_id: str, request: Request, _: Reader) -> list[dict[str, Any]]:
+async def mortgage_backfills(
+    mortgage_id: Annotated[str, Path(min_length=1, max_length=MAX_NAME)],
+    request: Request,
+    _: Reader,
+) -> list[dict[str, Any]]:
     async with _uow(request) as uow:
         rows = await uow.repo.list_backfills(mortgage_id=mortgage_id, status=None, limit=500)
         return [await backfill_view(uow, row) for row in rows]

@@ -224,3 +224,20 @@ def test_cli_pays_an_invoice_against_a_running_intake(capsys):
     report = json.loads(capsys.readouterr().out)
     assert report["invoice_number"] == "INV-2026-000008"
     assert received[0]["body"]["data"]["amount"] == 10000
+
+
+def test_a_payment_made_in_the_past_carries_its_time():
+    """``at`` (the demo's history): Moyasar's captured_at and Tabby's capture time, which
+    Folio dates a payment by; without it, now."""
+    from datetime import UTC, datetime
+
+    at = datetime(2026, 3, 2, 7, 0, tzinfo=UTC)
+    providers = PaymentProviders()
+    [paid] = providers.pay("moyasar", "INV-2026-000001", "100.00", "SAR", at=at).deliveries
+    assert json.loads(paid.body)["data"]["captured_at"].startswith("2026-03-02T07:00:00")
+    story = providers.pay("tabby", "INV-2026-000002", "100.00", "SAR", at=at)
+    capture = json.loads(story.deliveries[-1].body)
+    assert capture["captures"][0]["created_at"] == "2026-03-02T07:00:00Z"
+    assert capture["created_at"] == "2026-03-02T07:00:00Z"
+    [now] = providers.pay("moyasar", "INV-2026-000003", "100.00").deliveries
+    assert json.loads(now.body)["data"]["captured_at"][:4] == str(datetime.now(UTC).year)

@@ -8,7 +8,7 @@ from typing import Literal
 
 import httpx
 from fastapi import FastAPI, HTTPException
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from folio.simulators.index import add_index
 from folio.simulators.payments.config import SimulatorSettings
@@ -26,6 +26,10 @@ class PayRequest(BaseModel):
     duplicate: int = Field(default=1, ge=1, le=20)
     reorder_seed: int | None = None
     auth: Literal["valid", "wrong", "missing"] = "valid"
+    paid_at: AwareDatetime | None = Field(
+        default=None,
+        description="Date the payment in the past (Moyasar and Tabby; Tamara is dated on receipt)",
+    )
 
 
 class RefundRequest(BaseModel):
@@ -76,6 +80,7 @@ def create_app(
                 request.amount,
                 request.currency,
                 request.method,
+                request.paid_at,
             )
         except (KeyError, ValueError) as exc:
             raise HTTPException(422, str(exc)) from None

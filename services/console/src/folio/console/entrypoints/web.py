@@ -13,6 +13,7 @@ from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
+from folio.console.domain.buildings import local_time
 from folio.console.domain.payments import format_money
 from folio.console.domain.sessions import Session
 from folio.console.domain.users import User
@@ -21,6 +22,7 @@ from folio.shared.auth import constant_time_equals
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).resolve().parents[1] / "templates"))
 TEMPLATES.env.filters["money"] = format_money
+TEMPLATES.env.filters["local_time"] = local_time
 
 SESSION_COOKIE = "folio_session"
 SIGN_IN_COOKIE = "folio_sign_in"

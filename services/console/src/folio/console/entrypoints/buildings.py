@@ -17,6 +17,7 @@ from fastapi.responses import Response
 
 from folio.console.adapters.services import RegistryClient, ServiceRefusal
 from folio.console.domain.buildings import (
+    KPIS,
     InputError,
     collections_chart,
     kpi_cards,
@@ -77,6 +78,7 @@ async def buildings_page(request: Request, context: Signed) -> Response:
             "rows": rows,
             "totals": [{"roll_up": p, "cards": kpi_cards(p)} for p in portfolio["portfolio"]],
             "as_of": as_of,
+            "kpis": KPIS,
         },
     )
 

@@ -238,3 +238,45 @@ async def test_an_entrys_live_status_polls_until_settled(console_app, make_user,
         assert "hx-trigger" not in reloaded
         missing = await client.get("/admin/payments/no-such-entry/live")
         assert missing.status_code == 204  # nothing swapped; the page stays as it was
+
+
+async def test_a_status_poll_does_not_keep_an_idle_session_alive(
+    console_app, make_user, portfolio, uow_factory
+):
+    from datetime import timedelta
+
+    import sqlalchemy as sa
+
+    from folio.console.adapters.tables import sessions
+    from folio.console.service.accounts import hash_token
+
+    entry = portfolio["entries"]["overdue"]
+    user = await make_user(Role.VIEWER)
+    async with console_client(console_app) as client:
+        await sign_in(client, user.email, PASSWORD)
+        token_hash = hash_token(client.cookies["folio_session"])
+
+        async def last_seen_moved_back():
+            async with uow_factory() as uow:
+                row = sessions.c.token_hash == token_hash
+                seen = await uow.session.execute(sa.select(sessions.c.last_seen_at).where(row))
+                earlier = seen.scalar_one() - timedelta(minutes=5)
+                await uow.session.execute(
+                    sa.update(sessions).where(row).values(last_seen_at=earlier)
+                )
+                await uow.commit()
+                return earlier
+
+        async def last_seen():
+            async with uow_factory() as uow:
+                query = sa.select(sessions.c.last_seen_at).where(
+                    sessions.c.token_hash == token_hash
+                )
+                return (await uow.session.execute(query)).scalar_one()
+
+        earlier = await last_seen_moved_back()
+        poll = await client.get(f"/admin/payments/{entry['entry_id']}/live")
+        assert poll.status_code == 200
+        assert await last_seen() == earlier  # the page's own poll is not activity
+        assert (await client.get("/admin/buildings")).status_code == 200
+        assert await last_seen() > earlier  # the user's request is

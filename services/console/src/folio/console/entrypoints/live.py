@@ -4,7 +4,8 @@ that a provider's webhook turning it PAID shows without a reload.
 Polling stops once the entry is settled (PAID, REFUNDED, VOID): the fragment then
 comes without its trigger, and htmx's 286 answer ends the poll as well. A failed
 or refused read keeps the page as it is (204: nothing swapped) and the next tick
-tries again.
+tries again. A poll does not extend the session (it is not the user's activity):
+a page left open is signed out at the idle expiry like any other.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from folio.console.adapters.services import LedgerClient, ServiceRefusal, ServiceUnavailable
-from folio.console.entrypoints.web import Signed, page_headers, render
+from folio.console.entrypoints.web import Watching, page_headers, render
 
 router = APIRouter(prefix="/admin/payments", include_in_schema=False)
 
@@ -24,7 +25,7 @@ STOP_POLLING = 286
 
 
 @router.get("/{entry_id}/live")
-async def entry_live(request: Request, context: Signed, entry_id: str) -> Response:
+async def entry_live(request: Request, context: Watching, entry_id: str) -> Response:
     ledger: LedgerClient = request.app.state.ledger
     token = request.app.state.token_issuer.issue(context.user)
     try:

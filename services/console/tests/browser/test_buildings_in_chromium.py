@@ -154,6 +154,16 @@ async def test_a_unit_finance_card_matches_the_api(page, make_user, portfolio, r
     )
     await screenshot(page, "unit")
     await screenshot(page, "unit-full", full_page=True)
+    # A Beds24-controlled unit: BEDS24 is its source of truth; without fresh data it is
+    # UNKNOWN, and the card says why (never a fallback to local bookings).
+    beds24 = portfolio["units"]["103"]
+    await page.goto(f"/admin/units/{beds24['id']}")
+    assert await page.text_content("#source-of-truth") == "BEDS24"
+    assert await page.text_content("#occupancy-status") == "UNKNOWN"
+    reason = registry_get(registry_server.url, f"/units/{beds24['id']}/occupancy")["reason"]
+    assert await page.text_content("#occupancy-reason") == reason
+    await screenshot(page, "unit-beds24")
+    await page.go_back()
     # A receivable links to its entry's page.
     overdue = portfolio["entries"]["overdue"]
     await page.click(f'#receivables tr[data-entry-id="{overdue["entry_id"]}"] a')

@@ -138,6 +138,10 @@ def _plan_lease(rng: random.Random, today: date, rent: int, unit_code: str) -> P
             payment = PlannedPayment(provider, rent, min(paid_on, today), refund)
         invoices.append(PlannedInvoice("RENT", rent, month, label, payment))
         month = _month_start(month, -1)
+    if month < end:  # next month's rent, issued ahead: due, not yet overdue
+        invoices.append(
+            PlannedInvoice("RENT", rent, month, f"Rent {month:%b %Y} — {unit_code}", None)
+        )
     guest = f"{rng.choice(_FIRST)} {rng.choice(_LAST)}"
     return PlannedLease(guest, start, end, tuple(invoices))
 

@@ -1121,3 +1121,26 @@ async def test_linking_checks_rotessa_not_the_catalogue(settings):
         assert kept["refreshed_at"] == listing["refreshed_at"] and kept["last_error"]
         assert ghost in {s["schedule_id"] for s in kept["schedules"]}
         simulator.state.faults.clear()
+
+
+async def test_the_catalogue_refreshes_itself_on_its_interval(settings):
+    """Nobody asks: the periodic refresh fills the catalogue (read from the database
+    directly, since a view of a stale catalogue would itself ask for a refresh)."""
+    from folio.rotessa_sync.service.catalogue import CATALOGUE_NAME
+
+    simulator = make_simulator(seed=43, customers=2)
+    sim = simulator.state.simulator
+    settings.run_messaging = False
+    settings.catalogue_refresh_seconds = 0.3
+    app = create_app(settings, rotessa_transport=httpx.ASGITransport(app=simulator))
+    async with running_app(app):
+
+        async def catalogued():
+            async with app.state.uow_factory() as uow:
+                held = {s.schedule_id for s in await uow.repo.catalogue()}
+                state = await uow.repo.get_sync(CATALOGUE_NAME)
+            return state if set(sim.schedules) <= held else None
+
+        state = await eventually(catalogued)
+        assert state.last_finished_at is not None and state.metrics["schedules"] == 2
+    assert simulator.state.request_counts["customers"] >= 1

@@ -3,8 +3,8 @@
 The listing read every customer from Rotessa on each view (1 + N requests); it now
 reads this table, which a background refresh replaces as a whole from Rotessa (its
 age is in ``sync_cursor`` under the name ``schedule-catalogue``). Linking still
-checks the schedule with Rotessa itself. The partial index serves the listing's
-anti-join on schedules a mortgage claims through the registry.
+checks the schedule with Rotessa itself. The partial index serves the lookups of
+schedules claimed by a mortgage through the registry (linking's check, the listing).
 
 Revision ID: 0004
 Revises: 0003

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from folio.rotessa_sync.adapters.rotessa_client import RotessaError
 from folio.rotessa_sync.domain.backfill import BackfillStatus
-from folio.rotessa_sync.domain.linking import mortgages_without_schedule, unlinked_schedules
+from folio.rotessa_sync.domain.linking import mortgages_without_schedule
 from folio.rotessa_sync.entrypoints import schemas as out
 from folio.rotessa_sync.entrypoints.idempotency import (
     IdempotencyKey,
@@ -25,7 +25,12 @@ from folio.rotessa_sync.service.backfill import (
     retry_backfill_in,
     start_backfill_in,
 )
-from folio.rotessa_sync.service.catalogue import CATALOGUE_NAME, catalogue_state, find_schedule
+from folio.rotessa_sync.service.catalogue import (
+    CATALOGUE_NAME,
+    catalogue_state,
+    find_schedule,
+    unlinked_view,
+)
 from folio.rotessa_sync.service.linking import (
     LinkSchedule,
     fill_in_schedule_details,
@@ -109,14 +114,7 @@ async def list_unlinked_schedules(request: Request, _: Reader) -> dict[str, Any]
     that finds the catalogue missing or older than its interval asks for a refresh
     (without waiting for it)."""
     async with _uow(request) as uow:
-        now = await uow.now()
-        state = catalogue_state(await uow.repo.get_sync(CATALOGUE_NAME), now)
-        schedules = await uow.repo.catalogue()
-        linked = await uow.repo.linked_schedule_ids()
-    refresher = request.app.state.catalogue
-    age = state.age_seconds(now)
-    if not state.refreshing and (age is None or age > refresher.interval_seconds):
-        refresher.wake_unless_busy()
+        view = await unlinked_view(uow, request.app.state.catalogue)
     return {
         "schedules": [
             {
@@ -131,12 +129,12 @@ async def list_unlinked_schedules(request: Request, _: Reader) -> dict[str, Any]
                 "installments": s.installments,
                 "comment": s.comment,
             }
-            for s in unlinked_schedules(schedules, linked)
+            for s in view.schedules
         ],
-        "refreshed_at": state.refreshed_at,
-        "age_seconds": age,
-        "refreshing": state.refreshing,
-        "last_error": state.last_error,
+        "refreshed_at": view.state.refreshed_at,
+        "age_seconds": view.age_seconds,
+        "refreshing": view.state.refreshing,
+        "last_error": view.state.last_error,
     }
 
 

@@ -19,6 +19,7 @@ from typing import Any
 import structlog
 
 from folio.rotessa_sync.adapters.rotessa_client import RotessaClient, RotessaError
+from folio.rotessa_sync.domain.linking import unlinked_schedules
 from folio.rotessa_sync.domain.model import RotessaSchedule
 
 log = structlog.get_logger(__name__)
@@ -63,6 +64,27 @@ def catalogue_state(row: Any, now: datetime) -> CatalogueState:
         row.lease_expires_at is not None and row.lease_expires_at > now
     )
     return CatalogueState(row.last_finished_at, refreshing, row.last_error)
+
+
+@dataclass(frozen=True, slots=True)
+class UnlinkedView:
+    schedules: list[RotessaSchedule]
+    state: CatalogueState
+    age_seconds: int | None
+
+
+async def unlinked_view(uow: Any, refresher: "CatalogueRefresher") -> UnlinkedView:
+    """The unlinked schedules as the catalogue holds them (no Rotessa request). A
+    catalogue missing or older than the refresh interval asks for a refresh, which
+    this view does not wait for: it shows what there is, and how old it is."""
+    now = await uow.now()
+    state = catalogue_state(await uow.repo.get_sync(CATALOGUE_NAME), now)
+    schedules = await uow.repo.catalogue()
+    linked = await uow.repo.linked_schedule_ids()
+    age = state.age_seconds(now)
+    if not state.refreshing and (age is None or age > refresher.interval_seconds):
+        refresher.wake_unless_busy()
+    return UnlinkedView(unlinked_schedules(schedules, linked), state, age)
 
 
 class CatalogueRefresher:

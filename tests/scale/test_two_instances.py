@@ -393,10 +393,8 @@ async def run_load(cluster, rotessa_port, start, db, http, staff) -> None:
     )
     hung_at = time.monotonic()
     runner_a = claimed["lease_owner"]
-    await asyncio.to_thread(start, [b["rotessa"]])
-    for name in NAMES:
-        assert await metric(http, b[name], "folio_outbox_relay_active") == 0
-        assert await metric(http, a[name], "folio_outbox_relay_active") == 1
+    # rotessa-b starts while the load begins (the kill waits for it)
+    rotessa_b_up = asyncio.create_task(asyncio.to_thread(start, [b["rotessa"]]))
 
     # 3. the mixed load; killed at half of wave 1 PAID
     providers = PaymentProviders()
@@ -447,6 +445,10 @@ async def run_load(cluster, rotessa_port, start, db, http, staff) -> None:
         async def half_paid() -> bool:
             return await paid(invoices) >= KILL_WHEN_PAID
 
+        await rotessa_b_up
+        for name in NAMES:
+            assert await metric(http, b[name], "folio_outbox_relay_active") == 0
+            assert await metric(http, a[name], "folio_outbox_relay_active") == 1
         await until(half_paid, "half of wave 1 paid")
         figures["paid_at_kill"] = await paid(invoices)
         figures["deliveries_accepted_at_kill"] = accepted["deliveries"]

@@ -36,6 +36,7 @@ class OutboxRelay:
         batch_size: int = 1000,
         poll_interval: float = 1.0,
         retention_seconds: float = 7 * 24 * 3600,
+        stale_session_seconds: float = 30.0,
     ) -> None:
         self.database_url = to_plain_url(database_url)
         self.schema = schema
@@ -47,6 +48,12 @@ class OutboxRelay:
         #: then pruned so the outbox stays small.
         self.retention_seconds = retention_seconds
         self._last_prune = 0.0
+        #: The server ends a relay session idle this long (Postgres' idle_session_timeout),
+        #: releasing its lock. A live relay, active or standby, asks something at least
+        #: every poll_interval; a session silent for longer belongs to an instance that
+        #: hung or lost its node or network without closing its connection, and would
+        #: otherwise keep the lock (and the service's events) until TCP gives up — hours.
+        self.stale_session_seconds = max(stale_session_seconds, 10 * poll_interval)
         self.lock_id = zlib.crc32(f"folio-outbox:{schema}".encode())
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -106,6 +113,9 @@ class OutboxRelay:
         )
         producer: AIOKafkaProducer | None = None
         try:
+            if conn.get_server_version().major >= 14:  # idle_session_timeout is new in 14
+                timeout_ms = int(self.stale_session_seconds * 1000)
+                await conn.execute(f"SET idle_session_timeout = {timeout_ms}")
             while not await conn.fetchval("SELECT pg_try_advisory_lock($1)", self.lock_id):
                 if self._stopping.is_set():
                     return

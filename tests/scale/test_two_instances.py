@@ -631,6 +631,12 @@ async def run_load(cluster, rotessa_port, start, db, http, staff) -> None:
                              params={"ledger": "folio"})  # fmt: skip
     assert checked.status_code == 200, checked.text
     assert checked.json() == {"ok": True, "problems": []}
+    # the tamper-evidence chain both ledgers' sealers extended (one at a time) holds
+    verified = await http.post(f"{b['ledger'].base}/api/ledger/journal/verify", headers=staff)
+    assert verified.status_code == 200, verified.text
+    chain = verified.json()
+    assert chain["intact"] and chain["unsealed"] == 0 and not chain["problems"], chain
+    figures["journal_sealed_and_intact"] = chain["sealed"]
     for name in NAMES:  # the survivor's relay is the one active now
         assert await metric(http, b[name], "folio_outbox_relay_active") == 1
 

@@ -1,6 +1,6 @@
 """Scale-out: two instances of every service at once on one database and one broker (as a
 cluster runs them), a mixed load, and one instance of each service killed (SIGKILL)
-mid-way.
+mid-way — ledger, registry, rotessa-sync, webhooks and the console.
 
 The load: invoices created round-robin on both ledgers (with an Idempotency-Key, retried on
 the other instance when one dies under the request, as a gateway retries), each paid
@@ -16,7 +16,8 @@ over), the consumer groups sharing the partitions (both ledgers and both registr
 consume), no event lost (every outbox row is on the broker and in each consuming group's
 inbox), no effect twice (one payment and one journal transaction per invoice, one
 journal transaction per Rotessa transaction, whatever the broker redelivered), the
-backfill resumed by the surviving instance, and the journal's invariants green.
+backfill resumed by the surviving instance, the journal's invariants green and its hash
+chain intact, and a console session signed in on the killed console served by the other.
 
 The figures are printed (run with -s to see them): events, kills, redeliveries absorbed,
 duplicates, losses, time to take over.
@@ -26,6 +27,7 @@ import asyncio
 import itertools
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -40,6 +42,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from sqlalchemy.engine import make_url
 
+from folio.console.cli import add_user
+from folio.console.domain.users import Role
 from folio.devstack.embedded import EmbeddedKafka, free_port
 from folio.devstack.services import ServiceSpec, service
 from folio.devstack.stack import uvicorn_argv
@@ -59,7 +63,9 @@ from folio.simulators.payments.scenarios import PaymentProviders
 pytestmark = pytest.mark.integration
 
 DATABASE = "folio_scale"
-NAMES = ("ledger", "registry", "rotessa", "webhooks")
+NAMES = ("ledger", "registry", "rotessa", "webhooks")  # those with events (and a relay)
+#: The console has neither: its sessions live in its schema, so any instance serves them.
+EVERY = (*NAMES, "console")
 WAVE_1 = 60  # invoices created before the load starts, paid around the kill
 WAVE_2 = 40  # invoices created while the kill happens (Idempotency-Key), paid after it
 KILL_WHEN_PAID = WAVE_1 // 2
@@ -120,6 +126,7 @@ class Instance:
 class Cluster:
     instances: dict[str, list[Instance]]
     admin_url: str
+    urls: dict[str, str]  # service name → its role's database URL
     bootstrap_servers: str
     schemas: dict[str, str]  # service name → schema
     figures: dict = field(default_factory=dict)
@@ -157,7 +164,7 @@ def scale_database(infra):
 
 async def migrate(admin_url: str) -> dict[str, str]:
     urls = {}
-    for name in NAMES:
+    for name in EVERY:
         spec = service(name)
         await ensure_service_role(admin_url, spec.schema, spec.role, TEST_ROLE_PASSWORD)
         urls[name] = role_url(admin_url, spec.role, TEST_ROLE_PASSWORD)
@@ -288,9 +295,10 @@ def test_two_instances_of_every_service_survive_losing_one_of_each(infra, scale_
             cluster = Cluster(
                 instances={
                     name: [Instance(service(name), label, free_port()) for label in "ab"]
-                    for name in NAMES
+                    for name in EVERY
                 },
                 admin_url=scale_database,
+                urls=urls,
                 bootstrap_servers=kafka.bootstrap_servers,
                 schemas={name: service(name).schema for name in NAMES},
             )
@@ -299,7 +307,9 @@ def test_two_instances_of_every_service_survive_losing_one_of_each(infra, scale_
                 waits = []
                 for instance in instances:
                     env = {**base_env, "DATABASE_URL": urls[instance.spec.name],
-                           "FOLIO_HTTP_PORT": str(instance.port)}  # fmt: skip
+                           "FOLIO_HTTP_PORT": str(instance.port),
+                           # the console's calls to the ledger: to the one that survives
+                           "FOLIO_LEDGER_URL": cluster.instances["ledger"][1].base}  # fmt: skip
                     log = tmp_path / f"{instance.name}.log"
                     argv = uvicorn_argv(instance.spec.app, instance.port)
                     instance.process = stack.enter_context(started(argv, env, log))
@@ -309,7 +319,7 @@ def test_two_instances_of_every_service_survive_losing_one_of_each(infra, scale_
                     wait_until(ready, process, log)
 
             # the "a" instances first, so that they hold every relay and the backfill
-            start([cluster.instances[name][0] for name in NAMES])
+            start([cluster.instances[name][0] for name in EVERY])
             try:
                 asyncio.run(scenario(cluster, rotessa_port, start))
             finally:
@@ -332,8 +342,8 @@ async def scenario(cluster: Cluster, rotessa_port: int, start) -> None:
 async def run_load(cluster, rotessa_port, start, db, http, staff) -> None:
     figures = cluster.figures
     sim = f"http://127.0.0.1:{rotessa_port}/_sim"
-    a = {name: cluster.instances[name][0] for name in NAMES}
-    b = {name: cluster.instances[name][1] for name in NAMES}
+    a = {name: cluster.instances[name][0] for name in EVERY}
+    b = {name: cluster.instances[name][1] for name in EVERY}
 
     async def holder(name: str) -> list[str]:
         return await relay_holders(db, service(name))
@@ -344,12 +354,26 @@ async def run_load(cluster, rotessa_port, start, db, http, staff) -> None:
 
     # 1. the "b" instances join, but rotessa-sync's (below): standbys for the relays, half
     # the partitions each; the first wave of invoices is made on both ledgers
-    await asyncio.to_thread(start, [b[name] for name in NAMES if name != "rotessa"])
+    await asyncio.to_thread(start, [b[name] for name in EVERY if name != "rotessa"])
     wave_1 = []
     for i in range(WAVE_1):
         wave_1.append(await post_to_one(cluster, "ledger", "/api/ledger/entries", {
             "entry_type": "RENT", "amount_minor": 100_000 + i * 137, "currency": "SAR",
         }, {**staff, "Idempotency-Key": str(uuid.uuid4())}, http))  # fmt: skip
+
+    # a finance user signs in to the console on console-a (killed below)
+    email, password = "scale-admin@example.com", "scale-out-password-1"
+    await add_user(cluster.urls["console"], email, Role.ADMIN, password)
+    form = await http.get(f"{a['console'].base}/sign-in")
+    [token] = re.findall(r'name="sign_in_token" value="([^"]+)"', form.text)
+    signed_in = await http.post(
+        f"{a['console'].base}/sign-in",
+        data={"email": email, "password": password, "sign_in_token": token, "next": "/"},
+        headers={"Cookie": f"folio_sign_in={form.cookies['folio_sign_in']}"},
+    )
+    assert signed_in.status_code == 303, signed_in.text
+    console_session = signed_in.cookies["folio_session"]
+    http.cookies.clear()  # sent by hand: one jar would mix the instances' cookies
 
     # 2. a Rotessa backfill of three pages, claimed by rotessa-a (the only runner yet)
     made = (await http.post(f"{sim}/customers", json={
@@ -466,7 +490,7 @@ async def run_load(cluster, rotessa_port, start, db, http, staff) -> None:
         assert (row["status"], row["lease_owner"]) == ("RUNNING", runner_a), dict(row)
         figures["backfill_pages_done_at_kill"] = row["next_page"] - 1
         killed_at = {}
-        for name in NAMES:
+        for name in EVERY:
             a[name].kill()
             killed_at[name] = time.monotonic()
         killed.set()
@@ -569,7 +593,7 @@ async def run_load(cluster, rotessa_port, start, db, http, staff) -> None:
     figures["invoices"] = len(every)
     figures["provider_deliveries_each_to_every_live_webhooks"] = accepted["deliveries"]
     figures["payments_by_provider"] = {p: accepted[p] for p in PROVIDERS}
-    figures["kills"] = {name: "SIGKILL " + a[name].name for name in NAMES}
+    figures["kills"] = {name: "SIGKILL " + a[name].name for name in EVERY}
     per_invoice = await db.fetch(
         "SELECT e.invoice_number, e.amount_minor, e.paid_minor,"
         " (SELECT count(*) FROM ledger.payments p WHERE p.invoice_number = e.invoice_number"
@@ -637,6 +661,16 @@ async def run_load(cluster, rotessa_port, start, db, http, staff) -> None:
     chain = verified.json()
     assert chain["intact"] and chain["unsealed"] == 0 and not chain["problems"], chain
     figures["journal_sealed_and_intact"] = chain["sealed"]
+    # the console session made on console-a serves on console-b, showing a paid invoice
+    first = wave_1[0]
+    shown = await http.get(
+        f"{b['console'].base}/admin/payments/{first['entry_id']}",
+        headers={"Cookie": f"folio_session={console_session}"},
+    )
+    assert shown.status_code == 200, shown.text
+    assert '<span class="badge status-paid" id="entry-status">PAID</span>' in shown.text
+    assert first["invoice_number"] in shown.text
+
     for name in NAMES:  # the survivor's relay is the one active now
         assert await metric(http, b[name], "folio_outbox_relay_active") == 1
 

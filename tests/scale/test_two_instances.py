@@ -68,7 +68,7 @@ EVERY = (*NAMES, "console")
 WAVE_1 = 60  # invoices created before the load starts, paid around the kill
 WAVE_2 = 40  # invoices created while the kill happens (Idempotency-Key), paid after it
 KILL_WHEN_PAID = WAVE_1 // 2
-#: Three report pages (Rotessa's are 1000 rows): the kill lands while one is awaited.
+#: Three report pages (Rotessa's are 1000 rows): the kill lands while one is retried.
 BACKFILL_TRANSACTIONS = 2_100
 MORTGAGES_AFTER_KILL = 5
 PROVIDERS = ("moyasar", "tabby", "tamara")

@@ -444,3 +444,36 @@ async def test_database_unreachable_batch_comes_back_after_a_pause_not_at_once(i
     assert await effects(schema, mortgage_id) == 1
     failures = opened[:4]
     assert failures[3] - failures[0] >= 0.85  # three pauses of 0.3 s, not a tight loop
+
+
+async def test_a_hung_relay_holding_the_lock_is_replaced_by_the_standby(infra, demo_schema):
+    """An instance that stops talking without closing its connection (a hung process, a
+    lost node, a network partition) keeps its session, and so the relay lock, open: the
+    server ends that session once it is idle too long, and the standby takes over."""
+    schema = await demo_schema("demo_hung")
+    await write_note_and_emit(schema, f"m-{uuid.uuid4()}")
+    hung = OutboxRelay(
+        database_url=schema.url, schema=schema.schema, bootstrap_servers=infra.kafka_bootstrap_servers,
+        service_name=schema.schema, poll_interval=0.2, stale_session_seconds=2,
+    )  # fmt: skip
+    stuck = asyncio.Event()
+    never = asyncio.Event()
+
+    async def hang(rows):  # published, not yet marked: its session sits idle, lock held
+        stuck.set()
+        await never.wait()
+
+    hung.after_publish_hook = hang
+    hung.start()
+    await asyncio.wait_for(stuck.wait(), 30)
+    standby = make_relay(schema, infra.kafka_bootstrap_servers)
+    standby.start()
+    await eventually(lambda: standby.active, timeout=30)  # within the 2 s, plus a poll
+    await eventually(
+        lambda: schema.scalar("SELECT bool_and(published_at IS NOT NULL) FROM outbox"), timeout=30
+    )
+    never.set()  # the hung one wakes up: its session is gone, it marks nothing
+    await eventually(lambda: not hung.active, timeout=30)
+    assert standby.active
+    await hung.stop()
+    await standby.stop()

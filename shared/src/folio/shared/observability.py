@@ -6,7 +6,7 @@ import uuid
 from contextvars import ContextVar
 
 import structlog
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 _correlation_id: ContextVar[str | None] = ContextVar("correlation_id", default=None)
 
@@ -62,7 +62,14 @@ HTTP_LATENCY = Histogram(
     "folio_http_request_seconds", "HTTP request latency", ["service", "method", "route"]
 )
 EVENTS_CONSUMED = Counter(
-    "folio_events_consumed_total", "Events consumed", ["service", "consumer", "event_type", "outcome"]
+    "folio_events_consumed_total",
+    "Events consumed",
+    ["service", "consumer", "event_type", "outcome"],
 )
 EVENTS_PUBLISHED = Counter("folio_outbox_published_total", "Outbox rows published", ["service"])
+#: 1 on the one instance of a service whose outbox relay holds the lock and publishes,
+#: 0 on its hot standbys (scaling out adds standbys, not publishers).
+RELAY_ACTIVE = Gauge(
+    "folio_outbox_relay_active", "This instance's outbox relay is the active one", ["service"]
+)
 DEAD_LETTERS = Counter("folio_dead_letters_total", "Messages sent to a DLQ", ["service", "topic"])

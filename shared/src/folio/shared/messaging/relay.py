@@ -9,6 +9,8 @@ published (a memory broker restarted empty), the missing tail is republished.
 """
 
 import asyncio
+import os
+import socket
 import zlib
 from collections import defaultdict
 
@@ -17,7 +19,7 @@ import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from folio.shared.messaging.broker import ensure_topics
-from folio.shared.observability import EVENTS_PUBLISHED
+from folio.shared.observability import EVENTS_PUBLISHED, RELAY_ACTIVE
 from folio.shared.settings import to_plain_url
 
 log = structlog.get_logger(__name__)
@@ -34,6 +36,7 @@ class OutboxRelay:
         batch_size: int = 1000,
         poll_interval: float = 1.0,
         retention_seconds: float = 7 * 24 * 3600,
+        stale_session_seconds: float = 30.0,
     ) -> None:
         self.database_url = to_plain_url(database_url)
         self.schema = schema
@@ -45,13 +48,35 @@ class OutboxRelay:
         #: then pruned so the outbox stays small.
         self.retention_seconds = retention_seconds
         self._last_prune = 0.0
+        #: The server ends a relay session idle this long (Postgres' idle_session_timeout),
+        #: releasing its lock. A live relay, active or standby, asks something at least
+        #: every poll_interval; a session silent for longer belongs to an instance that
+        #: hung or lost its node or network without closing its connection, and would
+        #: otherwise keep the lock (and the service's events) until TCP gives up — hours.
+        self.stale_session_seconds = max(stale_session_seconds, 10 * poll_interval)
         self.lock_id = zlib.crc32(f"folio-outbox:{schema}".encode())
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._task: asyncio.Task | None = None
-        self.active = False
+        self._active = False
+        RELAY_ACTIVE.labels(service_name).set(0)
         #: Test hook: called after publishing a batch, before marking it sent.
         self.after_publish_hook = None
+
+    @property
+    def active(self) -> bool:
+        return self._active
+
+    @active.setter
+    def active(self, value: bool) -> None:
+        self._active = value
+        RELAY_ACTIVE.labels(self.service_name).set(1 if value else 0)
+
+    @property
+    def application_name(self) -> str:
+        """How the relay's session shows in pg_stat_activity (and so beside its advisory
+        lock in pg_locks): which pod and process holds a service's relay."""
+        return f"{self.service_name}-outbox-relay {socket.gethostname()} {os.getpid()}"[:63]
 
     def start(self) -> asyncio.Task:
         self._task = asyncio.create_task(self.run(), name=f"outbox-relay-{self.schema}")
@@ -82,9 +107,15 @@ class OutboxRelay:
                 backoff = min(backoff * 2, 10.0)
 
     async def _run_once(self) -> None:
-        conn = await asyncpg.connect(self.database_url, server_settings={"search_path": self.schema})
+        conn = await asyncpg.connect(
+            self.database_url,
+            server_settings={"search_path": self.schema, "application_name": self.application_name},
+        )
         producer: AIOKafkaProducer | None = None
         try:
+            if conn.get_server_version().major >= 14:  # idle_session_timeout is new in 14
+                timeout_ms = int(self.stale_session_seconds * 1000)
+                await conn.execute(f"SET idle_session_timeout = {timeout_ms}")
             while not await conn.fetchval("SELECT pg_try_advisory_lock($1)", self.lock_id):
                 if self._stopping.is_set():
                     return
@@ -120,7 +151,7 @@ class OutboxRelay:
 
     async def publish_batch(self, conn: asyncpg.Connection, producer: AIOKafkaProducer) -> int:
         rows = await conn.fetch(
-            'SELECT id, topic, key, value, headers::text AS headers FROM outbox'
+            "SELECT id, topic, key, value, headers::text AS headers FROM outbox"
             " WHERE published_at IS NULL ORDER BY id LIMIT $1",
             self.batch_size,
         )

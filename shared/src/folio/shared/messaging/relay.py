@@ -36,7 +36,7 @@ class OutboxRelay:
         batch_size: int = 1000,
         poll_interval: float = 1.0,
         retention_seconds: float = 7 * 24 * 3600,
-        stale_session_seconds: float = 30.0,
+        stale_session_seconds: float = 120.0,
     ) -> None:
         self.database_url = to_plain_url(database_url)
         self.schema = schema
@@ -53,6 +53,8 @@ class OutboxRelay:
         #: every poll_interval; a session silent for longer belongs to an instance that
         #: hung or lost its node or network without closing its connection, and would
         #: otherwise keep the lock (and the service's events) until TCP gives up — hours.
+        #: Well above the producer's 40 s request timeout: while a slow broker answers a
+        #: batch the session is idle too, and a live relay must not lose its lock for it.
         self.stale_session_seconds = max(stale_session_seconds, 10 * poll_interval)
         self.lock_id = zlib.crc32(f"folio-outbox:{schema}".encode())
         self._wake = asyncio.Event()

@@ -75,6 +75,10 @@ class LedgerClient(ServiceClient):
     async def entries(self, token: str, params: dict[str, str]) -> dict[str, Any]:
         return await self.request("GET", "/api/ledger/entries", token, params=params)
 
+    async def totals(self, token: str, params: dict[str, str]) -> dict[str, Any]:
+        """Count and sums per currency of the whole filtered set (the ledger sums)."""
+        return await self.request("GET", "/api/ledger/entries/totals", token, params=params)
+
     async def all_entries(
         self, token: str, params: dict[str, str], page_size: int = 200
     ) -> AsyncIterator[dict[str, Any]]:

@@ -236,7 +236,8 @@ QUERIES = [
     ({"q": "tenant 13"}, "entries_q_tenant"),
     ({"q": "bk-77", "sort": "amount_minor"}, "entries_q_booking"),
     ({"overdue": True}, "entries_overdue"),
-    ({"building_id": "bld-7"}, "entries_building"),
+    # (index-only once vacuumed; this sample never is)
+    ({"building_id": "bld-7"}, ("entries_totals_building", "entries_building")),
     ({"unit_id": "unit-7", "after_seq": 10}, "entries_unit"),
     ({"booking_id": "BK-7"}, "entries_booking"),
     ({"invoice_number": "INV-2026-000001"}, "entries_invoice_number_key"),
@@ -298,7 +299,8 @@ async def test_every_query_shape_of_the_registry_is_answered_by_an_index(fresh_l
             # a page of a filter may walk the creation-order index (the planner's choice
             # when matches are dense); the whole set, for its totals, is read by the
             # filter's own index
-            if index not in (totals if filters else listing):
+            names = index if isinstance(index, tuple) else (index,)
+            if not any(name in (totals if filters else listing) for name in names):
                 problems.append(f"{'totals' if filters else 'listing'} does not use {index}")
             # no full sort (an incremental one under a unique key's order is a no-op)
             if "sort" in query and re.search(r"(^|->  )Sort ", listing, re.MULTILINE):

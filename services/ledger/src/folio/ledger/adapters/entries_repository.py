@@ -179,19 +179,25 @@ def list_sql(
 def totals_sql(*, today: date | None = None, **filters: Any) -> tuple[Any, dict[str, Any]]:
     """Count and sums of the whole filtered set, one row per currency, in one query.
 
-    Refunds are summed per parent once (a hash join of the REFUND children, partial
-    index ``entries_refunds``), not per row; outstanding follows
-    ``Entry.outstanding_minor`` (amount - net paid on DUE and PENDING, else 0)."""
+    Two aggregates over the same filter: the entries' own columns (an index-only scan
+    where a covering index of migration 0010 fits the filter), and the REFUND children
+    of the set's entries joined to them (refunded; outstanding follows
+    ``Entry.outstanding_minor``: amount - paid + refunded on DUE and PENDING, else 0)."""
     where, params = _where(EntryFilter(**filters), today)
+    condition = " AND ".join(where)
     sql = (
-        "SELECT e.currency, count(*) AS count, sum(e.amount_minor) AS amount, "
-        "sum(e.paid_minor) AS paid, COALESCE(sum(r.total), 0) AS refunded, "
-        "COALESCE(sum(CASE WHEN e.status IN ('DUE', 'PENDING') "
-        "THEN e.amount_minor - e.paid_minor + COALESCE(r.total, 0) END), 0) "
-        "AS outstanding FROM entries e LEFT JOIN (SELECT parent_entry_id, "
-        "sum(amount_minor) AS total FROM entries WHERE entry_type = 'REFUND' "
-        "GROUP BY parent_entry_id) r ON r.parent_entry_id = e.id "
-        "WHERE " + " AND ".join(where) + " GROUP BY e.currency ORDER BY e.currency"
+        "WITH own AS (SELECT e.currency, count(*) AS count, sum(e.amount_minor) AS amount, "
+        "sum(e.paid_minor) AS paid, COALESCE(sum(CASE WHEN e.status IN ('DUE', 'PENDING') "
+        "THEN e.amount_minor - e.paid_minor END), 0) AS open "
+        f"FROM entries e WHERE {condition} GROUP BY e.currency), "
+        "refunds AS (SELECT e.currency, sum(c.amount_minor) AS refunded, "
+        "COALESCE(sum(CASE WHEN e.status IN ('DUE', 'PENDING') THEN c.amount_minor END), 0) "
+        "AS open FROM entries e JOIN entries c ON c.parent_entry_id = e.id "
+        f"AND c.entry_type = 'REFUND' WHERE {condition} GROUP BY e.currency) "
+        "SELECT own.currency, own.count, own.amount, own.paid, "
+        "COALESCE(refunds.refunded, 0) AS refunded, "
+        "own.open + COALESCE(refunds.open, 0) AS outstanding "
+        "FROM own LEFT JOIN refunds USING (currency) ORDER BY own.currency"
     )
     return text(sql), params
 

@@ -375,6 +375,10 @@ def _decode_cursor(cursor: str, sort: str | None, order: str) -> tuple[Any, int]
         except ValueError:
             pass
     if kind == "text" and isinstance(key, str) and _CURSOR_TEXT.fullmatch(key):
+        try:
+            key.encode()  # JSON can carry a lone surrogate, which PostgreSQL cannot take
+        except UnicodeEncodeError:
+            raise _invalid_cursor() from None
         return key, seq
     raise _invalid_cursor()
 

@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PACKAGES := shared simulators devstack services/ledger services/registry services/rotessa-sync services/webhooks services/console
 CONSOLE := services/console
 
-.PHONY: install browser run test lint lock bench token user clean
+.PHONY: install browser run demo test lint lock bench token user clean
 
 $(BIN)/uv:
 	$(PY) -m venv $(VENV)
@@ -31,6 +31,10 @@ install: $(VENV)/.installed $(CONSOLE)/node_modules/.package-lock.json browser
 
 run: install
 	$(BIN)/python -m folio.devstack run
+
+# Loads the demo portfolio into the stack `make run` started (a second run adds nothing).
+demo: install
+	$(BIN)/python -m folio.devstack demo
 
 test: install
 	$(BIN)/ruff check .

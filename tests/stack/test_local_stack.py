@@ -146,9 +146,11 @@ def console_entry_page(base: int, email: str, password: str, entry_id: str) -> s
         return page.text
 
 
-def stop(proc) -> None:
+def stop(proc, log_path=None) -> None:
     proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
-    assert proc.wait(60) == 0
+    code = proc.wait(60)
+    tail = log_path.read_text(errors="replace")[-4000:] if log_path else ""
+    assert code == 0, f"the stack ended with {code}:\n{tail}"
 
 
 def ports_closed(base: int) -> bool:
@@ -205,7 +207,7 @@ def test_local_stack_pays_an_invoice_and_survives_a_restart(stack_env):
         page = console_entry_page(base, email, password, entry["entry_id"])
         assert 'id="entry-status">PAID<' in page and entry["invoice_number"] in page
     finally:
-        stop(proc)
+        stop(proc, log_path)
     assert ports_closed(base), "a process outlived Ctrl-C"
 
     # Same data directory, broker empty again: nothing lost, nothing doubled.
@@ -225,5 +227,46 @@ def test_local_stack_pays_an_invoice_and_survives_a_restart(stack_env):
         page = console_entry_page(base, email, password, entry["entry_id"])
         assert 'id="entry-status">PAID<' in page
     finally:
-        stop(proc)
+        stop(proc, log_path)
+    assert ports_closed(base)
+
+
+def test_make_demo_loads_a_portfolio_once(stack_env):
+    """`make demo` on a fresh stack: the portfolio the README's tour shows, through the
+    public APIs only; a second run adds nothing; the books balance after it."""
+    env, base, tmp_path = stack_env
+    log_path = tmp_path / "stack.log"
+    staff = {"Authorization": "Bearer " + mint_token("smoke", ["admin"], local_dev_signer())}
+    gateway = f"http://127.0.0.1:{base + GATEWAY_OFFSET}"
+    demo = [sys.executable, "-m", "folio.devstack", "demo"]
+    proc = start(env, log_path)
+    try:
+        wait_ready(base, proc, log_path)
+        first = subprocess.run(demo, env=env, capture_output=True, text=True, timeout=600)
+        assert first.returncode == 0, first.stdout + first.stderr
+        assert "60  units" in first.stdout and "3  buildings" in first.stdout, first.stdout
+        second = subprocess.run(demo, env=env, capture_output=True, text=True, timeout=600)
+        assert second.returncode == 0, second.stdout + second.stderr
+        assert "nothing added" in second.stdout, second.stdout
+
+        def get(path, **params):
+            answer = httpx.get(f"{gateway}{path}", headers=staff, params=params, timeout=30)
+            assert answer.status_code == 200, answer.text
+            return answer.json()
+
+        buildings = get("/api/registry/buildings", q="DEMO-")["data"]
+        assert sorted(b["timezone"] for b in buildings) == ["Asia/Dubai", *["Asia/Riyadh"] * 2]
+        units = get("/api/registry/units", limit=500)["data"]
+        assert {u["status"] for u in units} == {"AVAILABLE", "BLOCKED", "MAINTENANCE"}
+        assert len(units) == 60
+        portfolio = get("/api/registry/kpis/portfolio")["portfolio"]
+        for figures in portfolio:  # SAR and AED: collected this year, something overdue
+            assert figures["collected_ytd_minor"] > 0 and figures["overdue_count"] > 0
+        [backfill] = get("/api/rotessa/backfills")
+        assert backfill["status"] == "COMPLETED" and backfill["metrics"]["confirmed"] >= 20
+        assert get("/api/ledger/journal/invariants")["ok"] is True
+        refunded = get("/api/ledger/entries", entry_type="REFUND", page_size=200)["data"]
+        assert refunded  # some payments were refunded through their provider
+    finally:
+        stop(proc, log_path)
     assert ports_closed(base)

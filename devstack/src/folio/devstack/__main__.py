@@ -1,5 +1,5 @@
 """python -m folio.devstack run | init | revisions | downgrade SERVICE REVISION |
-token [--subject S] [--roles admin,finance] | keygen | wait-ready"""
+token [--subject S] [--roles admin,finance] | keygen | wait-ready | demo"""
 
 import argparse
 import json
@@ -25,6 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     down.add_argument("revision", help="the head of the release rolled back to")
     ready = sub.add_parser("wait-ready", help="wait until every service's /readyz is 200")
     ready.add_argument("--timeout", type=float, default=120)
+    sub.add_parser("demo", help="load the demo portfolio into the running stack (idempotent)")
     args = parser.parse_args(argv)
     if args.command == "run":
         stack.run()
@@ -50,6 +51,8 @@ def main(argv: list[str] | None = None) -> int:
         stack.downgrade_from_environment(args.service, args.revision)
     elif args.command == "wait-ready":
         return 0 if stack.wait_ready(args.timeout) else 1
+    elif args.command == "demo":
+        return stack.demo()
     return 0
 
 

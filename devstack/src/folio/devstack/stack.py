@@ -247,6 +247,29 @@ def local_token(subject: str = "local-admin", roles: list[str] | None = None,
                       ttl_seconds=ttl_seconds)
 
 
+def demo() -> int:
+    """`make demo`: the demo portfolio, into the stack `make run` started."""
+    from folio.devstack.demo import load_demo
+
+    if not wait_ready(30):
+        print(f"Folio is not running at {GATEWAY_URL}: start it with `make run` first.")
+        return 1
+    simulators = {
+        "payments": f"http://127.0.0.1:{port_of(8203)}",
+        "beds24": f"http://127.0.0.1:{port_of(8202)}",
+        "rotessa": f"http://127.0.0.1:{port_of(8201)}",
+    }
+    token = local_token("demo-loader", ["admin"], ttl_seconds=3600)
+    print(f"loading the demo portfolio into {GATEWAY_URL} …")
+    report = asyncio.run(load_demo(GATEWAY_URL, token, simulators))
+    if report.nothing_added:
+        print("the demo portfolio is already loaded: nothing added.")
+    for what, count in sorted(report.created.items()):
+        print(f"  {count:>5}  {what}")
+    print(f"\nopen {GATEWAY_URL}/ and sign in (the credentials `make run` printed).")
+    return 0
+
+
 def print_banner(logs: Path) -> None:
     print(f"\nFolio is up: {GATEWAY_URL}/\n")
     print(f"  console      {GATEWAY_URL}/")

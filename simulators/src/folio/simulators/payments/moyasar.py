@@ -156,8 +156,11 @@ class MoyasarSimulator:
 
     # --- lifecycle ------------------------------------------------------------
 
-    def pay(self, payment: MoyasarPayment) -> Delivery:
-        now = _iso(datetime.now(UTC))
+    def pay(self, payment: MoyasarPayment, at: datetime | None = None) -> Delivery:
+        """Paid now, or at ``at`` (a payment made in the past, as a demo's history)."""
+        now = _iso(at or datetime.now(UTC))
+        if at is not None:
+            payment.created_at = now
         payment.status, payment.captured, payment.captured_at = "paid", payment.amount, now
         return self.event("payment_paid", payment)
 

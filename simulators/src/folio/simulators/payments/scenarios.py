@@ -7,6 +7,7 @@ retrying a non-2xx answer a bounded number of times with backoff.
 
 import asyncio
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Literal
 
 import httpx
@@ -48,13 +49,20 @@ class PaymentProviders:
         amount: str,
         currency: str = "SAR",
         method: str = "mada_card",
+        at: datetime | None = None,
     ) -> PaymentStory:
-        """The deliveries a provider posts when ``invoice_number`` is paid in full."""
+        """The deliveries a provider posts when ``invoice_number`` is paid in full.
+
+        ``at`` dates a payment in the past (Moyasar and Tabby carry the capture time;
+        Tamara's notifications do not, so Folio dates them on receipt).
+        """
         if provider == "moyasar":
             payment = self.moyasar.new_payment(invoice_number, amount, currency, method)
-            return PaymentStory(provider, payment.id, invoice_number, [self.moyasar.pay(payment)])
+            return PaymentStory(
+                provider, payment.id, invoice_number, [self.moyasar.pay(payment, at)]
+            )
         if provider == "tabby":
-            tabby_payment = self.tabby.new_payment(invoice_number, amount, currency)
+            tabby_payment = self.tabby.new_payment(invoice_number, amount, currency, at)
             return PaymentStory(
                 provider,
                 tabby_payment.id,

@@ -37,6 +37,7 @@ class TabbyPayment:
     closed_at: str | None = None
     captures: list[dict[str, Any]] = field(default_factory=list)
     refunds: list[dict[str, Any]] = field(default_factory=list)
+    at: datetime | None = None  # when a payment made in the past was captured
 
     def money(self, amount_minor: int) -> str:
         return minor_to_decimal_string(amount_minor, self.currency)
@@ -81,9 +82,16 @@ class TabbySimulator:
         self.payments: dict[str, TabbyPayment] = {}
 
     def new_payment(
-        self, invoice_number: str | None, amount: str, currency: str = "SAR"
+        self,
+        invoice_number: str | None,
+        amount: str,
+        currency: str = "SAR",
+        at: datetime | None = None,
     ) -> TabbyPayment:
         payment = TabbyPayment(invoice_number, to_minor(amount, currency), currency)
+        if at is not None:  # a payment made in the past: its capture is dated then too
+            payment.created_at = _iso(at)
+            payment.at = at
         self.payments[payment.id] = payment
         return payment
 
@@ -122,13 +130,13 @@ class TabbySimulator:
             {
                 "id": str(uuid.uuid4()),
                 "amount": payment.money(capture_minor),
-                "created_at": _iso(datetime.now(UTC)),
+                "created_at": _iso(payment.at or datetime.now(UTC)),
                 "reference_id": f"{payment.invoice_number}-capture-{len(payment.captures) + 1}",
                 "items": [],
             }
         )
         if payment.captured_minor() >= payment.amount_minor:
-            payment.status, payment.closed_at = "closed", _iso(datetime.now(UTC))
+            payment.status, payment.closed_at = "closed", _iso(payment.at or datetime.now(UTC))
         return self.snapshot(payment, note="capture")
 
     def close(self, payment: TabbyPayment) -> Delivery:

@@ -45,12 +45,21 @@ class RowOutcome(StrEnum):
     PENDING = "PENDING"  # Pending or Future: not money yet
 
 
+#: Every command rotessa-sync sends the ledger carries a reference with this prefix.
+REFERENCE_PREFIX = "rotessa:"
+
+
 def collected_reference(transaction_id: int) -> str:
-    return f"rotessa:txn:{transaction_id}"
+    return f"{REFERENCE_PREFIX}txn:{transaction_id}"
 
 
 def chargeback_reference(transaction_id: int) -> str:
-    return f"rotessa:txn:{transaction_id}:chargeback"
+    return f"{REFERENCE_PREFIX}txn:{transaction_id}:chargeback"
+
+
+def is_ours(reference: str | None) -> bool:
+    """A ledger answer to one of rotessa-sync's commands (not, e.g., a rent payment)."""
+    return (reference or "").startswith(REFERENCE_PREFIX)
 
 
 class InvalidTransaction(ValueError):

@@ -13,7 +13,7 @@ from typing import Any
 import structlog
 
 from folio.rotessa_sync.adapters.repository import LedgerAnswer
-from folio.rotessa_sync.domain.classification import CommandState
+from folio.rotessa_sync.domain.classification import CommandState, is_ours
 from folio.rotessa_sync.service.backfill import finalize_if_settled
 from folio.shared.contracts import (
     Envelope,
@@ -72,8 +72,8 @@ async def when_ledger_committed_confirm_commands(envelopes: list[Envelope], uow:
         committed = envelope.payload()
         assert isinstance(committed, LedgerTransactionCommitted)
         reference = committed.reference
-        if not (reference or "").startswith("rotessa:") and committed.source_event_id is None:
-            continue  # not ours, nothing to match it with
+        if not is_ours(reference):
+            continue  # e.g. a rent payment: nothing of ours to confirm, no statement run
         answers.append(
             LedgerAnswer(
                 source_event_id=_event_id(committed.source_event_id),

@@ -111,6 +111,36 @@ def entry_page(data: Dataset) -> Stages:
     ]  # fmt: skip
 
 
+def registry_call(path: str, **query: str) -> Call:
+    return ("registry", "/api/registry" + path, query)
+
+
+def buildings_page() -> Stages:
+    return [[registry_call("/kpis/portfolio"), registry_call("/buildings", limit="500")]]
+
+
+def building_page(data: Dataset) -> Stages:
+    b = data.buildings[3]
+    return [[registry_call(f"/buildings/{b}"), registry_call(f"/kpis/buildings/{b}"),
+             registry_call(f"/buildings/{b}/occupancy"),
+             registry_call(f"/kpis/buildings/{b}/collections", months="12"),
+             registry_call("/units", building_id=b, limit="200")]]  # fmt: skip
+
+
+def unit_page(data: Dataset) -> Stages:
+    from datetime import UTC, datetime
+
+    from folio.console.domain.buildings import last_days
+
+    u = data.units[7]
+    # the page reads the card, then 30 nights up to the card's date (the registry's today)
+    start, end = last_days(datetime.now(UTC).date(), 30)
+    return [[registry_call(f"/units/{u}/finance-card")],
+            [registry_call(f"/units/{u}/daily-status", start_date=start.isoformat(),
+                           end_date=end.isoformat()),
+             registry_call("/bookings", unit_id=u, limit="100")]]  # fmt: skip
+
+
 #: Every page measured: add one with one line (its path and the API calls it makes).
 PAGES: list[Page] = [
     payments("payments"),
@@ -122,8 +152,9 @@ PAGES: list[Page] = [
     payments("payments_search_sorted", q="tenant 12", sort="due_date", dir="desc"),
     payments("payments_unit_range", unit_id="{unit}", due_from="2024-01-01", due_to="2025-12-31"),
     Page("entry", lambda d: f"/admin/payments/{d.entry_id}", entry_page),
-    # Page("buildings", lambda d: "/admin/buildings", lambda d: [[("registry", "/api/registry/buildings", {})]]),
-    # Page("unit", lambda d: f"/admin/units/{d.units[7]}", lambda d: [[...the unit page's calls...]]),
+    Page("buildings", lambda d: "/admin/buildings", lambda d: buildings_page()),
+    Page("building", lambda d: f"/admin/buildings/{d.buildings[3]}", building_page),
+    Page("unit", lambda d: f"/admin/units/{d.units[7]}", unit_page),
 ]
 
 
@@ -204,6 +235,85 @@ LEDGER_SQL = [
     "ANALYZE registry.buildings",
     "ANALYZE registry.units",
 ]
+
+
+#: The registry's KPI read model of the same entries (what ledger.entry.changed keeps
+#: there), a third of the units booked around today; the aggregates and the last 30
+#: nights' snapshots are then built by the registry's own code.
+REGISTRY_READS_SQL = [
+    """
+    INSERT INTO registry.kpi_entries (entry_id, invoice_number, building_ref, building_id,
+        unit_id, booking_id, entry_type, status, amount_minor, paid_minor, refunded_minor,
+        currency, due_date, paid_at, paid_local_date, version, changed_at)
+    SELECT e.id::text, e.invoice_number, e.building_id, e.building_id::uuid, e.unit_id,
+           e.booking_id, e.entry_type, e.status, e.amount_minor, e.paid_minor, 0, e.currency,
+           e.due_date, e.paid_at, (e.paid_at AT TIME ZONE 'Asia/Riyadh')::date, e.version,
+           now()
+    FROM ledger.entries e
+    """,
+    """
+    INSERT INTO registry.kpi_money_movements
+        (entry_id, version, kind, building_id, currency, amount_minor, moved_at)
+    SELECT entry_id, version, 'PAYMENT', building_id, currency, paid_minor,
+           coalesce(paid_at, changed_at)
+    FROM registry.kpi_entries WHERE paid_minor > 0
+    """,
+    """
+    INSERT INTO registry.bookings (id, building_id, unit_id, guest_name, start_date, end_date,
+        status, source, renewals_used, max_renewals, renewal_window_days)
+    SELECT gen_random_uuid(), building_id, id, 'Guest ' || n, current_date - 20,
+           current_date + 40, 'CONFIRMED', 'LOCAL', 0, 1, 14
+    FROM (SELECT id, building_id, row_number() OVER (ORDER BY code) AS n FROM registry.units) u
+    WHERE n % 3 = 0
+    """,
+]
+
+
+async def load_registry_reads(admin_url: str) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from folio.registry.service.occupancy import take_daily_snapshots
+    from folio.registry.service.unit_of_work import RegistryUnitOfWork
+
+    started_at = time.perf_counter()
+    conn = await asyncpg.connect(to_plain_url(admin_url))
+    try:
+        for statement in REGISTRY_READS_SQL:
+            await conn.execute(statement)
+        building_ids = [r[0] for r in await conn.fetch("SELECT id FROM registry.buildings")]
+    finally:
+        await conn.close()
+    engine = create_engine(admin_url, "registry", pool_size=2)
+    sessions = create_sessionmaker(engine)
+    try:
+        for building_id in building_ids:
+            async with RegistryUnitOfWork(sessions, producer="bench") as uow:
+                await uow.repo.rebuild_kpi_aggregates(building_id)
+                await uow.commit()
+        now = datetime.now(UTC)
+        async with RegistryUnitOfWork(sessions, producer="bench") as uow:
+            await take_daily_snapshots(
+                uow, start_date=now.date() - timedelta(days=30), end_date=now.date(),
+                building_id=None, now=now, max_age=timedelta(hours=6),
+            )  # fmt: skip
+            await uow.commit()
+    finally:
+        await engine.dispose()
+    conn = await asyncpg.connect(to_plain_url(admin_url))
+    try:
+        await conn.execute("VACUUM ANALYZE registry.kpi_entries")
+        await conn.execute("ANALYZE")
+    finally:
+        await conn.close()
+    print(f"registry read model built in {time.perf_counter() - started_at:.0f} s", flush=True)
+
+
+async def registry_reads_missing(admin_url: str) -> bool:
+    conn = await asyncpg.connect(to_plain_url(admin_url))
+    try:
+        return not await conn.fetchval("SELECT EXISTS (SELECT 1 FROM registry.kpi_entries)")
+    finally:
+        await conn.close()
 
 
 async def load(admin_url: str, entries: int, units: int, buildings: int) -> Dataset:
@@ -355,6 +465,8 @@ def main(argv: list[str]) -> int:
             data = asyncio.run(load(admin_url, args.entries, args.units, args.buildings))
         else:  # a database loaded by an earlier run (--database-url): its size, not --entries
             data = asyncio.run(describe(admin_url))
+        if asyncio.run(registry_reads_missing(admin_url)):
+            asyncio.run(load_registry_reads(admin_url))
         ports = {name: free_port() for name in urls}
         service_urls = {n: f"http://127.0.0.1:{ports[n]}" for n in ("ledger", "registry")}
         base = {

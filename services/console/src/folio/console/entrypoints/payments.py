@@ -41,11 +41,6 @@ from folio.console.entrypoints.web import (
 
 router = APIRouter(prefix="/admin/payments", include_in_schema=False)
 
-#: Totals are summed over the filtered set when it has at most this many entries: the
-#: ledger has no aggregate query yet, so the console pages through the set itself.
-TOTALS_LIMIT = 2_000
-
-
 def _ledger(request: Request) -> LedgerClient:
     return request.app.state.ledger
 

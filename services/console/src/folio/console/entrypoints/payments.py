@@ -41,6 +41,7 @@ from folio.console.entrypoints.web import (
 
 router = APIRouter(prefix="/admin/payments", include_in_schema=False)
 
+
 def _ledger(request: Request) -> LedgerClient:
     return request.app.state.ledger
 

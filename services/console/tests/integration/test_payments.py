@@ -8,6 +8,7 @@ import uuid
 import httpx
 import pytest
 
+from folio.console.adapters.services import LedgerClient
 from folio.console.app import create_app
 from folio.console.domain.payments import CSV_COLUMNS, csv_row
 from folio.console.domain.users import Role
@@ -207,7 +208,10 @@ async def test_free_text_and_sorting_apply_to_the_page_its_totals_and_its_csv(
         assert re.search(r'id="total-count">3<', found.text)
         nxt = re.search(r'id="next-page" href="([^"]+)"', found.text).group(1).replace("&amp;", "&")
         assert invoice_numbers((await client.get(nxt)).text) == [tenant[2]["invoice_number"]]
-        by_amount = sorted(plain + tenant, key=lambda e: e["amount_minor"], reverse=True)
+        # descending: ties too (newest first; the ledger breaks ties by creation order
+        # in the direction of the sort, so one index serves both directions)
+        by_amount = sorted(plain + tenant, key=lambda e: (e["amount_minor"], e["invoice_number"]),
+                           reverse=True)  # fmt: skip
         query = {"building_id": building, "sort": "amount_minor", "dir": "desc"}
         page = await client.get("/admin/payments", params=query)
         assert invoice_numbers(page.text) == [e["invoice_number"] for e in by_amount[:2]]
@@ -220,3 +224,33 @@ async def test_free_text_and_sorting_apply_to_the_page_its_totals_and_its_csv(
         assert [r[0] for r in list(csv.reader(io.StringIO(searched.text)))[1:]] == [
             e["entry_id"] for e in tenant
         ]
+
+
+async def test_a_page_is_one_ledger_page_and_its_totals_never_the_whole_set(
+    console_settings, make_user, ledger_server, monkeypatch
+):
+    building = f"bld-{uuid.uuid4().hex[:8]}"
+    create_entries(ledger_server.url, 5, building_id=building)
+    calls = []
+    original = LedgerClient.request
+
+    async def counted(self, method, path, token, *, params=None, json=None):
+        calls.append((path, dict(params or {})))
+        return await original(self, method, path, token, params=params, json=json)
+
+    monkeypatch.setattr(LedgerClient, "request", counted)
+    app = create_app(console_settings.model_copy(update={"page_size": 2}))
+    user = await make_user(Role.VIEWER)
+    async with console_client(app) as client:
+        await sign_in(client, user.email, PASSWORD)
+        calls.clear()
+        query = {"building_id": building, "q": "bld", "sort": "due_date", "dir": "desc"}
+        page = await client.get("/admin/payments", params=query)
+        assert page.status_code == 200 and re.search(r'id="total-count">5<', page.text)
+    assert sorted(path for path, _ in calls) == [
+        "/api/ledger/entries",
+        "/api/ledger/entries/totals",
+    ]
+    listing = next(p for path, p in calls if path == "/api/ledger/entries")
+    assert listing == {"building_id": building, "q": "bld", "sort": "due_date",
+                       "order": "desc", "page_size": "2"}  # fmt: skip

@@ -34,13 +34,12 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 ADMIN_TARGETS = frozenset({"DUE", "PENDING", "FAILED", "VOID"})
 #: Children correct an entry; they are not corrected themselves.
 CHILD_TYPES = frozenset({"REFUND", "ADJUSTMENT"})
-#: Columns the registry sorts by (the console sorts; the ledger has no order parameter).
+#: Columns the registry sorts by: the ledger's ``sort`` values (``GET /entries``), each
+#: with an index there. Outstanding is not one (it depends on each entry's refunds).
 SORTABLE = (
-    "invoice_number", "entry_type", "status", "amount_minor", "paid_minor",
-    "outstanding_minor", "due_date", "building_id", "unit_id", "booking_id",
+    "invoice_number", "entry_type", "status", "amount_minor", "paid_minor", "due_date",
+    "building_id", "unit_id", "booking_id",
 )  # fmt: skip
-_TEXT_FIELDS = ("invoice_number", "booking_id", "building_id", "unit_id", "description",
-                "entry_type", "status")  # fmt: skip
 _INVOICE_RE = re.compile(r"^INV-\d{4}-\d{6}$")
 _TEXT_LIMIT = 200
 
@@ -51,7 +50,8 @@ class FilterError(ValueError):
 
 @dataclass(frozen=True)
 class PaymentFilters:
-    """The registry's search and filters, each one a ledger ``GET /entries`` filter."""
+    """The registry's search, filters and order, each one a ledger ``GET /entries``
+    parameter: the ledger searches, sorts, pages and sums; the console holds one page."""
 
     invoice_number: str | None = None
     booking_id: str | None = None
@@ -62,18 +62,12 @@ class PaymentFilters:
     due_from: date | None = None
     due_to: date | None = None
     overdue: bool | None = None
-    #: Free text (invoice, booking, building, unit, description, metadata such as the
-    #: tenant): the ledger has no text search, so the console applies it to the set.
+    #: Free text: the ledger's ``q``, a case-blind prefix of the invoice number,
+    #: booking, building, unit, tenant or description.
     text: str | None = None
-    #: A column of :data:`SORTABLE` and ``asc``/``desc``; the ledger lists in creation
-    #: order only, so the console sorts the set.
+    #: A column of :data:`SORTABLE` and ``asc``/``desc`` (the ledger's ``sort``/``order``).
     sort: str | None = None
     descending: bool = False
-
-    @property
-    def needs_whole_set(self) -> bool:
-        """The console must read the whole filtered set to answer (text or sort)."""
-        return self.text is not None or self.sort is not None
 
     @classmethod
     def parse(cls, params: dict[str, str]) -> PaymentFilters:
@@ -128,8 +122,8 @@ class PaymentFilters:
             raise FilterError("the due-date range ends before it starts")
         return filters
 
-    def ledger_params(self) -> dict[str, str]:
-        """The query of the ledger's ``GET /api/ledger/entries`` for these filters."""
+    def filter_params(self) -> dict[str, str]:
+        """The filters of the ledger's ``GET /entries`` and ``GET /entries/totals``."""
         params: dict[str, str] = {}
         for name in ("invoice_number", "booking_id", "status", "entry_type", "building_id",
                      "unit_id"):  # fmt: skip
@@ -142,11 +136,21 @@ class PaymentFilters:
             params["due_to"] = self.due_to.isoformat()
         if self.overdue is not None:
             params["overdue"] = "true" if self.overdue else "false"
+        if self.text:
+            params["q"] = self.text
+        return params
+
+    def ledger_params(self) -> dict[str, str]:
+        """The ledger's ``GET /entries`` query: the filters and the order."""
+        params = self.filter_params()
+        if self.sort:
+            params["sort"] = self.sort
+            params["order"] = "desc" if self.descending else "asc"
         return params
 
     def query(self) -> dict[str, str]:
         """The page's own query string for the same filters (links, export)."""
-        params = {**({"q": self.text} if self.text else {}), **self.ledger_params()}
+        params = self.filter_params()
         if self.sort:
             params["sort"] = self.sort
             params["dir"] = "desc" if self.descending else "asc"
@@ -156,23 +160,6 @@ class PaymentFilters:
         """The query of a column header's link: sort by it, or flip its direction."""
         flip = self.sort == column and not self.descending
         return {**self.query(), "sort": column, "dir": "desc" if flip else "asc"}
-
-    def matches(self, entry: dict[str, Any]) -> bool:
-        if self.text is None:
-            return True
-        needle = self.text.casefold()
-        haystack = [entry.get(k) for k in _TEXT_FIELDS]
-        haystack += list((entry.get("metadata") or {}).values())
-        return any(needle in str(value).casefold() for value in haystack if value)
-
-    def ordered(self, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        if self.sort is None:
-            return entries
-        column = self.sort
-        present = [e for e in entries if e.get(column) is not None]
-        missing = [e for e in entries if e.get(column) is None]  # always last
-        present.sort(key=lambda e: e[column], reverse=self.descending)
-        return present + missing
 
 
 def status_targets(status: str, role: Role) -> list[str]:
@@ -229,22 +216,26 @@ def parse_money(text: str, currency: str, *, allow_negative: bool = False) -> in
 
 @dataclass
 class Totals:
-    """Sums of a set of entries, one line per currency (never added across currencies)."""
+    """Sums of the filtered set, one line per currency (never added across currencies):
+    the ledger's ``GET /entries/totals``."""
 
     count: int = 0
     by_currency: dict[str, dict[str, int]] | None = None
 
-    def add(self, entry: dict[str, Any]) -> None:
-        self.count += 1
-        if self.by_currency is None:
-            self.by_currency = {}
-        sums = self.by_currency.setdefault(
-            entry["currency"], {"amount": 0, "paid": 0, "refunded": 0, "outstanding": 0}
+    @classmethod
+    def of(cls, body: dict[str, Any]) -> Totals:
+        return cls(
+            count=body["count"],
+            by_currency={
+                line["currency"]: {
+                    "amount": line["amount_minor"],
+                    "paid": line["paid_minor"],
+                    "refunded": line["refunded_minor"],
+                    "outstanding": line["outstanding_minor"],
+                }
+                for line in body["by_currency"]
+            },
         )
-        sums["amount"] += entry["amount_minor"]
-        sums["paid"] += entry["paid_minor"]
-        sums["refunded"] += entry["refunded_minor"]
-        sums["outstanding"] += entry["outstanding_minor"]
 
 
 CSV_COLUMNS = (

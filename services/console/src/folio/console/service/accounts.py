@@ -146,12 +146,11 @@ async def current(
     activity and must not keep an idle session alive."""
     token_hash = hash_token(token)
     async with uow_factory() as uow:
-        now = await uow.now()
-        session = await uow.sessions.get(token_hash)
-        if session is None or not policy.is_live(session, now):
+        found = await uow.sessions.with_user(token_hash)
+        if found is None:
             return None
-        user = await uow.users.get(session.user_id)
-        if user is None or not user.enabled:
+        now, session, user = found
+        if not policy.is_live(session, now) or not user.enabled:
             return None
         if touch and policy.needs_touch(session, now):
             await uow.sessions.touch(token_hash, now)

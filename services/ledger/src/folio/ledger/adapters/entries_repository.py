@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from types import SimpleNamespace
 from typing import Any
@@ -49,6 +49,157 @@ def row_to_entry(row: Any) -> Entry:
         metadata=metadata,
         refund_count=int(row.refund_count),
     )
+
+
+#: Sortable columns: the key expression (the index's, verbatim: migration 0010) and
+#: its SQL type for the cursor's value. Missing values sort as the greatest.
+SORT_KEYS: dict[str, tuple[str, str]] = {
+    "invoice_number": ("e.invoice_number", "text"),
+    "entry_type": ("e.entry_type", "text"),
+    "status": ("e.status", "text"),
+    "amount_minor": ("e.amount_minor", "bigint"),
+    "paid_minor": ("e.paid_minor", "bigint"),
+    "due_date": ("COALESCE(e.due_date, DATE '9999-12-31')", "date"),
+    "building_id": ('(COALESCE(e.building_id, chr(1114111)) COLLATE "C")', "text"),
+    "unit_id": ('(COALESCE(e.unit_id, chr(1114111)) COLLATE "C")', "text"),
+    "booking_id": ('(COALESCE(e.booking_id, chr(1114111)) COLLATE "C")', "text"),
+}
+
+#: Fields ``q`` matches by case-insensitive prefix (each one an index of migration 0010).
+SEARCH_FIELDS = (
+    "lower(e.invoice_number)",
+    "lower(e.booking_id)",
+    "lower(e.building_id)",
+    "lower(e.unit_id)",
+    "left(lower(e.metadata ->> 'tenant'), 200)",
+    "left(lower(e.description), 200)",
+)
+
+
+@dataclass(frozen=True)
+class EntryFilter:
+    """The registry's filters (every one optional; all of them must hold)."""
+
+    status: str | None = None
+    entry_type: str | None = None
+    building_id: str | None = None
+    unit_id: str | None = None
+    booking_id: str | None = None
+    invoice_number: str | None = None
+    parent_entry_id: str | None = None
+    due_from: date | None = None
+    due_to: date | None = None
+    overdue: bool | None = None
+    q: str | None = None
+
+
+def _like_prefix(value: str) -> str:
+    # lowered by PostgreSQL (as the indexes are); the escapes are not letters
+    escaped = value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped + "%"
+
+
+def _where(f: EntryFilter, today: date | None) -> tuple[list[str], dict[str, Any]]:
+    clauses = ["TRUE"]
+    params: dict[str, Any] = {}
+    simple = {
+        "status": f.status,
+        "entry_type": f.entry_type,
+        "building_id": f.building_id,
+        "unit_id": f.unit_id,
+        "booking_id": f.booking_id,
+        "invoice_number": f.invoice_number,
+    }
+    for column, value in simple.items():
+        if value is not None:
+            clauses.append(f"e.{column} = :{column}")
+            params[column] = value
+    if f.parent_entry_id is not None:
+        clauses.append("e.parent_entry_id = :parent")
+        params["parent"] = uuid.UUID(f.parent_entry_id)
+    if f.due_from is not None:
+        clauses.append("e.due_date >= :due_from")
+        params["due_from"] = f.due_from
+    if f.due_to is not None:
+        clauses.append("e.due_date <= :due_to")
+        params["due_to"] = f.due_to
+    if f.overdue is not None:
+        # seed KPI "Overdue Count": DUE entries past their due date
+        condition = "(e.status = 'DUE' AND e.due_date < :today)"
+        clauses.append(condition if f.overdue else f"NOT COALESCE({condition}, FALSE)")
+        params["today"] = today
+    if f.q is not None:
+        clauses.append(
+            "("
+            + " OR ".join(f"{field} LIKE lower(CAST(:q AS text))" for field in SEARCH_FIELDS)
+            + ")"
+        )
+        params["q"] = _like_prefix(f.q)
+    return clauses, params
+
+
+def list_sql(
+    *,
+    limit: int,
+    after_seq: int | None = None,
+    sort: str | None = None,
+    descending: bool = False,
+    after_key: Any = None,
+    today: date | None = None,
+    **filters: Any,
+) -> tuple[Any, dict[str, Any]]:
+    """A page in ``sort`` order (a :data:`SORT_KEYS` column; creation order without one),
+    ``seq`` breaking ties in the same direction, so that one ``(key, seq)`` index read
+    forwards or backwards answers it. ``after_key``/``after_seq`` is the keyset cursor
+    (the last row of the previous page): a row comparison, not an offset."""
+    where, params = _where(EntryFilter(**filters), today)
+    params["limit"] = limit
+    key = SORT_KEYS[sort][0] if sort else "e.seq"
+    direction = "DESC" if descending else "ASC"
+    if after_seq is not None:
+        params["after_seq"] = after_seq
+        if sort:
+            value = f"CAST(:after_key AS {SORT_KEYS[sort][1]})"
+            if isinstance(after_key, date):
+                # as text: asyncpg would send date.max (the missing-date key) as 'infinity'
+                after_key, value = after_key.isoformat(), "CAST(CAST(:after_key AS text) AS date)"
+            params["after_key"] = after_key
+            where.append(f"({key}, e.seq) {'<' if descending else '>'} ({value}, :after_seq)")
+        else:
+            where.append(f"e.seq {'<' if descending else '>'} :after_seq")
+    sql = (
+        _ENTRY_SELECT.replace("SELECT e.*", f"SELECT e.*, {key} AS sort_key", 1)
+        + " WHERE "
+        + " AND ".join(where)
+        + f" ORDER BY {key} {direction}, e.seq {direction} LIMIT :limit"
+    )
+    return text(sql), params
+
+
+def totals_sql(*, today: date | None = None, **filters: Any) -> tuple[Any, dict[str, Any]]:
+    """Count and sums of the whole filtered set, one row per currency, in one query.
+
+    Two aggregates over the same filter: the entries' own columns (an index-only scan
+    where a covering index of migration 0010 fits the filter), and the REFUND children
+    of the set's entries joined to them (refunded; outstanding follows
+    ``Entry.outstanding_minor``: amount - paid + refunded on DUE and PENDING, else 0)."""
+    where, params = _where(EntryFilter(**filters), today)
+    condition = " AND ".join(where)
+    sql = (
+        "WITH own AS (SELECT e.currency, count(*) AS count, sum(e.amount_minor) AS amount, "
+        "sum(e.paid_minor) AS paid, COALESCE(sum(CASE WHEN e.status IN ('DUE', 'PENDING') "
+        "THEN e.amount_minor - e.paid_minor END), 0) AS open "
+        f"FROM entries e WHERE {condition} GROUP BY e.currency), "
+        "refunds AS (SELECT e.currency, sum(c.amount_minor) AS refunded, "
+        "COALESCE(sum(CASE WHEN e.status IN ('DUE', 'PENDING') THEN c.amount_minor END), 0) "
+        "AS open FROM entries e JOIN entries c ON c.parent_entry_id = e.id "
+        f"AND c.entry_type = 'REFUND' WHERE {condition} GROUP BY e.currency) "
+        "SELECT own.currency, own.count, own.amount, own.paid, "
+        "COALESCE(refunds.refunded, 0) AS refunded, "
+        "own.open + COALESCE(refunds.open, 0) AS outstanding "
+        "FROM own LEFT JOIN refunds USING (currency) ORDER BY own.currency"
+    )
+    return text(sql), params
 
 
 class EntriesRepository:
@@ -202,61 +353,14 @@ class EntriesRepository:
             },
         )
 
-    async def list(
-        self,
-        *,
-        limit: int,
-        after_seq: int | None = None,
-        status: str | None = None,
-        entry_type: str | None = None,
-        building_id: str | None = None,
-        unit_id: str | None = None,
-        booking_id: str | None = None,
-        invoice_number: str | None = None,
-        due_from: date | None = None,
-        due_to: date | None = None,
-        overdue: bool | None = None,
-        today: date | None = None,
-        parent_entry_id: str | None = None,
-    ) -> list[tuple[int, Entry]]:
-        clauses = ["TRUE"]
-        params: dict[str, Any] = {"limit": limit}
-        simple = {
-            "status": status,
-            "entry_type": entry_type,
-            "building_id": building_id,
-            "unit_id": unit_id,
-            "booking_id": booking_id,
-            "invoice_number": invoice_number,
-        }
-        for column, value in simple.items():
-            if value is not None:
-                clauses.append(f"e.{column} = :{column}")
-                params[column] = value
-        if parent_entry_id is not None:
-            clauses.append("e.parent_entry_id = :parent")
-            params["parent"] = uuid.UUID(parent_entry_id)
-        if after_seq is not None:
-            clauses.append("e.seq > :after_seq")
-            params["after_seq"] = after_seq
-        if due_from is not None:
-            clauses.append("e.due_date >= :due_from")
-            params["due_from"] = due_from
-        if due_to is not None:
-            clauses.append("e.due_date <= :due_to")
-            params["due_to"] = due_to
-        if overdue is not None:
-            # seed KPI "Overdue Count": DUE entries past their due date
-            condition = "(e.status = 'DUE' AND e.due_date < :today)"
-            clauses.append(condition if overdue else f"NOT COALESCE({condition}, FALSE)")
-            params["today"] = today
-        result = await self.session.execute(
-            text(
-                _ENTRY_SELECT + " WHERE " + " AND ".join(clauses) + " ORDER BY e.seq LIMIT :limit"
-            ),
-            params,
-        )
-        return [(row.seq, row_to_entry(row)) for row in result]
+    async def list(self, **query: Any) -> list[tuple[tuple[Any, int], Entry]]:
+        """One page of the filtered set as ``((sort key, seq), entry)`` (:func:`list_sql`)."""
+        result = await self.session.execute(*list_sql(**query))
+        return [((row.sort_key, row.seq), row_to_entry(row)) for row in result]
+
+    async def totals(self, **query: Any) -> list[Any]:
+        """Count and sums of the whole filtered set per currency (:func:`totals_sql`)."""
+        return list(await self.session.execute(*totals_sql(**query)))
 
     # --- payments and rejections -------------------------------------------------
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import date
@@ -40,6 +41,7 @@ from folio.ledger.entrypoints.schemas import (
     AuditTrail,
     EntryOut,
     EntryPage,
+    EntryTotals,
     JournalInvariants,
     JournalVerification,
     PaymentList,
@@ -53,7 +55,15 @@ from folio.shared import idempotency
 from folio.shared.auth import READ_ROLES, WRITE_ROLES, Principal, require_roles
 from folio.shared.contracts.money import CURRENCY_EXPONENTS
 from folio.shared.idempotency import IdempotencyKey
-from folio.shared.inputs import INT64_MAX, FilterText, FreeText, Int, StrictDate, Text
+from folio.shared.inputs import (
+    INT64_MAX,
+    MAX_FILTER,
+    FilterText,
+    FreeText,
+    Int,
+    StrictDate,
+    Text,
+)
 from folio.shared.problems import Problem
 from folio.shared.transactions import retry_transient, sqlstate_of
 
@@ -282,6 +292,31 @@ async def create_entry(
     return await idempotent_write(request, principal, idempotency_key, 201, work, body)
 
 
+@router.get("/entries/totals", response_model=EntryTotals)
+async def entry_totals(request: Request, principal: Reader, filters: Filters) -> dict[str, Any]:
+    """Count, amount, paid, refunded and outstanding of the whole filtered set (the
+    filters of ``GET /entries``), per currency, summed by the database."""
+
+    async def work(uow):
+        return await uow.entries.totals(today=(await uow.now()).date(), **filters)
+
+    rows = await in_unit_of_work(request, work)
+    return {
+        "count": sum(r.count for r in rows),
+        "by_currency": [
+            {
+                "currency": r.currency.strip(),
+                "count": r.count,
+                "amount_minor": int(r.amount),
+                "paid_minor": int(r.paid),
+                "refunded_minor": int(r.refunded),
+                "outstanding_minor": int(r.outstanding),
+            }
+            for r in rows
+        ],
+    }
+
+
 @router.get("/entries/{entry_id}", response_model=EntryOut)
 async def get_entry(entry_id: str, request: Request, principal: Reader) -> dict[str, Any]:
     async def work(uow):
@@ -294,26 +329,61 @@ async def get_entry(entry_id: str, request: Request, principal: Reader) -> dict[
     return entry_body(entry, today)
 
 
-def _encode_cursor(seq: int) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"after": seq}).encode()).decode()
+SortColumn = Literal[
+    "invoice_number", "entry_type", "status", "amount_minor", "paid_minor", "due_date",
+    "building_id", "unit_id", "booking_id",
+]  # fmt: skip
+_KEY_TYPES = {"amount_minor": "int", "paid_minor": "int", "due_date": "date"}
+_CURSOR_TEXT = re.compile(r"[^\x00-\x1f\x7f]{0,200}")
 
 
-def _decode_cursor(cursor: str) -> int:
+def _invalid_cursor(detail: str = "cursor is not valid") -> Problem:
+    return Problem(422, "invalid-cursor", "Unprocessable request", detail)
+
+
+def _encode_cursor(key: Any, seq: int, sort: str | None, order: str) -> str:
+    body: dict[str, Any] = {"after": seq}
+    if sort is not None or order != "asc":
+        body.update(sort=sort, order=order)
+    if sort is not None:
+        body["key"] = key.isoformat() if isinstance(key, date) else key
+    return base64.urlsafe_b64encode(json.dumps(body).encode()).decode()
+
+
+def _decode_cursor(cursor: str, sort: str | None, order: str) -> tuple[Any, int]:
+    """The keyset position ``(key, seq)`` of an opaque cursor. A client can send any
+    JSON: every value is checked for the type and range its column holds, and a cursor
+    of another ordering is refused rather than read as a position it is not."""
     try:
-        value = json.loads(base64.urlsafe_b64decode(cursor.encode()))["after"]
-    except (binascii.Error, ValueError, KeyError, TypeError):
-        raise Problem(
-            422, "invalid-cursor", "Unprocessable request", "cursor is not valid"
-        ) from None
-    if type(value) is not int or not 0 <= value <= INT64_MAX:  # a client can send any JSON
-        raise Problem(422, "invalid-cursor", "Unprocessable request", "cursor is not valid")
-    return value
+        body = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        seq = body["after"]
+        ordering = (body.get("sort"), body.get("order", "asc"))
+    except (binascii.Error, ValueError, KeyError, TypeError, AttributeError):
+        raise _invalid_cursor() from None
+    if type(seq) is not int or not 0 <= seq <= INT64_MAX:
+        raise _invalid_cursor()
+    if ordering != (sort, order):
+        raise _invalid_cursor("the cursor belongs to another sort order")
+    if sort is None:
+        return None, seq
+    key, kind = body.get("key"), _KEY_TYPES.get(sort, "text")
+    if kind == "int" and type(key) is int and -INT64_MAX - 1 <= key <= INT64_MAX:
+        return key, seq
+    if kind == "date" and isinstance(key, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", key):
+        try:
+            return date.fromisoformat(key), seq
+        except ValueError:
+            pass
+    if kind == "text" and isinstance(key, str) and _CURSOR_TEXT.fullmatch(key):
+        try:
+            key.encode()  # JSON can carry a lone surrogate, which PostgreSQL cannot take
+        except UnicodeEncodeError:
+            raise _invalid_cursor() from None
+        return key, seq
+    raise _invalid_cursor()
 
 
-@router.get("/entries", response_model=EntryPage)
-async def list_entries(
-    request: Request,
-    principal: Reader,
+def entry_filters(
     status: EntryStatus | None = None,
     entry_type: EntryType | None = None,
     building_id: FilterText | None = None,
@@ -324,27 +394,65 @@ async def list_entries(
     due_from: StrictDate | None = None,
     due_to: StrictDate | None = None,
     overdue: bool | None = None,
+    q: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=MAX_FILTER,
+            pattern=r"^[^\x00-\x1f\x7f]*$",
+            description="Case-insensitive prefix of the invoice number, booking, building, "
+            "unit, tenant (metadata.tenant) or description (a prefix, not a substring: "
+            "each field has a prefix index).",
+        ),
+    ] = None,
+) -> dict[str, Any]:
+    """The registry's filters, shared by the list and its totals."""
+    return {
+        "status": status.value if status else None,
+        "entry_type": entry_type.value if entry_type else None,
+        "building_id": building_id,
+        "unit_id": unit_id,
+        "booking_id": booking_id,
+        "invoice_number": invoice_number,
+        "parent_entry_id": str(parent_entry_id) if parent_entry_id else None,
+        "due_from": due_from,
+        "due_to": due_to,
+        "overdue": overdue,
+        "q": q,
+    }
+
+
+Filters = Annotated[dict[str, Any], Depends(entry_filters)]
+
+
+@router.get("/entries", response_model=EntryPage)
+async def list_entries(
+    request: Request,
+    principal: Reader,
+    filters: Filters,
+    sort: Annotated[
+        SortColumn | None,
+        Query(
+            description="Order by this column (missing values last when ascending); "
+            "ties in creation order."
+        ),
+    ] = None,
+    order: Literal["asc", "desc"] = "asc",
     cursor: Annotated[str | None, Query(max_length=500)] = None,
     page_size: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> dict[str, Any]:
-    after = _decode_cursor(cursor) if cursor else None
+    after_key, after_seq = _decode_cursor(cursor, sort, order) if cursor else (None, None)
 
     async def work(uow):
         today = (await uow.now()).date()
         rows = await uow.entries.list(
             limit=page_size + 1,
-            after_seq=after,
-            status=status.value if status else None,
-            entry_type=entry_type.value if entry_type else None,
-            building_id=building_id,
-            unit_id=unit_id,
-            booking_id=booking_id,
-            invoice_number=invoice_number,
-            parent_entry_id=str(parent_entry_id) if parent_entry_id else None,
-            due_from=due_from,
-            due_to=due_to,
-            overdue=overdue,
+            sort=sort,
+            descending=order == "desc",
+            after_key=after_key,
+            after_seq=after_seq,
             today=today,
+            **filters,
         )
         return rows, today
 
@@ -354,7 +462,7 @@ async def list_entries(
     return {
         "data": [entry_body(e, today) for _, e in page],
         "has_more": has_more,
-        "next_cursor": _encode_cursor(page[-1][0]) if has_more and page else None,
+        "next_cursor": _encode_cursor(*page[-1][0], sort, order) if has_more and page else None,
     }
 
 

@@ -42,6 +42,22 @@ class EntryPage(BaseModel):
     next_cursor: str | None
 
 
+class CurrencyTotals(BaseModel):
+    currency: str
+    count: int
+    amount_minor: int
+    paid_minor: int
+    refunded_minor: int
+    outstanding_minor: int
+
+
+class EntryTotals(BaseModel):
+    """The whole filtered set, summed per currency (never added across currencies)."""
+
+    count: int
+    by_currency: list[CurrencyTotals]
+
+
 class RefundOut(BaseModel):
     refund: EntryOut
     parent: EntryOut

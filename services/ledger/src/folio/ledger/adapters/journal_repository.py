@@ -550,24 +550,19 @@ class JournalRepository:
         row = result.first()
         return _row_to_tx(row) if row else None
 
-    async def list(
-        self,
+    @staticmethod
+    def _transaction_clauses(
         ledger: str,
         *,
-        limit: int,
-        after_id: int | None = None,
         reference: str | None = None,
         account: str | None = None,
         start_time: datetime | None = None,
         end_time: datetime | None = None,
         pit: datetime | None = None,
-    ) -> list[StoredTransaction]:
-        """Newest first (Formance's default order), keyset-paginated on id."""
+    ) -> tuple[list[str], dict[str, Any]]:
+        """The WHERE clauses of a transaction filter (the list and its count share them)."""
         clauses = ["t.ledger = :ledger"]
-        params: dict[str, Any] = {"ledger": ledger, "limit": limit}
-        if after_id is not None:
-            clauses.append("t.id < :after_id")
-            params["after_id"] = after_id
+        params: dict[str, Any] = {"ledger": ledger}
         if reference is not None:
             clauses.append("t.reference = :reference")
             params["reference"] = reference
@@ -586,6 +581,22 @@ class JournalRepository:
         if pit is not None:
             clauses.append("t.timestamp <= :pit")
             params["pit"] = pit
+        return clauses, params
+
+    async def list(
+        self,
+        ledger: str,
+        *,
+        limit: int,
+        after_id: int | None = None,
+        **filters: Any,
+    ) -> list[StoredTransaction]:
+        """Newest first (Formance's default order), keyset-paginated on id."""
+        clauses, params = self._transaction_clauses(ledger, **filters)
+        params["limit"] = limit
+        if after_id is not None:
+            clauses.append("t.id < :after_id")
+            params["after_id"] = after_id
         result = await self.session.execute(
             text(
                 _TX_SELECT + " WHERE " + " AND ".join(clauses) + " ORDER BY t.id DESC LIMIT :limit"
@@ -593,6 +604,41 @@ class JournalRepository:
             params,
         )
         return [_row_to_tx(r) for r in result]
+
+    async def count(self, ledger: str, **filters: Any) -> int:
+        """How many transactions ``list`` would return over every page (``HEAD``)."""
+        clauses, params = self._transaction_clauses(ledger, **filters)
+        result = await self.session.execute(
+            text("SELECT count(*) FROM transactions t WHERE " + " AND ".join(clauses)), params
+        )
+        return int(result.scalar_one())
+
+    async def count_accounts(self, ledger: str) -> int:
+        result = await self.session.execute(
+            text("SELECT count(*) FROM accounts WHERE ledger = :ledger"), {"ledger": ledger}
+        )
+        return int(result.scalar_one())
+
+    async def update_ledger_metadata(
+        self, ledger: str, metadata: dict[str, str] | None = None, delete_key: str | None = None
+    ) -> bool:
+        """Merge ``metadata`` into the ledger's, or drop ``delete_key``; False: no ledger."""
+        if delete_key is not None:
+            sql = "UPDATE ledgers SET metadata = metadata - :key WHERE name = :name RETURNING 1"
+            params: dict[str, Any] = {"name": ledger, "key": delete_key}
+        else:
+            sql = (
+                "UPDATE ledgers SET metadata = metadata || CAST(:metadata AS jsonb) "
+                "WHERE name = :name RETURNING 1"
+            )
+            params = {"name": ledger, "metadata": json.dumps(metadata or {})}
+        result = await self.session.execute(text(sql), params)
+        return result.first() is not None
+
+    async def schema_version(self) -> str | None:
+        """The database's migration (alembic) version, for ``_info``."""
+        result = await self.session.execute(text("SELECT version_num FROM alembic_version"))
+        return result.scalar_one_or_none()
 
     async def account(self, ledger: str, address: str) -> AccountRow | None:
         result = await self.session.execute(

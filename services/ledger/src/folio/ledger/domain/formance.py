@@ -12,7 +12,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Generic, TypeVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, RootModel
 
 from folio.shared.inputs import Text
 
@@ -152,6 +152,27 @@ class V2Ledger(_Wire):
     features: dict[str, str] | None = None
 
 
+class V2Stats(_Wire):
+    accounts: int
+    transactions: int
+
+
+class V2MigrationInfo(_Wire):
+    version: str | None = None
+    name: str | None = None
+    date: datetime | None = None
+    state: str | None = None  # TO DO | DONE
+
+
+class V2LedgerInfoStorage(_Wire):
+    migrations: list[V2MigrationInfo] | None = None
+
+
+class V2LedgerInfo(_Wire):
+    name: str | None = None
+    storage: V2LedgerInfoStorage | None = None
+
+
 class Cursor(_Wire, Generic[T]):
     page_size: int = Field(alias="pageSize")
     has_more: bool = Field(alias="hasMore")
@@ -205,6 +226,11 @@ class V2RevertTransactionRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     metadata: Metadata | None = None
+
+
+class V2MetadataRequest(RootModel[Metadata]):
+    """Body of the metadata routes (``PUT …/metadata``, ``POST …/{id}/metadata``): the
+    keys to set, bounded like every stored metadata."""
 
 
 class V2CreateLedgerRequest(BaseModel):

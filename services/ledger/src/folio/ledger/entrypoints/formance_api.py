@@ -24,6 +24,7 @@ from sqlalchemy import exc as sa_exc
 from folio.ledger.adapters.journal_repository import NUMERIC_OVERFLOW, StoredTransaction
 from folio.ledger.domain.formance import (
     ERROR_STATUS,
+    MAX_METADATA_KEY,
     Cursor,
     CursorResponse,
     DataResponse,
@@ -32,9 +33,14 @@ from folio.ledger.domain.formance import (
     V2ErrorResponse,
     V2ErrorsEnum,
     V2Ledger,
+    V2LedgerInfo,
+    V2LedgerInfoStorage,
+    V2MetadataRequest,
+    V2MigrationInfo,
     V2Posting,
     V2PostTransaction,
     V2RevertTransactionRequest,
+    V2Stats,
     V2Transaction,
     V2Volume,
     V2VolumesWithBalance,
@@ -434,6 +440,83 @@ async def get_ledger(ledger: str, request: Request, principal: Reader) -> JSONRe
     return JSONResponse(DataResponse[V2Ledger](data=_ledger_wire(row)).wire())
 
 
+_NO_CONTENT = {204: {"description": "Done (no body, as Formance)"}}
+
+
+def _metadata_key(key: str) -> str:
+    """A metadata key from the path, bounded like the keys a body may set."""
+    if not 1 <= len(key) <= MAX_METADATA_KEY or _CONTROL.search(key):
+        raise FormanceError(
+            V2ErrorsEnum.VALIDATION, f"a metadata key is 1 to {MAX_METADATA_KEY} characters"
+        )
+    return key
+
+
+@router.get("/{ledger}/_info", response_model=DataResponse[V2LedgerInfo], responses=_errors())
+async def get_ledger_info(ledger: str, request: Request, principal: Reader) -> JSONResponse:
+    async def work(uow):
+        await _require_ledger(uow, ledger)
+        return await uow.journal.schema_version()
+
+    version = await _run(request, work)
+    # one schema serves every ledger: its migration state is the ledger's storage state
+    migrations = [V2MigrationInfo(version=version, name=f"folio-ledger-{version}", state="DONE")]
+    info = V2LedgerInfo(name=ledger, storage=V2LedgerInfoStorage(migrations=migrations))
+    return JSONResponse(DataResponse[V2LedgerInfo](data=info).wire())
+
+
+@router.get("/{ledger}/stats", response_model=DataResponse[V2Stats], responses=_errors())
+async def read_stats(ledger: str, request: Request, principal: Reader) -> JSONResponse:
+    async def work(uow):
+        await _require_ledger(uow, ledger)
+        return await uow.journal.count_accounts(ledger), await uow.journal.count(ledger)
+
+    accounts, transactions = await _run(request, work)
+    stats = V2Stats(accounts=accounts, transactions=transactions)
+    return JSONResponse(DataResponse[V2Stats](data=stats).wire())
+
+
+@router.put(
+    "/{ledger}/metadata",
+    status_code=204,
+    response_class=Response,
+    responses=_NO_CONTENT | _errors(),
+    openapi_extra=_required_body(V2MetadataRequest),
+)
+async def update_ledger_metadata(ledger: str, request: Request, principal: Writer) -> Response:
+    metadata = _parse(V2MetadataRequest, await _json_body(request, required=True)).root
+
+    async def work(uow):
+        if not await uow.journal.update_ledger_metadata(ledger, metadata):
+            raise FormanceError(V2ErrorsEnum.LEDGER_NOT_FOUND, f"ledger {ledger} not found")
+        await uow.audit(
+            principal.subject, "ledger.metadata.set", "ledger", ledger, {"keys": sorted(metadata)}
+        )
+
+    await _run(request, work)
+    return Response(status_code=204)
+
+
+@router.delete(
+    "/{ledger}/metadata/{key}",
+    status_code=204,
+    response_class=Response,
+    responses=_NO_CONTENT | _errors(),
+)
+async def delete_ledger_metadata(
+    ledger: str, key: str, request: Request, principal: Writer
+) -> Response:
+    key = _metadata_key(key)
+
+    async def work(uow):
+        if not await uow.journal.update_ledger_metadata(ledger, delete_key=key):
+            raise FormanceError(V2ErrorsEnum.LEDGER_NOT_FOUND, f"ledger {ledger} not found")
+        await uow.audit(principal.subject, "ledger.metadata.delete", "ledger", ledger, {"key": key})
+
+    await _run(request, work)
+    return Response(status_code=204)
+
+
 # --- transactions --------------------------------------------------------------------
 
 
@@ -615,15 +698,9 @@ def _transaction_filters(query: Any) -> dict[str, Any]:
     return filters
 
 
-@router.get(
-    "/{ledger}/transactions",
-    response_model=CursorResponse[V2Transaction],
-    responses=_errors(),
-    openapi_extra=_params(
-        "pageSize", "cursor", "reference", "account", "startTime", "endTime", "pit"
-    ),
-)
-async def list_transactions(ledger: str, request: Request, principal: Reader) -> JSONResponse:
+async def _list_filters(request: Request) -> tuple[dict[str, Any], int, int | None]:
+    """(filters, page size, position) of a transaction list: from the cursor, or from
+    the body and the query on a first page."""
     params = request.query_params
     if params.get("cursor"):
         state = _decode_cursor(params["cursor"])
@@ -637,17 +714,53 @@ async def list_transactions(ledger: str, request: Request, principal: Reader) ->
             for k, v in raw_filters.items()
         }
         page_size = _page_size(str(state.get("page_size", DEFAULT_PAGE_SIZE)))
-        after_id = _cursor_int(state.get("after_id"))
-    else:
-        filters = _transaction_filters(await _json_body(request, required=False))
-        for name in ("reference", "account"):
-            if params.get(name):
-                filters[name] = _filter_text(params[name], name)
-        for name, key in (("startTime", "start_time"), ("endTime", "end_time"), ("pit", "pit")):
-            if params.get(name):
-                filters[key] = _time(params[name], name)
-        page_size = _page_size(params.get("pageSize"))
-        after_id = None
+        return filters, page_size, _cursor_int(state.get("after_id"))
+    filters = _transaction_filters(await _json_body(request, required=False))
+    for name in ("reference", "account"):
+        if params.get(name):
+            filters[name] = _filter_text(params[name], name)
+    for name, key in (("startTime", "start_time"), ("endTime", "end_time"), ("pit", "pit")):
+        if params.get(name):
+            filters[key] = _time(params[name], name)
+    return filters, _page_size(params.get("pageSize")), None
+
+
+_COUNTED = {
+    204: {
+        "description": "The count is in the `Count` header (no body, as Formance)",
+        "headers": {"Count": {"schema": {"type": "integer", "minimum": 0}}},
+    }
+}
+
+
+@router.head(
+    "/{ledger}/transactions",
+    status_code=204,
+    response_class=Response,
+    responses=_COUNTED | _errors(),
+    openapi_extra=_params("reference", "account", "startTime", "endTime", "pit"),
+)
+async def count_transactions(ledger: str, request: Request, principal: Reader) -> Response:
+    """How many transactions the list with the same filters holds (``Count`` header)."""
+    filters, _, _ = await _list_filters(request)
+
+    async def work(uow):
+        await _require_ledger(uow, ledger)
+        return await uow.journal.count(ledger, **filters)
+
+    return Response(status_code=204, headers={"Count": str(await _run(request, work))})
+
+
+@router.get(
+    "/{ledger}/transactions",
+    response_model=CursorResponse[V2Transaction],
+    responses=_errors(),
+    openapi_extra=_params(
+        "pageSize", "cursor", "reference", "account", "startTime", "endTime", "pit"
+    ),
+)
+async def list_transactions(ledger: str, request: Request, principal: Reader) -> JSONResponse:
+    filters, page_size, after_id = await _list_filters(request)
 
     async def work(uow):
         await _require_ledger(uow, ledger)
@@ -761,6 +874,22 @@ async def get_account(
     if row is None:
         raise FormanceError(V2ErrorsEnum.NOT_FOUND, f"account {address} not found")
     return JSONResponse(DataResponse[V2Account](data=_account_wire(row, volumes)).wire())
+
+
+@router.head(
+    "/{ledger}/accounts",
+    status_code=204,
+    response_class=Response,
+    responses=_COUNTED | _errors(),
+)
+async def count_accounts(ledger: str, request: Request, principal: Reader) -> Response:
+    """How many accounts the ledger's account list holds (``Count`` header)."""
+
+    async def work(uow):
+        await _require_ledger(uow, ledger)
+        return await uow.journal.count_accounts(ledger)
+
+    return Response(status_code=204, headers={"Count": str(await _run(request, work))})
 
 
 @router.get(

@@ -1,10 +1,13 @@
 """Issue 18: the rest of the Formance Ledger v2 surface, through the official SDK —
 ledger info, counts, stats, ledger metadata (more below per route family)."""
 
+import json
+
 import httpx
 import pytest
 from formance_sdk_python import SDK
 from formance_sdk_python.models import ledger as sdk_models
+from sqlalchemy import text
 
 from .conftest import unique
 
@@ -105,3 +108,145 @@ async def test_ledger_metadata_set_and_delete(sdk, reader_sdk, client, viewer):
             request={"ledger": unique("nope"), "request_body": {"k": "v"}}
         )
     assert missing.value.data.error_code == sdk_models.V2ErrorsEnum.LEDGER_NOT_FOUND
+
+
+async def verify(client, admin):
+    return (await client.post("/api/ledger/journal/verify", headers=admin)).json()
+
+
+async def test_transaction_metadata_is_a_sealed_journal_fact(sdk, client, admin, uow_factory):
+    ledger = await new_ledger(sdk)
+    tx = await create_tx(sdk, ledger, [posting("world", "users:1", 100)], metadata={"a": "1"})
+    done = await sdk.ledger.v2.add_metadata_on_transaction_async(
+        request={"ledger": ledger, "id": tx.id, "request_body": {"b": "2", "a": "x"}}
+    )
+    assert done.status_code == 204
+    await sdk.ledger.v2.delete_transaction_metadata_async(
+        request={"ledger": ledger, "id": tx.id, "key": "b"}
+    )
+    got = await sdk.ledger.v2.get_transaction_async(request={"ledger": ledger, "id": tx.id})
+    changed = got.v2_get_transaction_response.data
+    assert changed.metadata == {"a": "x"}
+    assert changed.postings == tx.postings  # postings never change
+
+    # each change went to the outbox, keyed by its target
+    async with uow_factory() as uow:
+        rows = await uow.session.execute(
+            text("SELECT key, value FROM outbox WHERE topic = 'ledger.metadata.changed'")
+        )
+        events = [(key, json.loads(value)["data"]) for key, value in rows]
+    mine = [(k, d) for k, d in events if d["ledger"] == ledger]
+    assert [(d["kind"], d["metadata"], d["key"]) for _, d in mine] == [
+        ("SET_METADATA", {"b": "2", "a": "x"}, None),
+        ("DELETE_METADATA", None, "b"),
+    ]
+    assert {k for k, _ in mine} == {f"TRANSACTION:{ledger}:{tx.id}"}
+
+    # sealed like a transaction: verify seals them and finds the chain intact
+    report = await verify(client, admin)
+    assert report["intact"] is True and report["unsealed"] == 0, report
+    change_id = mine[0][1]["log_id"]
+    async with uow_factory() as uow:
+        sealed = await uow.session.execute(
+            text("SELECT 1 FROM journal_seals WHERE ledger = :l AND transaction_id = :id"),
+            {"l": ledger, "id": change_id},
+        )
+        assert sealed.first() is not None
+
+
+async def test_a_forged_metadata_change_or_projection_is_reported(sdk, client, admin, uow_factory):
+    ledger = await new_ledger(sdk)
+    tx = await create_tx(sdk, ledger, [posting("world", "users:1", 100)])
+    await sdk.ledger.v2.add_metadata_on_transaction_async(
+        request={"ledger": ledger, "id": tx.id, "request_body": {"status": "ok"}}
+    )
+    assert (await verify(client, admin))["intact"] is True
+
+    async def tamper(sql, **params):
+        async with uow_factory() as uow:
+            for table in ("metadata_changes", "transactions"):
+                await uow.session.execute(text(f"ALTER TABLE {table} DISABLE TRIGGER USER"))
+            await uow.session.execute(text(sql), {"l": ledger, **params})
+            for table in ("metadata_changes", "transactions"):
+                await uow.session.execute(text(f"ALTER TABLE {table} ENABLE TRIGGER USER"))
+            await uow.commit()
+
+    forged = '{"status": "forged"}'
+    try:
+        await tamper(
+            f"UPDATE metadata_changes SET metadata = '{forged}' WHERE ledger = :l",
+        )
+        report = await verify(client, admin)
+        assert report["intact"] is False
+        assert {p["problem"] for p in report["problems"]} == {
+            "row modified",
+            "metadata differs from its logged changes",
+        }
+    finally:
+        await tamper(
+            'UPDATE metadata_changes SET metadata = \'{"status": "ok"}\' WHERE ledger = :l'
+        )
+    assert (await verify(client, admin))["intact"] is True
+    try:  # the current metadata edited behind the journal's back
+        await tamper(f"UPDATE transactions SET current_metadata = '{forged}' WHERE ledger = :l")
+        report = await verify(client, admin)
+        assert [(p["transaction_id"], p["problem"]) for p in report["problems"]] == [
+            (tx.id, "metadata differs from its logged changes")
+        ]
+    finally:
+        await tamper(
+            'UPDATE transactions SET current_metadata = \'{"status": "ok"}\' WHERE ledger = :l'
+        )
+    assert (await verify(client, admin))["intact"] is True
+
+
+async def test_account_metadata_set_and_delete(sdk, client, admin, viewer):
+    ledger = await new_ledger(sdk)
+    await create_tx(sdk, ledger, [posting("world", "users:1", 100)])
+    await sdk.ledger.v2.add_metadata_to_account_async(
+        request={"ledger": ledger, "address": "users:1", "request_body": {"tier": "gold"}}
+    )
+    # an account Formance does not know yet is created by its metadata
+    await sdk.ledger.v2.add_metadata_to_account_async(
+        request={"ledger": ledger, "address": "users:new", "request_body": {"k": "v"}}
+    )
+    await sdk.ledger.v2.delete_account_metadata_async(
+        request={"ledger": ledger, "address": "users:new", "key": "k"}
+    )
+    one = await sdk.ledger.v2.get_account_async(request={"ledger": ledger, "address": "users:1"})
+    assert one.v2_account_response.data.metadata == {"tier": "gold"}
+    new = await sdk.ledger.v2.get_account_async(request={"ledger": ledger, "address": "users:new"})
+    assert new.v2_account_response.data.metadata == {}
+    assert (await verify(client, admin))["intact"] is True
+
+    refused = await client.post(
+        f"/api/ledger/v2/{ledger}/accounts/users:1/metadata", json={"k": "v"}, headers=viewer
+    )
+    assert refused.status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status", "code"),
+    [
+        ("transactions/999999999999/metadata", {"k": "v"}, 404, "NOT_FOUND"),
+        ("transactions/abc/metadata", {"k": "v"}, 400, "VALIDATION"),
+        ("transactions/1/metadata", {"k": 1}, 400, "VALIDATION"),
+        ("transactions/1/metadata", ["k"], 400, "VALIDATION"),
+        ("accounts/bad address!/metadata", {"k": "v"}, 400, "VALIDATION"),
+        ("accounts/users:1/metadata", {"k" * 300: "v"}, 400, "VALIDATION"),
+    ],
+)
+async def test_metadata_refusals_use_formance_codes(sdk, client, admin, path, body, status, code):
+    ledger = await new_ledger(sdk)
+    response = await client.post(f"/api/ledger/v2/{ledger}/{path}", json=body, headers=admin)
+    assert response.status_code == status, response.text
+    assert response.json()["errorCode"] == code
+
+
+async def test_deleting_metadata_of_unknown_targets_is_not_found(sdk, client, admin):
+    ledger = await new_ledger(sdk)
+    for path in ("transactions/999999999999/metadata/k", "accounts/users:none/metadata/k"):
+        response = await client.delete(f"/api/ledger/v2/{ledger}/{path}", headers=admin)
+        assert response.status_code == 404 and response.json()["errorCode"] == "NOT_FOUND"
+    missing = await client.delete(f"/api/ledger/v2/{unique('nope')}/metadata/k", headers=admin)
+    assert missing.json()["errorCode"] == "LEDGER_NOT_FOUND"

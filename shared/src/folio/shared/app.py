@@ -277,13 +277,20 @@ def install_problem_handlers(app: FastAPI) -> None:
             for e in exc.errors()
         ]
         return problem_response(
-            Problem(422, "validation-error", "Unprocessable request", "invalid request", errors=errors),
+            Problem(
+                422, "validation-error", "Unprocessable request", "invalid request", errors=errors
+            ),
             request,
         )
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        kinds = {401: "unauthenticated", 403: "forbidden", 404: "not-found", 405: "method-not-allowed"}
+        kinds = {
+            401: "unauthenticated",
+            403: "forbidden",
+            404: "not-found",
+            405: "method-not-allowed",
+        }
         response = problem_response(
             Problem(exc.status_code, kinds.get(exc.status_code, "http-error"), str(exc.detail)),
             request,

@@ -62,7 +62,9 @@ HTTP_LATENCY = Histogram(
     "folio_http_request_seconds", "HTTP request latency", ["service", "method", "route"]
 )
 EVENTS_CONSUMED = Counter(
-    "folio_events_consumed_total", "Events consumed", ["service", "consumer", "event_type", "outcome"]
+    "folio_events_consumed_total",
+    "Events consumed",
+    ["service", "consumer", "event_type", "outcome"],
 )
 EVENTS_PUBLISHED = Counter("folio_outbox_published_total", "Outbox rows published", ["service"])
 DEAD_LETTERS = Counter("folio_dead_letters_total", "Messages sent to a DLQ", ["service", "topic"])

@@ -59,6 +59,7 @@ def create_app(settings: LedgerSettings | None = None) -> FastAPI:
             "ledger.entry.changed",
             "ledger.transaction.committed",
             "ledger.command.rejected",
+            "ledger.metadata.changed",
         ),
         extra_state={"uow_factory": uow_factory, "journal_config": journal, "consumer": consumer},
     )

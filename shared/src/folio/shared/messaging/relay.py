@@ -82,7 +82,9 @@ class OutboxRelay:
                 backoff = min(backoff * 2, 10.0)
 
     async def _run_once(self) -> None:
-        conn = await asyncpg.connect(self.database_url, server_settings={"search_path": self.schema})
+        conn = await asyncpg.connect(
+            self.database_url, server_settings={"search_path": self.schema}
+        )
         producer: AIOKafkaProducer | None = None
         try:
             while not await conn.fetchval("SELECT pg_try_advisory_lock($1)", self.lock_id):
@@ -120,7 +122,7 @@ class OutboxRelay:
 
     async def publish_batch(self, conn: asyncpg.Connection, producer: AIOKafkaProducer) -> int:
         rows = await conn.fetch(
-            'SELECT id, topic, key, value, headers::text AS headers FROM outbox'
+            "SELECT id, topic, key, value, headers::text AS headers FROM outbox"
             " WHERE published_at IS NULL ORDER BY id LIMIT $1",
             self.batch_size,
         )

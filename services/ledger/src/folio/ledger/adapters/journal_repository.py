@@ -19,6 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from folio.ledger.domain.journal import (
+    MetadataChange,
     Posting,
     SealRecord,
     Transaction,
@@ -45,10 +46,17 @@ class StoredTransaction:
     source_event_id: str | None = None
     post_commit_volumes: dict[VolumeKey, Volumes] = field(default_factory=dict)
     pre_commit_volumes: dict[VolumeKey, Volumes] = field(default_factory=dict)
+    # the metadata as changed since creation (None: never changed); ``metadata`` is
+    # what the transaction was created with, the content the chain seals
+    current_metadata: dict[str, str] | None = None
 
     @property
     def reverted(self) -> bool:
         return self.reverted_at is not None
+
+    @property
+    def effective_metadata(self) -> dict[str, str]:
+        return self.metadata if self.current_metadata is None else self.current_metadata
 
     def as_chain_transaction(self) -> Transaction:
         return Transaction(
@@ -108,8 +116,12 @@ def _postings_from_json(raw: Any) -> tuple[Posting, ...]:
     )
 
 
+def _json_object(raw: Any) -> Any:
+    return raw if raw is None or isinstance(raw, dict) else json.loads(raw)
+
+
 def _row_to_tx(row: Any) -> StoredTransaction:
-    metadata = row.metadata if isinstance(row.metadata, dict) else json.loads(row.metadata)
+    metadata = _json_object(row.metadata)
     return StoredTransaction(
         ledger=row.ledger,
         id=row.id,
@@ -121,6 +133,7 @@ def _row_to_tx(row: Any) -> StoredTransaction:
         reverts_id=row.reverts_id,
         reverted_at=row.reverted_at,
         source_event_id=str(row.source_event_id) if row.source_event_id else None,
+        current_metadata=_json_object(getattr(row, "current_metadata", None)),
     )
 
 
@@ -133,7 +146,8 @@ def _row_or_unreadable(row: Any) -> StoredTransaction | UnreadableRow:
 
 _TX_SELECT = f"""
     SELECT t.ledger, t.id, t.reference, {_time_columns("t.timestamp", "timestamp")},
-           t.inserted_at, t.postings, t.metadata, t.reverts_id, t.source_event_id, r.reverted_at
+           t.inserted_at, t.postings, t.metadata, t.current_metadata, t.reverts_id,
+           t.source_event_id, r.reverted_at
     FROM transactions t
     LEFT JOIN reversions r ON r.ledger = t.ledger AND r.reverted_id = t.id
 """
@@ -162,7 +176,7 @@ def _account_row(row: Any) -> AccountRow:
 # per row (scalar subqueries: joins that a generic plan would hash over whole tables).
 UNSEALED_SQL = (
     f"SELECT t.ledger, t.id, t.reference, {_time_columns('t.timestamp', 'timestamp')}, "
-    "t.inserted_at, t.postings, t.metadata, "
+    "t.inserted_at, t.postings, t.metadata, t.current_metadata, "
     "t.reverts_id, t.source_event_id, (SELECT r.reverted_at FROM reversions r "
     "WHERE r.ledger = t.ledger AND r.reverted_id = t.id) AS reverted_at "
     "FROM transactions t WHERE t.ledger = ANY(ARRAY(SELECT name FROM ledgers)) "
@@ -170,6 +184,29 @@ UNSEALED_SQL = (
     "WHERE s.ledger = t.ledger AND s.transaction_id = t.id) IS NULL "
     "ORDER BY t.id LIMIT :limit"
 )
+
+_CHANGE_COLUMNS = "ledger, id, kind, target_type, target_id, metadata, key, inserted_at"
+# Like UNSEALED_SQL: each ledger's primary key from the frontier on, seals per row.
+UNSEALED_CHANGES_SQL = (
+    f"SELECT {_CHANGE_COLUMNS} FROM metadata_changes c "
+    "WHERE c.ledger = ANY(ARRAY(SELECT name FROM ledgers)) AND c.id > :after "
+    "AND (SELECT true FROM journal_seals s WHERE s.ledger = c.ledger "
+    "AND s.transaction_id = c.id) IS NULL ORDER BY c.id LIMIT :limit"
+)
+
+
+def _change(row: Any) -> MetadataChange:
+    return MetadataChange(
+        ledger=row.ledger,
+        id=row.id,
+        kind=row.kind,
+        target_type=row.target_type,
+        target_id=row.target_id,
+        inserted_at=row.inserted_at,
+        metadata=_json_object(row.metadata),
+        key=row.key,
+    )
+
 
 # (id, reference, effective timestamp, postings, metadata, reverts id, source event id)
 JournalEntry = tuple[int, str | None, datetime, Sequence[Posting], dict[str, str], int | None, Any]
@@ -704,6 +741,92 @@ class JournalRepository:
                 sql += " HAVING sum(input) <> 0 OR sum(output) <> 0"
         result = await self.session.execute(text(sql + " ORDER BY 1, 2"), params)
         return {(r.address, r.asset): Volumes(int(r.input), int(r.output)) for r in result}
+
+    # --- metadata changes --------------------------------------------------------
+
+    async def set_transaction_metadata(
+        self, ledger: str, tx_id: int, metadata: dict[str, str] | None, delete_key: str | None
+    ) -> bool:
+        """Merge ``metadata`` into the transaction's current metadata, or drop
+        ``delete_key``; False when there is no such transaction. The row lock orders
+        concurrent changes of one transaction (the update reads the latest version)."""
+        base = "coalesce(current_metadata, metadata)"
+        change = "- CAST(:key AS text)" if delete_key is not None else "|| CAST(:m AS jsonb)"
+        result = await self.session.execute(
+            text(
+                f"UPDATE transactions SET current_metadata = {base} {change} "
+                "WHERE ledger = :ledger AND id = :id RETURNING id"
+            ),
+            {"ledger": ledger, "id": tx_id, "key": delete_key, "m": json.dumps(metadata or {})},
+        )
+        return result.first() is not None
+
+    async def set_account_metadata(
+        self, ledger: str, address: str, metadata: dict[str, str] | None, delete_key: str | None
+    ) -> bool:
+        """Merge ``metadata`` into the account's (creating the account, as Formance
+        does), or drop ``delete_key`` (False when there is no such account)."""
+        if delete_key is not None:
+            result = await self.session.execute(
+                text(
+                    "UPDATE accounts SET metadata = metadata - CAST(:key AS text) "
+                    "WHERE ledger = :ledger AND address = :address RETURNING 1"
+                ),
+                {"ledger": ledger, "address": address, "key": delete_key},
+            )
+            return result.first() is not None
+        await self.session.execute(
+            text(
+                "INSERT INTO accounts AS a (ledger, address, metadata, first_usage, "
+                "insertion_date) VALUES (:ledger, :address, CAST(:m AS jsonb), now(), now()) "
+                "ON CONFLICT (ledger, address) DO UPDATE SET metadata = a.metadata || "
+                "EXCLUDED.metadata"
+            ),
+            {"ledger": ledger, "address": address, "m": json.dumps(metadata or {})},
+        )
+        return True
+
+    async def record_metadata_change(
+        self,
+        ledger: str,
+        kind: str,
+        target_type: str,
+        target_id: str,
+        metadata: dict[str, str] | None,
+        key: str | None,
+    ) -> MetadataChange:
+        """Append the change to the log. Its id is a journal id, taken once this
+        transaction has an id of its own (the sealer's frontier relies on it)."""
+        result = await self.session.execute(
+            text(
+                "WITH own AS MATERIALIZED (SELECT pg_current_xact_id() AS xid) "
+                "INSERT INTO metadata_changes (ledger, id, kind, target_type, target_id, "
+                "metadata, key, inserted_at) SELECT :ledger, nextval('transaction_ids'), :kind, "
+                ":target_type, :target_id, CAST(:m AS jsonb), :key, now() FROM own "
+                f"RETURNING {_CHANGE_COLUMNS}"
+            ),
+            {
+                "ledger": ledger,
+                "kind": kind,
+                "target_type": target_type,
+                "target_id": target_id,
+                "m": json.dumps(metadata) if metadata is not None else None,
+                "key": key,
+            },
+        )
+        return _change(result.one())
+
+    async def unsealed_changes(self, limit: int, after_id: int = 0) -> list[MetadataChange]:
+        result = await self.session.execute(
+            text(UNSEALED_CHANGES_SQL), {"limit": limit, "after": after_id}
+        )
+        return [_change(r) for r in result]
+
+    async def all_metadata_changes(self) -> list[MetadataChange]:
+        result = await self.session.execute(
+            text(f"SELECT {_CHANGE_COLUMNS} FROM metadata_changes ORDER BY id")
+        )
+        return [_change(r) for r in result]
 
     # --- idempotency -------------------------------------------------------------
 

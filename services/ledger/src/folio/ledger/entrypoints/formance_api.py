@@ -331,7 +331,7 @@ def _volumes_wire(volumes: dict[VolumeKey, Volumes]) -> dict[str, dict[str, V2Vo
 def transaction_wire(tx: StoredTransaction) -> V2Transaction:
     return V2Transaction(
         id=tx.id,
-        metadata=dict(tx.metadata),
+        metadata=dict(tx.effective_metadata),
         postings=[
             V2Posting(amount=p.amount, asset=p.asset, source=p.source, destination=p.destination)
             for p in tx.postings
@@ -829,6 +829,106 @@ async def revert_transaction(
         return DataResponse[V2Transaction](data=transaction_wire(tx)).wire()
 
     return await _idempotent(request, ledger, 201, produce)
+
+
+# --- metadata of transactions and accounts --------------------------------------------
+
+
+async def _change_metadata(
+    request: Request,
+    principal: Principal,
+    ledger: str,
+    target_type: str,
+    target_id: int | str,
+    *,
+    metadata: dict[str, str] | None = None,
+    delete_key: str | None = None,
+) -> Response:
+    async def work(uow):
+        change = await journal_service.change_metadata(
+            uow, ledger, target_type, target_id, metadata=metadata, delete_key=delete_key
+        )
+        await uow.audit(
+            principal.subject,
+            f"{target_type.lower()}.metadata.{'delete' if delete_key else 'set'}",
+            target_type.lower(),
+            f"{ledger}:{target_id}",
+            {"log_id": change.id, "keys": [delete_key] if delete_key else sorted(metadata or {})},
+        )
+
+    await _run(request, work)
+    return Response(status_code=204)
+
+
+def _address(address: str) -> str:
+    if not is_valid_address(address):
+        raise FormanceError(V2ErrorsEnum.VALIDATION, f"invalid account address {address}")
+    return address
+
+
+@router.post(
+    "/{ledger}/transactions/{raw_id}/metadata",
+    status_code=204,
+    response_class=Response,
+    responses=_NO_CONTENT | _errors(),
+    openapi_extra=_required_body(V2MetadataRequest),
+)
+async def add_metadata_on_transaction(
+    ledger: str, raw_id: str, request: Request, principal: Writer
+) -> Response:
+    """Set keys of a transaction's metadata (a journal fact: logged, sealed, announced;
+    setting the same keys again is harmless, so no Idempotency-Key is needed)."""
+    tx_id = _tx_id(raw_id)
+    metadata = _parse(V2MetadataRequest, await _json_body(request, required=True)).root
+    return await _change_metadata(
+        request, principal, ledger, "TRANSACTION", tx_id, metadata=metadata
+    )
+
+
+@router.delete(
+    "/{ledger}/transactions/{raw_id}/metadata/{key}",
+    status_code=204,
+    response_class=Response,
+    responses=_NO_CONTENT | _errors(),
+)
+async def delete_transaction_metadata(
+    ledger: str, raw_id: str, key: str, request: Request, principal: Writer
+) -> Response:
+    tx_id = _tx_id(raw_id)
+    return await _change_metadata(
+        request, principal, ledger, "TRANSACTION", tx_id, delete_key=_metadata_key(key)
+    )
+
+
+@router.post(
+    "/{ledger}/accounts/{address}/metadata",
+    status_code=204,
+    response_class=Response,
+    responses=_NO_CONTENT | _errors(),
+    openapi_extra=_required_body(V2MetadataRequest),
+)
+async def add_metadata_to_account(
+    ledger: str, address: str, request: Request, principal: Writer
+) -> Response:
+    """Set keys of an account's metadata; an unknown account is created (as Formance)."""
+    address = _address(address)
+    metadata = _parse(V2MetadataRequest, await _json_body(request, required=True)).root
+    return await _change_metadata(request, principal, ledger, "ACCOUNT", address, metadata=metadata)
+
+
+@router.delete(
+    "/{ledger}/accounts/{address}/metadata/{key}",
+    status_code=204,
+    response_class=Response,
+    responses=_NO_CONTENT | _errors(),
+)
+async def delete_account_metadata(
+    ledger: str, address: str, key: str, request: Request, principal: Writer
+) -> Response:
+    address = _address(address)
+    return await _change_metadata(
+        request, principal, ledger, "ACCOUNT", address, delete_key=_metadata_key(key)
+    )
 
 
 # --- accounts, balances, volumes ----------------------------------------------------------

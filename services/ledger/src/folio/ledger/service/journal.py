@@ -21,13 +21,16 @@ from folio.ledger.domain.journal import (
     AlreadyReverted,
     ChainProblem,
     JournalError,
+    MetadataChange,
     OverdraftPolicy,
     Posting,
     SealRecord,
     VolumeKey,
     Volumes,
+    apply_change,
     apply_postings,
     chain_hash,
+    change_hash,
     check_timestamp,
     content_hash,
     reverse_postings,
@@ -37,6 +40,7 @@ from folio.ledger.domain.journal import (
 )
 from folio.shared.contracts import (
     EVENT_MODELS,
+    LedgerMetadataChanged,
     LedgerPosting,
     LedgerTransactionCommitted,
     new_event_ids,
@@ -52,6 +56,10 @@ class LedgerNotFound(JournalError):
 
 
 class TransactionNotFound(JournalError):
+    error_code = "NOT_FOUND"
+
+
+class AccountNotFound(JournalError):
     error_code = "NOT_FOUND"
 
 
@@ -387,6 +395,46 @@ async def revert_transaction(
     return result
 
 
+async def change_metadata(
+    uow,
+    ledger: str,
+    target_type: str,
+    target_id: int | str,
+    *,
+    metadata: dict[str, str] | None = None,
+    delete_key: str | None = None,
+) -> MetadataChange:
+    """Set keys of (``metadata``) or delete a key of (``delete_key``) a transaction's
+    or an account's metadata: the current metadata changes, the change is appended to
+    the journal's log (sealed in the chain like a transaction) and announced as
+    ``ledger.metadata.changed``. A transaction's postings never change."""
+    journal = uow.journal
+    if not await journal.ledger_exists(ledger):
+        raise LedgerNotFound(f"ledger {ledger!r} not found")
+    kind = "DELETE_METADATA" if delete_key is not None else "SET_METADATA"
+    if target_type == "TRANSACTION":
+        if not await journal.set_transaction_metadata(ledger, int(target_id), metadata, delete_key):
+            raise TransactionNotFound(f"transaction {target_id} not found")
+    elif not await journal.set_account_metadata(ledger, str(target_id), metadata, delete_key):
+        raise AccountNotFound(f"account {target_id} not found")
+    change = await journal.record_metadata_change(
+        ledger, kind, target_type, str(target_id), metadata, delete_key
+    )
+    uow.emit(
+        LedgerMetadataChanged(
+            ledger=ledger,
+            log_id=change.id,
+            kind=kind,
+            target_type=target_type,
+            target_id=change.target_id,
+            metadata=change.metadata,
+            key=change.key,
+            inserted_at=change.inserted_at,
+        )
+    )
+    return change
+
+
 async def seal_pending(uow, limit: int = 5000) -> int:
     """Append unsealed transactions to the hash chain; returns how many were sealed.
 
@@ -401,7 +449,14 @@ async def seal_pending(uow, limit: int = 5000) -> int:
     if not await journal.try_sealer_lock():
         return 0
     frontier = await journal.seal_frontier()  # before the snapshot that reads the journal
-    pending = await journal.unsealed(limit, after_id=frontier.settled_id)
+    # transactions and metadata changes share one id sequence: one chain, in id order
+    pending: list[StoredTransaction | UnreadableRow | MetadataChange] = sorted(
+        [
+            *await journal.unsealed(limit, after_id=frontier.settled_id),
+            *await journal.unsealed_changes(limit, after_id=frontier.settled_id),
+        ],
+        key=lambda entry: entry.id,
+    )[:limit]
     sealed = 0
     if pending:
         last = await journal.last_seal()
@@ -429,11 +484,13 @@ async def seal_pending(uow, limit: int = 5000) -> int:
     return sealed
 
 
-def _row_hash(row: StoredTransaction | UnreadableRow) -> str | None:
+def _row_hash(row: StoredTransaction | UnreadableRow | MetadataChange) -> str | None:
     """The row's content hash, or None when it cannot be read or hashed."""
     if isinstance(row, UnreadableRow):
         return None
     try:
+        if isinstance(row, MetadataChange):
+            return change_hash(row)
         return content_hash(row.as_chain_transaction())
     except ROW_ERRORS:
         return None
@@ -446,7 +503,9 @@ async def verify_journal(uow) -> tuple[int, int, list[ChainProblem]]:
     seals = [seal for _, seal in await journal.seals()]
     current: dict[int, str] = {}
     unreadable: dict[int, str] = {}
-    for row in await journal.all_transactions():
+    transactions = await journal.all_transactions()
+    changes = await journal.all_metadata_changes()
+    for row in (*transactions, *changes):
         row_hash = _row_hash(row)
         if row_hash is not None:
             current[row.id] = row_hash
@@ -454,5 +513,28 @@ async def verify_journal(uow) -> tuple[int, int, list[ChainProblem]]:
             unreadable[row.id] = row.reason if isinstance(row, UnreadableRow) else "cannot hash"
     sealed_ids = {s.transaction_id for s in seals}
     problems = verify_chain(seals, current, unreadable)
+    problems.extend(_metadata_projection_problems(transactions, changes))
     unsealed = sum(1 for tx_id in (*current, *unreadable) if tx_id not in sealed_ids)
     return len(seals), unsealed, problems
+
+
+def _metadata_projection_problems(
+    transactions: Sequence[StoredTransaction | UnreadableRow], changes: Sequence[MetadataChange]
+) -> list[ChainProblem]:
+    """A transaction whose current metadata is not its creation metadata with its logged
+    changes applied in order was edited outside the journal."""
+    by_target: dict[tuple[str, str], list[MetadataChange]] = {}
+    for change in changes:
+        if change.target_type == "TRANSACTION":
+            by_target.setdefault((change.ledger, change.target_id), []).append(change)
+    problems: list[ChainProblem] = []
+    for tx in transactions:
+        if isinstance(tx, UnreadableRow):
+            continue
+        expected = dict(tx.metadata)
+        logged = by_target.get((tx.ledger, str(tx.id)), [])
+        for change in logged:
+            expected = apply_change(expected, change)
+        if (tx.current_metadata is not None or logged) and tx.effective_metadata != expected:
+            problems.append(ChainProblem(None, tx.id, "metadata differs from its logged changes"))
+    return problems

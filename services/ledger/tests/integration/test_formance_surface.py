@@ -250,3 +250,57 @@ async def test_deleting_metadata_of_unknown_targets_is_not_found(sdk, client, ad
         assert response.status_code == 404 and response.json()["errorCode"] == "NOT_FOUND"
     missing = await client.delete(f"/api/ledger/v2/{unique('nope')}/metadata/k", headers=admin)
     assert missing.json()["errorCode"] == "LEDGER_NOT_FOUND"
+
+
+async def test_logs_list_every_change_with_its_chain_link_paginated(sdk, client, admin):
+    ledger = await new_ledger(sdk)
+    first = await create_tx(sdk, ledger, [posting("world", "users:1", 100)], reference="r1")
+    await sdk.ledger.v2.add_metadata_on_transaction_async(
+        request={"ledger": ledger, "id": first.id, "request_body": {"k": "v"}}
+    )
+    await sdk.ledger.v2.delete_transaction_metadata_async(
+        request={"ledger": ledger, "id": first.id, "key": "k"}
+    )
+    await sdk.ledger.v2.add_metadata_to_account_async(
+        request={"ledger": ledger, "address": "users:1", "request_body": {"tier": "gold"}}
+    )
+    reverted = await sdk.ledger.v2.revert_transaction_async(
+        request={"ledger": ledger, "id": first.id}
+    )
+    reversal = reverted.v2_create_transaction_response.data
+    assert (await verify(client, admin))["intact"] is True  # seals every entry
+
+    logs, cursor = [], None
+    while True:
+        request = {"ledger": ledger, "page_size": 2, "request_body": {}}
+        if cursor:
+            request["cursor"] = cursor
+        page = (await sdk.ledger.v2.list_logs_async(request=request)).v2_logs_cursor_response
+        logs.extend(page.cursor.data)
+        if not page.cursor.has_more:
+            break
+        cursor = page.cursor.next
+    types = [log.type for log in logs]
+    assert types == [
+        sdk_models.V2LogType.REVERTED_TRANSACTION,
+        sdk_models.V2LogType.SET_METADATA,
+        sdk_models.V2LogType.DELETE_METADATA,
+        sdk_models.V2LogType.SET_METADATA,
+        sdk_models.V2LogType.NEW_TRANSACTION,
+    ]
+    ids = [log.id for log in logs]
+    assert ids == sorted(ids, reverse=True) and len(set(ids)) == 5
+    assert all(len(log.hash) == 64 for log in logs)
+    assert logs[0].data.transaction.id == reversal.id
+    assert logs[0].data.reverted_transaction.id == first.id
+    assert logs[1].data.target_id == "users:1" and logs[1].data.metadata == {"tier": "gold"}
+    assert logs[2].data.key == "k" and logs[2].data.target_id == first.id
+    assert logs[3].data.metadata == {"k": "v"}
+    assert logs[4].data.transaction.reference == "r1"
+    assert logs[4].data.transaction.metadata == {}  # as created: later changes are entries
+
+    # the hash is the seal's chain link: the chain verified above vouches for it
+    report = await client.post("/api/ledger/journal/verify", headers=admin)
+    assert report.json()["intact"] is True
+    bad = await client.get(f"/api/ledger/v2/{ledger}/logs", params={"cursor": "!!"}, headers=admin)
+    assert bad.status_code == 400 and bad.json()["errorCode"] == "VALIDATION"

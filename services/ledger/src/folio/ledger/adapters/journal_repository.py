@@ -822,6 +822,42 @@ class JournalRepository:
         )
         return [_change(r) for r in result]
 
+    async def changes_page(
+        self, ledger: str, *, limit: int, before_id: int | None = None
+    ) -> list[MetadataChange]:
+        """A ledger's metadata changes, newest first, below ``before_id`` (the log)."""
+        result = await self.session.execute(
+            text(
+                f"SELECT {_CHANGE_COLUMNS} FROM metadata_changes WHERE ledger = :ledger "
+                "AND (CAST(:before AS bigint) IS NULL OR id < :before) ORDER BY id DESC "
+                "LIMIT :limit"
+            ),
+            {"ledger": ledger, "before": before_id, "limit": limit},
+        )
+        return [_change(r) for r in result]
+
+    async def chain_hashes(self, ledger: str, ids: Sequence[int]) -> dict[int, str]:
+        """The chain link of each sealed journal entry among ``ids``."""
+        if not ids:
+            return {}
+        result = await self.session.execute(
+            text(
+                "SELECT transaction_id, chain_hash FROM journal_seals WHERE ledger = :ledger "
+                "AND transaction_id = ANY(CAST(:ids AS bigint[]))"
+            ),
+            {"ledger": ledger, "ids": list(ids)},
+        )
+        return {r.transaction_id: r.chain_hash for r in result}
+
+    async def by_ids(self, ledger: str, ids: Sequence[int]) -> dict[int, StoredTransaction]:
+        if not ids:
+            return {}
+        result = await self.session.execute(
+            text(_TX_SELECT + " WHERE t.ledger = :ledger AND t.id = ANY(CAST(:ids AS bigint[]))"),
+            {"ledger": ledger, "ids": sorted(set(ids))},
+        )
+        return {r.id: _row_to_tx(r) for r in result}
+
     async def all_metadata_changes(self) -> list[MetadataChange]:
         result = await self.session.execute(
             text(f"SELECT {_CHANGE_COLUMNS} FROM metadata_changes ORDER BY id")

@@ -152,6 +152,53 @@ class V2Ledger(_Wire):
     features: dict[str, str] | None = None
 
 
+class V2LogDataNewTransaction(_Wire):
+    transaction: V2Transaction
+    account_metadata: dict[str, dict[str, str]] = Field(
+        default_factory=dict, alias="accountMetadata"
+    )
+
+
+class V2LogDataRevertedTransaction(_Wire):
+    reverted_transaction: V2Transaction = Field(alias="revertedTransaction")
+    transaction: V2Transaction
+
+
+class V2LogDataSetMetadata(_Wire):
+    target_type: str = Field(alias="targetType")  # TRANSACTION | ACCOUNT
+    target_id: int | str = Field(alias="targetId")
+    metadata: dict[str, str]
+
+
+class V2LogDataDeleteMetadata(_Wire):
+    target_type: str = Field(alias="targetType")
+    target_id: int | str = Field(alias="targetId")
+    key: str
+
+
+class V2LogType(StrEnum):
+    NEW_TRANSACTION = "NEW_TRANSACTION"
+    SET_METADATA = "SET_METADATA"
+    REVERTED_TRANSACTION = "REVERTED_TRANSACTION"
+    DELETE_METADATA = "DELETE_METADATA"
+
+
+class V2Log(_Wire):
+    """One entry of a ledger's log. ``hash``: the entry's link in Folio's chain (hex
+    SHA-256 over the previous link and the entry's content), empty until sealed."""
+
+    id: int
+    type: V2LogType
+    data: (
+        V2LogDataNewTransaction
+        | V2LogDataRevertedTransaction
+        | V2LogDataSetMetadata
+        | V2LogDataDeleteMetadata
+    )
+    hash: str
+    date: datetime
+
+
 class V2Stats(_Wire):
     accounts: int
     transactions: int

@@ -35,6 +35,12 @@ from folio.ledger.domain.formance import (
     V2Ledger,
     V2LedgerInfo,
     V2LedgerInfoStorage,
+    V2Log,
+    V2LogDataDeleteMetadata,
+    V2LogDataNewTransaction,
+    V2LogDataRevertedTransaction,
+    V2LogDataSetMetadata,
+    V2LogType,
     V2MetadataRequest,
     V2MigrationInfo,
     V2Posting,
@@ -49,6 +55,7 @@ from folio.ledger.domain.journal import (
     MAX_AMOUNT,
     NUMERIC_OVERFLOW_MESSAGE,
     JournalError,
+    MetadataChange,
     Posting,
     VolumeKey,
     Volumes,
@@ -928,6 +935,105 @@ async def delete_account_metadata(
     address = _address(address)
     return await _change_metadata(
         request, principal, ledger, "ACCOUNT", address, delete_key=_metadata_key(key)
+    )
+
+
+# --- logs ------------------------------------------------------------------------------
+
+
+def _logged_transaction(tx: StoredTransaction, *, reverted: bool = False) -> V2Transaction:
+    """A transaction as its log entry recorded it: the content it was created with."""
+    return V2Transaction(
+        id=tx.id,
+        metadata=dict(tx.metadata),
+        postings=[
+            V2Posting(amount=p.amount, asset=p.asset, source=p.source, destination=p.destination)
+            for p in tx.postings
+        ],
+        reverted=reverted,
+        timestamp=tx.timestamp,
+        inserted_at=tx.inserted_at,
+        reference=tx.reference,
+    )
+
+
+def log_wire(
+    entry: StoredTransaction | MetadataChange,
+    chain_hash: str | None,
+    reverted: dict[int, StoredTransaction],
+) -> V2Log:
+    if isinstance(entry, MetadataChange):
+        target_id: int | str = (
+            int(entry.target_id) if entry.target_type == "TRANSACTION" else entry.target_id
+        )
+        if entry.kind == "SET_METADATA":
+            kind, data = (
+                V2LogType.SET_METADATA,
+                V2LogDataSetMetadata(
+                    target_type=entry.target_type,
+                    target_id=target_id,
+                    metadata=dict(entry.metadata or {}),
+                ),
+            )
+        else:
+            kind, data = (
+                V2LogType.DELETE_METADATA,
+                V2LogDataDeleteMetadata(
+                    target_type=entry.target_type, target_id=target_id, key=entry.key or ""
+                ),
+            )
+        date = entry.inserted_at
+    elif entry.reverts_id is not None and entry.reverts_id in reverted:
+        kind = V2LogType.REVERTED_TRANSACTION
+        data = V2LogDataRevertedTransaction(
+            reverted_transaction=_logged_transaction(reverted[entry.reverts_id], reverted=True),
+            transaction=_logged_transaction(entry),
+        )
+        date = entry.inserted_at
+    else:
+        kind = V2LogType.NEW_TRANSACTION
+        data = V2LogDataNewTransaction(transaction=_logged_transaction(entry))
+        date = entry.inserted_at
+    return V2Log(id=entry.id, type=kind, data=data, hash=chain_hash or "", date=date)
+
+
+@router.get(
+    "/{ledger}/logs",
+    response_model=CursorResponse[V2Log],
+    responses=_errors(),
+    openapi_extra=_params("pageSize", "cursor"),
+)
+async def list_logs(ledger: str, request: Request, principal: Reader) -> JSONResponse:
+    """The ledger's log, newest first: every transaction, reversal and metadata change,
+    with its chain link (``hash``, empty until the sealer has reached it). Ids are
+    journal ids: increasing, shared by every ledger, so not contiguous within one."""
+    params = request.query_params
+    before_id = None
+    page_size = _page_size(params.get("pageSize"))
+    if params.get("cursor"):
+        state = _decode_cursor(params["cursor"])
+        before_id = _cursor_int(state.get("before_id"))
+        page_size = _page_size(str(state.get("page_size", DEFAULT_PAGE_SIZE)))
+    elif await _json_body(request, required=False):
+        raise FormanceError(V2ErrorsEnum.VALIDATION, "filters on logs are not supported")
+
+    async def work(uow):
+        await _require_ledger(uow, ledger)
+        return await journal_service.log_page(uow, ledger, limit=page_size + 1, before_id=before_id)
+
+    page = await _run(request, work)
+    entries, has_more = page.entries[:page_size], len(page.entries) > page_size
+    return JSONResponse(
+        CursorResponse[V2Log](
+            cursor=Cursor[V2Log](
+                page_size=page_size,
+                has_more=has_more,
+                next=_encode_cursor({"before_id": entries[-1].id, "page_size": page_size})
+                if has_more
+                else None,
+                data=[log_wire(e, page.hashes.get(e.id), page.reverted) for e in entries],
+            )
+        ).wire()
     )
 
 

@@ -435,6 +435,34 @@ async def change_metadata(
     return change
 
 
+@dataclass(frozen=True, slots=True)
+class LogPage:
+    """A page of a ledger's log, newest first: transactions (new or reversals) and
+    metadata changes, with each sealed entry's chain link and each reversal's original."""
+
+    entries: list[StoredTransaction | MetadataChange]
+    hashes: dict[int, str]
+    reverted: dict[int, StoredTransaction]
+
+
+async def log_page(uow, ledger: str, *, limit: int, before_id: int | None = None) -> LogPage:
+    """``limit`` log entries below ``before_id``: each source's primary key read
+    backwards ``limit`` rows at most, merged (both share the journal's id sequence)."""
+    journal = uow.journal
+    transactions = await journal.list(ledger, limit=limit, after_id=before_id)
+    changes = await journal.changes_page(ledger, limit=limit, before_id=before_id)
+    entries: list[StoredTransaction | MetadataChange] = sorted(
+        [*transactions, *changes], key=lambda entry: entry.id, reverse=True
+    )[:limit]
+    hashes = await journal.chain_hashes(ledger, [e.id for e in entries])
+    originals = [
+        e.reverts_id
+        for e in entries
+        if isinstance(e, StoredTransaction) and e.reverts_id is not None
+    ]
+    return LogPage(entries, hashes, await journal.by_ids(ledger, originals))
+
+
 async def seal_pending(uow, limit: int = 5000) -> int:
     """Append unsealed transactions to the hash chain; returns how many were sealed.
 

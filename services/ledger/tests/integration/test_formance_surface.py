@@ -304,3 +304,86 @@ async def test_logs_list_every_change_with_its_chain_link_paginated(sdk, client,
     assert report.json()["intact"] is True
     bad = await client.get(f"/api/ledger/v2/{ledger}/logs", params={"cursor": "!!"}, headers=admin)
     assert bad.status_code == 400 and bad.json()["errorCode"] == "VALIDATION"
+
+
+async def test_metadata_filters_on_transactions_and_accounts(sdk):
+    ledger = await new_ledger(sdk)
+    a = await create_tx(sdk, ledger, [posting("world", "users:1", 1)], metadata={"kind": "rent"})
+    b = await create_tx(sdk, ledger, [posting("world", "users:2", 1)], metadata={"kind": "fee"})
+    c = await create_tx(sdk, ledger, [posting("world", "users:3", 1)], metadata={"kind": "rent"})
+    # a changed value is matched as it is now, not as created
+    await sdk.ledger.v2.add_metadata_on_transaction_async(
+        request={"ledger": ledger, "id": b.id, "request_body": {"kind": "rent", "late": "yes"}}
+    )
+    await sdk.ledger.v2.add_metadata_on_transaction_async(
+        request={"ledger": ledger, "id": c.id, "request_body": {"kind": "void"}}
+    )
+
+    async def ids(body, page_size=15):
+        found, cursor = [], None
+        while True:
+            request = {"ledger": ledger, "request_body": body, "page_size": page_size}
+            if cursor:
+                request["cursor"] = cursor
+            page = await sdk.ledger.v2.list_transactions_async(request=request)
+            data = page.v2_transactions_cursor_response.cursor
+            found.extend(t.id for t in data.data)
+            if not data.has_more:
+                return found
+            cursor = data.next
+
+    assert await ids({"$match": {"metadata[kind]": "rent"}}) == [b.id, a.id]
+    assert await ids({"$match": {"metadata[kind]": "rent"}}, page_size=1) == [b.id, a.id]
+    assert await ids({"$exists": {"metadata": "late"}}) == [b.id]
+    both = {"$and": [{"$match": {"metadata[kind]": "rent"}}, {"$match": {"account": "users:1"}}]}
+    assert await ids(both) == [a.id]
+    counted = await sdk.ledger.v2.count_transactions_async(
+        request={"ledger": ledger, "request_body": {"$match": {"metadata[kind]": "rent"}}}
+    )
+    assert counted.headers["count"] == ["2"]
+
+    for address, tier in (("users:1", "gold"), ("users:2", "silver"), ("users:3", "gold")):
+        await sdk.ledger.v2.add_metadata_to_account_async(
+            request={"ledger": ledger, "address": address, "request_body": {"tier": tier}}
+        )
+    accounts = await sdk.ledger.v2.list_accounts_async(
+        request={
+            "ledger": ledger,
+            "page_size": 1,
+            "request_body": {"$match": {"metadata[tier]": "gold"}},
+        }
+    )
+    first = accounts.v2_accounts_cursor_response.cursor
+    assert [x.address for x in first.data] == ["users:1"] and first.has_more
+    second = await sdk.ledger.v2.list_accounts_async(
+        request={"ledger": ledger, "cursor": first.next, "request_body": {}}
+    )
+    assert [x.address for x in second.v2_accounts_cursor_response.cursor.data] == ["users:3"]
+    gold_users = await sdk.ledger.v2.count_accounts_async(
+        request={
+            "ledger": ledger,
+            "request_body": {
+                "$and": [{"$exists": {"metadata": "tier"}}, {"$match": {"address": "users:"}}]
+            },
+        }
+    )
+    assert gold_users.headers["count"] == ["3"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"$match": {"metadata[kind]": 1}},
+        {"$match": {"metadata[]": "x"}},
+        {"$exists": {"address": "x"}},
+        {"$and": [{"$exists": {"metadata": f"k{i}"}} for i in range(21)]},
+    ],
+)
+async def test_bad_metadata_filters_are_validation_errors(sdk, client, admin, body):
+    ledger = await new_ledger(sdk)
+    for method in ("GET", "HEAD"):
+        for what in ("transactions", "accounts"):
+            response = await client.request(
+                method, f"/api/ledger/v2/{ledger}/{what}", json=body, headers=admin
+            )
+            assert response.status_code == 400, (method, what, response.text)

@@ -195,6 +195,33 @@ UNSEALED_CHANGES_SQL = (
 )
 
 
+def _metadata_clauses(
+    table: str,
+    key: str,
+    column: str,
+    params: dict[str, Any],
+    metadata: dict[str, str] | None,
+    exists: Sequence[str] | None,
+) -> list[str]:
+    """``$match`` on metadata keys (containment) and ``$exists`` (every key present),
+    as ``key = ANY(ARRAY(...))`` over ``table``'s matching rows: the array is planned
+    on its own, so its generic plan takes the GIN index on ``column`` (the two operators
+    it answers) where the list's ORDER BY ... LIMIT would rather walk the primary key
+    and filter the whole ledger. The array is not narrowed to the ledger (the outer
+    query is): a ledger condition there made the planner read the ledger's whole
+    primary key instead of the index. The cost follows the matches, not the ledger."""
+    conditions = []
+    if metadata:
+        conditions.append(f"{column} @> CAST(:metadata AS jsonb)")
+        params["metadata"] = json.dumps(metadata)
+    if exists:
+        conditions.append(f"{column} ?& CAST(:metadata_exists AS text[])")
+        params["metadata_exists"] = list(exists)
+    if not conditions:
+        return []
+    return [f"{key} = ANY(ARRAY(SELECT {key} FROM {table} WHERE " + " AND ".join(conditions) + "))"]
+
+
 def _change(row: Any) -> MetadataChange:
     return MetadataChange(
         ledger=row.ledger,
@@ -596,10 +623,24 @@ class JournalRepository:
         start_time: datetime | None = None,
         end_time: datetime | None = None,
         pit: datetime | None = None,
+        metadata: dict[str, str] | None = None,
+        metadata_exists: Sequence[str] | None = None,
     ) -> tuple[list[str], dict[str, Any]]:
-        """The WHERE clauses of a transaction filter (the list and its count share them)."""
+        """The WHERE clauses of a transaction filter (the list and its count share them).
+        Metadata conditions are on the effective metadata, the expression the GIN index
+        ``transactions_metadata`` (migration 0011) holds: they read the matches only."""
         clauses = ["t.ledger = :ledger"]
         params: dict[str, Any] = {"ledger": ledger}
+        clauses.extend(
+            _metadata_clauses(
+                "transactions",
+                "id",
+                "coalesce(current_metadata, metadata)",
+                params,
+                metadata,
+                metadata_exists,
+            )
+        )
         if reference is not None:
             clauses.append("t.reference = :reference")
             params["reference"] = reference
@@ -629,18 +670,22 @@ class JournalRepository:
         **filters: Any,
     ) -> list[StoredTransaction]:
         """Newest first (Formance's default order), keyset-paginated on id."""
-        clauses, params = self._transaction_clauses(ledger, **filters)
+        sql, params = self.list_statement(ledger, limit=limit, after_id=after_id, **filters)
+        result = await self.session.execute(text(sql), params)
+        return [_row_to_tx(r) for r in result]
+
+    @classmethod
+    def list_statement(
+        cls, ledger: str, *, limit: int, after_id: int | None = None, **filters: Any
+    ) -> tuple[str, dict[str, Any]]:
+        """The SQL and parameters of ``list`` (the plan tests explain it)."""
+        clauses, params = cls._transaction_clauses(ledger, **filters)
         params["limit"] = limit
         if after_id is not None:
             clauses.append("t.id < :after_id")
             params["after_id"] = after_id
-        result = await self.session.execute(
-            text(
-                _TX_SELECT + " WHERE " + " AND ".join(clauses) + " ORDER BY t.id DESC LIMIT :limit"
-            ),
-            params,
-        )
-        return [_row_to_tx(r) for r in result]
+        sql = _TX_SELECT + " WHERE " + " AND ".join(clauses) + " ORDER BY t.id DESC LIMIT :limit"
+        return sql, params
 
     async def count(self, ledger: str, **filters: Any) -> int:
         """How many transactions ``list`` would return over every page (``HEAD``)."""
@@ -650,9 +695,33 @@ class JournalRepository:
         )
         return int(result.scalar_one())
 
-    async def count_accounts(self, ledger: str) -> int:
+    @staticmethod
+    def _account_clauses(
+        ledger: str,
+        *,
+        address: str | None = None,
+        address_prefix: str | None = None,
+        metadata: dict[str, str] | None = None,
+        metadata_exists: Sequence[str] | None = None,
+    ) -> tuple[list[str], dict[str, Any]]:
+        clauses = ["ledger = :ledger"]
+        params: dict[str, Any] = {"ledger": ledger}
+        if address is not None:
+            clauses.append("address = :address")
+            params["address"] = address
+        if address_prefix is not None:
+            clauses.append("(address = :prefix OR address LIKE :like)")
+            params["prefix"] = address_prefix
+            params["like"] = address_prefix.replace("_", r"\_").replace("%", r"\%") + ":%"
+        clauses.extend(
+            _metadata_clauses("accounts", "address", "metadata", params, metadata, metadata_exists)
+        )
+        return clauses, params
+
+    async def count_accounts(self, ledger: str, **filters: Any) -> int:
+        clauses, params = self._account_clauses(ledger, **filters)
         result = await self.session.execute(
-            text("SELECT count(*) FROM accounts WHERE ledger = :ledger"), {"ledger": ledger}
+            text("SELECT count(*) FROM accounts WHERE " + " AND ".join(clauses)), params
         )
         return int(result.scalar_one())
 
@@ -686,17 +755,26 @@ class JournalRepository:
         return _account_row(row) if row else None
 
     async def list_accounts(
-        self, ledger: str, *, limit: int, after_address: str | None = None
+        self, ledger: str, *, limit: int, after_address: str | None = None, **filters: Any
     ) -> list[AccountRow]:
-        result = await self.session.execute(
-            text(
-                _ACCOUNT_SELECT
-                + " WHERE ledger = :ledger AND (CAST(:after AS text) IS NULL OR address > :after) "
-                "ORDER BY address LIMIT :limit"
-            ),
-            {"ledger": ledger, "after": after_address, "limit": limit},
+        sql, params = self.accounts_statement(
+            ledger, limit=limit, after_address=after_address, **filters
         )
+        result = await self.session.execute(text(sql), params)
         return [_account_row(r) for r in result]
+
+    @classmethod
+    def accounts_statement(
+        cls, ledger: str, *, limit: int, after_address: str | None = None, **filters: Any
+    ) -> tuple[str, dict[str, Any]]:
+        """The SQL and parameters of ``list_accounts`` (the plan tests explain it)."""
+        clauses, params = cls._account_clauses(ledger, **filters)
+        if after_address is not None:
+            clauses.append("address > :after")
+            params["after"] = after_address
+        params["limit"] = limit
+        sql = _ACCOUNT_SELECT + " WHERE " + " AND ".join(clauses) + " ORDER BY address LIMIT :limit"
+        return sql, params
 
     async def volumes_of(
         self,

@@ -309,6 +309,7 @@ def _decode_cursor(cursor: str) -> dict[str, Any]:
 
 
 _CURSOR_FILTERS = {"reference", "account", "start_time", "end_time", "pit"}
+_METADATA_FILTERS = {"metadata", "metadata_exists"}
 
 
 def _filter_text(value: Any, what: str = "cursor") -> str:
@@ -673,8 +674,42 @@ async def get_transaction(
     return JSONResponse(DataResponse[V2Transaction](data=transaction_wire(tx)).wire())
 
 
+_METADATA_FIELD = re.compile(r"metadata\[(.+)\]")
+#: Metadata conditions one filter may hold ($match on metadata[k] and $exists).
+MAX_METADATA_FILTERS = 20
+
+
+def _metadata_condition(filters: dict[str, Any], op: str, arg: Any) -> bool:
+    """Add a ``$match`` on ``metadata[key]`` or an ``$exists`` on ``metadata`` to
+    ``filters`` (``metadata``: keys → values, ``metadata_exists``: keys); False when
+    ``arg`` is not one of those."""
+    if op == "$exists":
+        if not isinstance(arg, dict) or set(arg) != {"metadata"}:
+            raise FormanceError(V2ErrorsEnum.VALIDATION, "$exists takes {'metadata': key}")
+        keys = filters.setdefault("metadata_exists", [])
+        keys.append(_metadata_key(_filter_text(arg["metadata"], "$exists key")))
+    else:
+        field, value = next(iter(arg.items()))
+        found = _METADATA_FIELD.fullmatch(field) if isinstance(field, str) else None
+        if found is None:
+            return False
+        if not isinstance(value, str):
+            raise FormanceError(V2ErrorsEnum.VALIDATION, f"$match on {field} takes a string")
+        filters.setdefault("metadata", {})[_metadata_key(found.group(1))] = _filter_text(
+            value, f"$match on {field}"
+        )
+    if len(filters.get("metadata", {})) + len(filters.get("metadata_exists", [])) > (
+        MAX_METADATA_FILTERS
+    ):
+        raise FormanceError(
+            V2ErrorsEnum.VALIDATION, f"at most {MAX_METADATA_FILTERS} metadata conditions"
+        )
+    return True
+
+
 def _transaction_filters(query: Any) -> dict[str, Any]:
-    """Formance's filter body: {"$match": {...}}, {"$and": [...]}, {"$lt"/"$lte"/"$gt"/"$gte": {"timestamp": ...}}."""
+    """Formance's filter body: {"$match": {...}}, {"$and": [...]}, {"$exists": {...}},
+    {"$lt"/"$lte"/"$gt"/"$gte": {"timestamp": ...}}."""
     filters: dict[str, Any] = {}
 
     def walk(node: Any) -> None:
@@ -686,7 +721,11 @@ def _transaction_filters(query: Any) -> dict[str, Any]:
         if op == "$and" and isinstance(arg, list):
             for child in arg:
                 walk(child)
+        elif op == "$exists":
+            _metadata_condition(filters, op, arg)
         elif op == "$match" and isinstance(arg, dict) and len(arg) == 1:
+            if _metadata_condition(filters, op, arg):
+                return
             field, value = next(iter(arg.items()))
             if field not in {"reference", "account"} or not isinstance(value, str):
                 raise FormanceError(V2ErrorsEnum.VALIDATION, f"unsupported $match on {field}")
@@ -705,6 +744,18 @@ def _transaction_filters(query: Any) -> dict[str, Any]:
     return filters
 
 
+def _cursor_metadata(raw: dict[str, Any], filters: dict[str, Any]) -> None:
+    """The metadata conditions a cursor carries, checked as a filter body is."""
+    metadata = raw.get("metadata", {})
+    exists = raw.get("metadata_exists", [])
+    if not isinstance(metadata, dict) or not isinstance(exists, list):
+        raise FormanceError(V2ErrorsEnum.VALIDATION, "invalid cursor")
+    for key, value in metadata.items():
+        _metadata_condition(filters, "$match", {f"metadata[{key}]": value})
+    for key in exists:
+        _metadata_condition(filters, "$exists", {"metadata": key})
+
+
 async def _list_filters(request: Request) -> tuple[dict[str, Any], int, int | None]:
     """(filters, page size, position) of a transaction list: from the cursor, or from
     the body and the query on a first page."""
@@ -712,14 +763,16 @@ async def _list_filters(request: Request) -> tuple[dict[str, Any], int, int | No
     if params.get("cursor"):
         state = _decode_cursor(params["cursor"])
         raw_filters = state.get("filters", {})
-        if not isinstance(raw_filters, dict) or any(
-            k not in _CURSOR_FILTERS or not isinstance(v, str) for k, v in raw_filters.items()
-        ):
+        if not isinstance(raw_filters, dict):
+            raise FormanceError(V2ErrorsEnum.VALIDATION, "invalid cursor")
+        scalar = {k: v for k, v in raw_filters.items() if k not in _METADATA_FILTERS}
+        if any(k not in _CURSOR_FILTERS or not isinstance(v, str) for k, v in scalar.items()):
             raise FormanceError(V2ErrorsEnum.VALIDATION, "invalid cursor")
         filters = {
             k: (_time(v, k) if k in {"start_time", "end_time", "pit"} else _filter_text(v))
-            for k, v in raw_filters.items()
+            for k, v in scalar.items()
         }
+        _cursor_metadata(raw_filters, filters)
         page_size = _page_size(str(state.get("page_size", DEFAULT_PAGE_SIZE)))
         return filters, page_size, _cursor_int(state.get("after_id"))
     filters = _transaction_filters(await _json_body(request, required=False))
@@ -1082,6 +1135,51 @@ async def get_account(
     return JSONResponse(DataResponse[V2Account](data=_account_wire(row, volumes)).wire())
 
 
+def _account_filters(query: Any) -> dict[str, Any]:
+    """An account list's filter body: ``$match`` on ``address`` (exact, or a prefix
+    ending with ':') or on ``metadata[key]``, ``$exists`` on ``metadata``, ``$and``."""
+    filters: dict[str, Any] = {}
+
+    def walk(node: Any) -> None:
+        if not node:
+            return
+        if not isinstance(node, dict) or len(node) != 1:
+            raise FormanceError(V2ErrorsEnum.VALIDATION, "unsupported filter")
+        op, arg = next(iter(node.items()))
+        if op == "$and" and isinstance(arg, list):
+            for child in arg:
+                walk(child)
+        elif op == "$exists":
+            _metadata_condition(filters, op, arg)
+        elif op == "$match" and isinstance(arg, dict) and len(arg) == 1:
+            if _metadata_condition(filters, op, arg):
+                return
+            if set(arg) != {"address"} or not isinstance(arg["address"], str):
+                raise FormanceError(
+                    V2ErrorsEnum.VALIDATION, f"unsupported $match on {next(iter(arg))}"
+                )
+            filters.update(_address_scope(_filter_text(arg["address"], "address")))
+        else:
+            raise FormanceError(V2ErrorsEnum.VALIDATION, f"unsupported filter {op}")
+
+    walk(query)
+    if "addresses" in filters:
+        filters["address"] = filters.pop("addresses")[0]
+    return filters
+
+
+def _account_filters_from_cursor(state: dict[str, Any]) -> dict[str, Any]:
+    raw = state.get("filters", {})
+    if not isinstance(raw, dict):
+        raise FormanceError(V2ErrorsEnum.VALIDATION, "invalid cursor")
+    filters: dict[str, Any] = {}
+    for name in ("address", "address_prefix"):
+        if name in raw:
+            filters[name] = _filter_text(raw[name])
+    _cursor_metadata(raw, filters)
+    return filters
+
+
 @router.head(
     "/{ledger}/accounts",
     status_code=204,
@@ -1089,11 +1187,12 @@ async def get_account(
     responses=_COUNTED | _errors(),
 )
 async def count_accounts(ledger: str, request: Request, principal: Reader) -> Response:
-    """How many accounts the ledger's account list holds (``Count`` header)."""
+    """How many accounts the account list with the same filters holds (``Count``)."""
+    filters = _account_filters(await _json_body(request, required=False))
 
     async def work(uow):
         await _require_ledger(uow, ledger)
-        return await uow.journal.count_accounts(ledger)
+        return await uow.journal.count_accounts(ledger, **filters)
 
     return Response(status_code=204, headers={"Count": str(await _run(request, work))})
 
@@ -1112,11 +1211,16 @@ async def list_accounts(ledger: str, request: Request, principal: Reader) -> JSO
         state = _decode_cursor(params["cursor"])
         after = _filter_text(state.get("after"))
         page_size = _page_size(str(state.get("page_size", 15)))
+        filters = _account_filters_from_cursor(state)
+    else:
+        filters = _account_filters(await _json_body(request, required=False))
     expand = "volumes" in (params.get("expand") or "")
 
     async def work(uow):
         await _require_ledger(uow, ledger)
-        rows = await uow.journal.list_accounts(ledger, limit=page_size + 1, after_address=after)
+        rows = await uow.journal.list_accounts(
+            ledger, limit=page_size + 1, after_address=after, **filters
+        )
         volumes = (
             await uow.journal.volumes_of(ledger, [r.address for r in rows[:page_size]])
             if expand
@@ -1131,7 +1235,9 @@ async def list_accounts(ledger: str, request: Request, principal: Reader) -> JSO
             cursor=Cursor[V2Account](
                 page_size=page_size,
                 has_more=has_more,
-                next=_encode_cursor({"after": page[-1].address, "page_size": page_size})
+                next=_encode_cursor(
+                    {"after": page[-1].address, "page_size": page_size, "filters": filters}
+                )
                 if has_more
                 else None,
                 data=[_account_wire(r, volumes) for r in page],

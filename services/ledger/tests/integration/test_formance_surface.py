@@ -387,3 +387,205 @@ async def test_bad_metadata_filters_are_validation_errors(sdk, client, admin, bo
                 method, f"/api/ledger/v2/{ledger}/{what}", json=body, headers=admin
             )
             assert response.status_code == 400, (method, what, response.text)
+
+
+def create_element(postings, ik=None, **data):
+    element = {
+        "action": "CREATE_TRANSACTION",
+        "data": {"postings": postings, "metadata": {}, **data},
+    }
+    if ik:
+        element["ik"] = ik
+    return element
+
+
+async def bulk(sdk, ledger, elements, **flags):
+    response = await sdk.ledger.v2.create_bulk_async(
+        request={"ledger": ledger, "request_body": elements, **flags}
+    )
+    return response.status_code, response.v2_bulk_response
+
+
+async def balances(sdk, ledger):
+    volumes = await sdk.ledger.v2.get_volumes_with_balances_async(
+        request={"ledger": ledger, "request_body": {}, "page_size": 1000}
+    )
+    data = volumes.v2_volumes_with_balance_cursor_response.cursor.data
+    # a refused posting may leave its accounts' volume rows at zero (they were locked
+    # to check its funds): only what moved counts
+    return {(v.account, v.asset): v.balance for v in data if v.input or v.output}
+
+
+async def test_bulk_every_action_with_per_element_results(sdk):
+    ledger = await new_ledger(sdk)
+    tx = await create_tx(sdk, ledger, [posting("world", "users:0", 5)])
+    status, answer = await bulk(
+        sdk,
+        ledger,
+        [
+            create_element([posting("world", "users:1", 100)], reference="b1"),
+            create_element([posting("world", "users:2", 50)]),
+            {
+                "action": "ADD_METADATA",
+                "data": {"targetType": "ACCOUNT", "targetId": "users:1", "metadata": {"k": "v"}},
+            },
+            {
+                "action": "ADD_METADATA",
+                "data": {"targetType": "TRANSACTION", "targetId": tx.id, "metadata": {"a": "b"}},
+            },
+            {
+                "action": "DELETE_METADATA",
+                "data": {"targetType": "TRANSACTION", "targetId": tx.id, "key": "a"},
+            },
+            {"action": "REVERT_TRANSACTION", "data": {"id": tx.id}},
+        ],
+    )
+    assert status == 200 and answer.error_code is None
+    kinds = [type(r).__name__ for r in answer.data]
+    assert kinds == [
+        "V2BulkElementResultCreateTransaction",
+        "V2BulkElementResultCreateTransaction",
+        "V2BulkElementResultAddMetadata",
+        "V2BulkElementResultAddMetadata",
+        "V2BulkElementResultDeleteMetadata",
+        "V2BulkElementResultRevertTransaction",
+    ]
+    assert answer.data[0].data.reference == "b1"
+    assert answer.data[5].data.postings[0].source == "users:0"
+    log_ids = [r.log_id for r in answer.data]
+    assert log_ids == sorted(log_ids) and len(set(log_ids)) == 6  # each one a log entry
+    assert await balances(sdk, ledger) == {
+        ("world", "SAR/2"): -150,
+        ("users:0", "SAR/2"): 0,
+        ("users:1", "SAR/2"): 100,
+        ("users:2", "SAR/2"): 50,
+    }
+
+
+async def test_atomic_bulk_failure_rolls_back_every_element(sdk):
+    ledger = await new_ledger(sdk)
+    status, answer = await bulk(
+        sdk,
+        ledger,
+        [
+            create_element([posting("world", "users:1", 100)]),
+            create_element([posting("users:1", "users:2", 500)]),  # insufficient funds
+            {
+                "action": "ADD_METADATA",
+                "data": {"targetType": "ACCOUNT", "targetId": "users:3", "metadata": {"k": "v"}},
+            },
+        ],
+        atomic=True,
+        continue_on_failure=True,
+    )
+    assert status == 400 and answer.error_code == sdk_models.V2ErrorsEnum.INSUFFICIENT_FUND
+    assert [r.response_type for r in answer.data] == ["ERROR", "ERROR", "ERROR"]
+    assert answer.data[1].error_code == "INSUFFICIENT_FUND"
+    assert await balances(sdk, ledger) == {}
+    counted = await sdk.ledger.v2.count_accounts_async(
+        request={"ledger": ledger, "request_body": {}}
+    )
+    assert counted.headers["count"] == ["0"]
+
+
+async def test_continue_on_failure_keeps_the_others_and_default_stops(sdk):
+    ledger = await new_ledger(sdk)
+    elements = [
+        create_element([posting("world", "users:1", 100)]),
+        create_element([posting("users:9", "users:2", 500)]),  # insufficient funds
+        create_element([posting("world", "users:3", 30)]),
+    ]
+    status, answer = await bulk(sdk, ledger, elements, continue_on_failure=True)
+    assert status == 400
+    assert [r.response_type for r in answer.data] == [
+        "CREATE_TRANSACTION",
+        "ERROR",
+        "CREATE_TRANSACTION",
+    ]
+    assert await balances(sdk, ledger) == {
+        ("world", "SAR/2"): -130,
+        ("users:1", "SAR/2"): 100,
+        ("users:3", "SAR/2"): 30,
+    }
+
+    other = await new_ledger(sdk)
+    status, answer = await bulk(sdk, other, elements)  # neither atomic nor continuing
+    assert status == 400
+    assert [r.response_type for r in answer.data] == ["CREATE_TRANSACTION", "ERROR"]
+    assert await balances(sdk, other) == {("world", "SAR/2"): -100, ("users:1", "SAR/2"): 100}
+
+
+async def test_replayed_ik_is_a_hit_and_another_element_with_it_is_refused(sdk):
+    ledger = await new_ledger(sdk)
+    elements = [
+        create_element([posting("world", "users:1", 100)], ik="ik-1"),
+        {
+            "action": "ADD_METADATA",
+            "ik": "ik-2",
+            "data": {"targetType": "ACCOUNT", "targetId": "users:1", "metadata": {"k": "v"}},
+        },
+    ]
+    _, first = await bulk(sdk, ledger, elements)
+    status, again = await bulk(sdk, ledger, elements)
+    assert status == 200
+    assert [r.log_id for r in again.data] == [r.log_id for r in first.data]
+    assert again.data[0].data.id == first.data[0].data.id
+    assert await balances(sdk, ledger) == {("world", "SAR/2"): -100, ("users:1", "SAR/2"): 100}
+
+    changed = [create_element([posting("world", "users:1", 999)], ik="ik-1")]
+    status, refused = await bulk(sdk, ledger, changed)
+    assert status == 400 and refused.data[0].error_code == "VALIDATION"
+
+
+async def test_bulk_limits_and_refusals(sdk, client, admin, viewer):
+    ledger = await new_ledger(sdk)
+    path = f"/api/ledger/v2/{ledger}/_bulk"
+    too_many = [create_element([posting("world", "a", 1)])] * 10_001
+    response = await client.post(path, json=too_many, headers=admin)
+    assert response.status_code == 400 and response.json()["errorCode"] == "BULK_SIZE_EXCEEDED"
+    response = await client.post(path, json=[{"action": "NOPE"}], headers=admin)
+    assert response.status_code == 400 and "element 0" in response.json()["errorMessage"]
+    response = await client.post(path, json={"action": "CREATE_TRANSACTION"}, headers=admin)
+    assert response.status_code == 400
+    twice = [create_element([posting("world", "a", 1)], ik="same")] * 2
+    response = await client.post(path, json=twice, headers=admin)
+    assert response.status_code == 400 and response.json()["errorCode"] == "VALIDATION"
+    assert (await client.post(path, json=[], headers=viewer)).status_code == 403
+    missing = await client.post(f"/api/ledger/v2/{unique('x')}/_bulk", json=[], headers=admin)
+    assert missing.status_code == 404
+    assert await balances(sdk, ledger) == {}
+
+
+async def test_a_bulk_of_10000_goes_through_the_batch_path_once(sdk, client, admin, monkeypatch):
+    from folio.ledger.service import journal as journal_service
+
+    calls = []
+    original = journal_service.post_transactions
+
+    async def counted(uow, ledger, candidates, *args, **kwargs):
+        calls.append(len(candidates))
+        return await original(uow, ledger, candidates, *args, **kwargs)
+
+    monkeypatch.setattr(journal_service, "post_transactions", counted)
+    ledger = await new_ledger(sdk)
+    elements = [
+        create_element([posting("world", f"users:{i % 100}", 1)], reference=f"r{i}", ik=f"k{i}")
+        for i in range(10_000)
+    ]
+    body = json.dumps(elements).encode()
+    assert len(body) > 1_048_576  # above every other route's body limit
+    response = await client.post(
+        f"/api/ledger/v2/{ledger}/_bulk",
+        content=body,
+        headers={**admin, "content-type": "application/json"},
+    )
+    assert response.status_code == 200, response.text[:300]
+    assert calls == [10_000]
+    assert len(response.json()["data"]) == 10_000
+    assert (await balances(sdk, ledger))[("world", "SAR/2")] == -10_000
+    too_big = await client.post(
+        f"/api/ledger/v2/{ledger}/transactions",
+        content=body,
+        headers={**admin, "content-type": "application/json"},
+    )
+    assert too_big.status_code == 413

@@ -954,6 +954,40 @@ class JournalRepository:
         )
         return result.first()
 
+    async def idempotency_hits(self, ledger: str, keys: Sequence[str]) -> dict[str, Any]:
+        """The stored answers of ``keys`` (a bulk's per-element ``ik``), one query."""
+        if not keys:
+            return {}
+        result = await self.session.execute(
+            text(
+                "SELECT key, request_hash, status_code, response FROM idempotency_keys "
+                "WHERE ledger = :ledger AND key = ANY(CAST(:keys AS text[]))"
+            ),
+            {"ledger": ledger, "keys": list(keys)},
+        )
+        return {row.key: row for row in result}
+
+    async def remember_many(self, ledger: str, rows: Sequence[tuple[str, str, int, dict]]) -> None:
+        """Store (key, request hash, status, answer) rows in one statement; a key taken
+        meanwhile by a concurrent request fails it (the primary key decides)."""
+        if not rows:
+            return
+        await self.session.execute(
+            text(
+                "INSERT INTO idempotency_keys (ledger, key, request_hash, status_code, response) "
+                "SELECT :ledger, k, h, s, r FROM unnest(CAST(:keys AS text[]), "
+                "CAST(:hashes AS text[]), CAST(:statuses AS integer[]), "
+                "CAST(:responses AS jsonb[])) AS x(k, h, s, r)"
+            ),
+            {
+                "ledger": ledger,
+                "keys": [r[0] for r in rows],
+                "hashes": [r[1] for r in rows],
+                "statuses": [r[2] for r in rows],
+                "responses": [json.dumps(r[3]) for r in rows],
+            },
+        )
+
     async def remember_idempotent(
         self, ledger: str, key: str, request_hash: str, status_code: int, response: dict
     ) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Generic, TypeVar
+from typing import Annotated, Generic, Literal, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, RootModel
 
@@ -199,6 +199,22 @@ class V2Log(_Wire):
     date: datetime
 
 
+class V2BulkElementResult(_Wire):
+    """One element's result: ``responseType`` is the element's action, or ``ERROR``."""
+
+    response_type: str = Field(alias="responseType")
+    log_id: int = Field(alias="logID")  # the journal id of the entry it wrote (0: none)
+    data: V2Transaction | None = None
+    error_code: str | None = Field(default=None, alias="errorCode")
+    error_description: str | None = Field(default=None, alias="errorDescription")
+
+
+class V2BulkResponse(_Wire):
+    data: list[V2BulkElementResult] | None = None
+    error_code: V2ErrorsEnum | None = Field(default=None, alias="errorCode")
+    error_message: str | None = Field(default=None, alias="errorMessage")
+
+
 class V2Stats(_Wire):
     accounts: int
     transactions: int
@@ -286,3 +302,45 @@ class V2CreateLedgerRequest(BaseModel):
     bucket: Text(63, min_length=1) | None = None
     features: Metadata | None = None
     metadata: Metadata | None = None
+
+
+TargetType = Literal["TRANSACTION", "ACCOUNT"]
+
+
+class V2BulkTargetMetadata(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    target_type: TargetType = Field(alias="targetType")
+    target_id: Annotated[int, Field(ge=0, le=2**63 - 1)] | Text(
+        512, min_length=1
+    ) = Field(alias="targetId")
+    metadata: Metadata
+
+
+class V2BulkTargetKey(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    target_type: TargetType = Field(alias="targetType")
+    target_id: Annotated[int, Field(ge=0, le=2**63 - 1)] | Text(
+        512, min_length=1
+    ) = Field(alias="targetId")
+    key: MetadataKey
+
+
+class V2BulkRevert(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    id: Annotated[int, Field(ge=0, le=2**63 - 1)]
+    force: bool | None = None
+    at_effective_date: bool | None = Field(default=None, alias="atEffectiveDate")
+    metadata: Metadata | None = None
+
+
+class V2BulkElement(BaseModel):
+    """One element of ``POST /v2/{ledger}/_bulk``; ``data`` is read per ``action``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    action: Literal["CREATE_TRANSACTION", "ADD_METADATA", "DELETE_METADATA", "REVERT_TRANSACTION"]
+    ik: Text(255, min_length=1) | None = None
+    data: dict | None = None

@@ -13,6 +13,7 @@ import binascii
 import hashlib
 import json
 import re
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -29,6 +30,12 @@ from folio.ledger.domain.formance import (
     CursorResponse,
     DataResponse,
     V2Account,
+    V2BulkElement,
+    V2BulkElementResult,
+    V2BulkResponse,
+    V2BulkRevert,
+    V2BulkTargetKey,
+    V2BulkTargetMetadata,
     V2CreateLedgerRequest,
     V2ErrorResponse,
     V2ErrorsEnum,
@@ -1338,3 +1345,345 @@ async def volumes_with_balances(ledger: str, request: Request, principal: Reader
             )
         ).wire()
     )
+
+
+# --- bulk -------------------------------------------------------------------------------
+
+#: Elements one ``_bulk`` may hold (more: ``BULK_SIZE_EXCEEDED``); its body may be up to
+#: ``LedgerSettings.bulk_max_body_bytes`` (the other routes: ``max_body_bytes``).
+MAX_BULK_ELEMENTS = 10_000
+_CREATE = "CREATE_TRANSACTION"
+
+
+@dataclass(slots=True)
+class _Element:
+    """A parsed bulk element: what to do, its ``ik`` and the hash that ties the key
+    to this element's content."""
+
+    action: str
+    ik: str | None
+    request_hash: str
+    candidate: NewTransaction | None = None
+    target_type: str | None = None
+    target_id: int | str | None = None
+    metadata: dict[str, str] | None = None
+    key: str | None = None
+    revert: V2BulkRevert | None = None
+
+
+class _BulkFailed(Exception):
+    """An atomic bulk had a failing element: the unit of work rolls back everything."""
+
+    def __init__(self, results: list[V2BulkElementResult]) -> None:
+        super().__init__("atomic bulk failed")
+        self.results = results
+
+
+def _target(target_type: str, target_id: int | str) -> int | str:
+    if target_type == "TRANSACTION":
+        return _tx_id(str(target_id))
+    return _address(str(target_id))
+
+
+def _bulk_element(item: Any) -> _Element:
+    element = _parse(V2BulkElement, item)
+    data = element.data or {}
+    parsed = _Element(
+        element.action, element.ik, _request_hash({"action": element.action, "data": data}, {})
+    )
+    if element.action == _CREATE:
+        body: V2PostTransaction = _parse(V2PostTransaction, data)
+        if body.script is not None and (body.script.plain or body.script.template):
+            raise FormanceError(V2ErrorsEnum.COMPILATION_FAILED, "Numscript is not supported")
+        if not body.postings:
+            raise FormanceError(V2ErrorsEnum.NO_POSTINGS, "the transaction needs postings")
+        if body.account_metadata:
+            raise FormanceError(V2ErrorsEnum.VALIDATION, "accountMetadata is not supported")
+        parsed.candidate = NewTransaction(
+            postings=tuple(
+                Posting(p.source, p.destination, p.amount, p.asset) for p in body.postings
+            ),
+            timestamp=body.timestamp,
+            reference=body.reference,
+            metadata=dict(body.metadata),
+            force=bool(body.force),
+        )
+    elif element.action == "REVERT_TRANSACTION":
+        parsed.revert = _parse(V2BulkRevert, data)
+    else:
+        model = V2BulkTargetMetadata if element.action == "ADD_METADATA" else V2BulkTargetKey
+        target = _parse(model, data)
+        parsed.target_type = target.target_type
+        parsed.target_id = _target(target.target_type, target.target_id)
+        if isinstance(target, V2BulkTargetMetadata):
+            parsed.metadata = dict(target.metadata)
+        else:
+            parsed.key = target.key
+    return parsed
+
+
+def _bulk_elements(raw: Any) -> list[_Element]:
+    if not isinstance(raw, list):
+        raise FormanceError(V2ErrorsEnum.VALIDATION, "the body is a list of bulk elements")
+    if len(raw) > MAX_BULK_ELEMENTS:
+        raise FormanceError(
+            V2ErrorsEnum.BULK_SIZE_EXCEEDED, f"a bulk holds at most {MAX_BULK_ELEMENTS} elements"
+        )
+    elements = []
+    for index, item in enumerate(raw):
+        try:
+            elements.append(_bulk_element(item))
+        except FormanceError as exc:  # refused before anything runs, naming the element
+            raise FormanceError(exc.code, f"element {index}: {exc.message}") from None
+    keys = [e.ik for e in elements if e.ik]
+    if len(keys) != len(set(keys)):
+        raise FormanceError(V2ErrorsEnum.VALIDATION, "an ik appears twice in the bulk")
+    return elements
+
+
+def _error_result(code: str, message: str) -> V2BulkElementResult:
+    return V2BulkElementResult(
+        response_type="ERROR", log_id=0, error_code=code, error_description=message
+    )
+
+
+def _failed(result: V2BulkElementResult) -> bool:
+    return result.response_type == "ERROR"
+
+
+def _created_result(outcome: Any) -> V2BulkElementResult:
+    if isinstance(outcome, journal_service.ReferenceConflict):
+        return _error_result(V2ErrorsEnum.CONFLICT, outcome.message)
+    if isinstance(outcome, JournalError):
+        return _error_result(outcome.error_code, outcome.message)
+    return V2BulkElementResult(
+        response_type=_CREATE, log_id=outcome.id, data=transaction_wire(outcome)
+    )
+
+
+async def _create_run(uow, ledger: str, run: list[_Element], policy, *, stop: bool) -> list:
+    """Consecutive CREATE_TRANSACTION elements through the journal's batch path: one
+    set-based ``post_transactions``. Stopping at a failure, the elements after it must
+    not stay written: the run is rolled back to its savepoint and its prefix posted."""
+    if not run:
+        return []
+    try:
+        async with uow.savepoint():
+            outcomes = await journal_service.post_transactions(
+                uow, ledger, [e.candidate for e in run], policy
+            )
+            results = [_created_result(o) for o in outcomes]
+            bad = next((k for k, r in enumerate(results) if _failed(r)), None)
+            if not stop or bad is None:
+                return results
+            if any(not _failed(r) for r in results[bad + 1 :]):
+                raise _Retry(bad, results[bad])
+            return results[: bad + 1]  # nothing after the failure was written
+    except _Retry as retry:
+        prefix = await _create_run(uow, ledger, run[: retry.index], policy, stop=stop)
+        if prefix and _failed(prefix[-1]):
+            return prefix  # the prefix failed on its own (it did not before): stop there
+        return [*prefix, retry.result]
+
+
+class _Retry(Exception):
+    """Roll a run back to its savepoint: it must stop at element ``index``."""
+
+    def __init__(self, index: int, result: V2BulkElementResult) -> None:
+        super().__init__("stop at a failure")
+        self.index = index
+        self.result = result
+
+
+async def _other_element(uow, ledger: str, element: _Element, policy) -> V2BulkElementResult:
+    if element.action == "REVERT_TRANSACTION":
+        revert = element.revert
+        tx = await journal_service.revert_transaction(
+            uow,
+            ledger,
+            revert.id,
+            policy,
+            force=bool(revert.force),
+            at_effective_date=bool(revert.at_effective_date),
+            metadata=dict(revert.metadata or {}),
+        )
+        return V2BulkElementResult(
+            response_type="REVERT_TRANSACTION", log_id=tx.id, data=transaction_wire(tx)
+        )
+    change = await journal_service.change_metadata(
+        uow,
+        ledger,
+        element.target_type,
+        element.target_id,
+        metadata=element.metadata,
+        delete_key=element.key,
+    )
+    return V2BulkElementResult(response_type=element.action, log_id=change.id)
+
+
+async def _bulk_segment(
+    uow, ledger: str, elements: list[_Element], policy, *, stop: bool
+) -> list[V2BulkElementResult]:
+    """Run ``elements`` in order in the unit of work (each failure rolled back to its
+    savepoint); replays of a known ``ik`` answer the stored result."""
+    hits = await uow.journal.idempotency_hits(ledger, [e.ik for e in elements if e.ik])
+    results: list[V2BulkElementResult] = []
+    i = 0
+    while i < len(elements):
+        element = elements[i]
+        hit = hits.get(element.ik) if element.ik else None
+        if hit is not None:
+            if hit.request_hash != element.request_hash:
+                result = _error_result(
+                    V2ErrorsEnum.VALIDATION, f"ik {element.ik} already used with another element"
+                )
+            else:
+                result = V2BulkElementResult.model_validate(hit.response)
+            batch = [result]
+            i += 1
+        elif element.action == _CREATE:
+            j = i
+            while (
+                j < len(elements)
+                and elements[j].action == _CREATE
+                and not (elements[j].ik and elements[j].ik in hits)
+            ):
+                j += 1
+            batch = await _create_run(uow, ledger, elements[i:j], policy, stop=stop)
+            i = j
+        else:
+            try:
+                async with uow.savepoint():
+                    batch = [await _other_element(uow, ledger, element, policy)]
+            except JournalError as exc:
+                batch = [_error_result(exc.error_code, exc.message)]
+            i += 1
+        results.extend(batch)
+        if stop and any(_failed(r) for r in batch):
+            break
+    fresh = [
+        (e.ik, e.request_hash, 200, r.wire())
+        for e, r in zip(elements, results, strict=False)
+        if e.ik and e.ik not in hits and not _failed(r)
+    ]
+    await uow.journal.remember_many(ledger, fresh)
+    return results
+
+
+def _segments(elements: list[_Element]) -> list[list[_Element]]:
+    """Non-atomic units: each run of consecutive CREATE_TRANSACTIONs, each other element."""
+    segments: list[list[_Element]] = []
+    for element in elements:
+        if element.action == _CREATE and segments and segments[-1][-1].action == _CREATE:
+            segments[-1].append(element)
+        else:
+            segments.append([element])
+    return segments
+
+
+def _bulk_answer(
+    results: list[V2BulkElementResult], failure: V2BulkElementResult | None = None
+) -> JSONResponse:
+    """200 when every element succeeded; else 400 with the (first) failure's code."""
+    failure = failure or next((r for r in results if _failed(r)), None)
+    if failure is None:
+        return JSONResponse(V2BulkResponse(data=results).wire())
+    body = V2BulkResponse(
+        data=results,
+        error_code=V2ErrorsEnum(failure.error_code),
+        error_message=failure.error_description,
+    )
+    return JSONResponse(body.wire(), status_code=400)
+
+
+_BULK_PARAMETERS = {
+    "parameters": [
+        {"name": name, "in": "query", "required": False, "schema": _BOOLEAN}
+        for name in ("atomic", "parallel", "continueOnFailure")
+    ]
+}
+
+
+@router.post(
+    "/{ledger}/_bulk",
+    response_model=V2BulkResponse,
+    responses={
+        400: {
+            "model": V2BulkResponse,
+            "description": "An element failed (its result is ERROR; `errorCode` is the first "
+            "failure's), or the bulk itself is refused (Formance envelope, nothing ran)",
+        },
+        404: _errors()[404],
+        409: _errors()[409],
+    },
+    openapi_extra=_BULK_PARAMETERS
+    | {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "array",
+                        "maxItems": MAX_BULK_ELEMENTS,
+                        "items": _inline(V2BulkElement.model_json_schema(by_alias=True)),
+                    }
+                }
+            },
+        }
+    },
+)
+async def create_bulk(ledger: str, request: Request, principal: Writer) -> JSONResponse:
+    """Formance's bulk: elements run in order, runs of CREATE_TRANSACTION set-based
+    through the journal's batch path. ``atomic``: one database transaction, nothing
+    kept if an element fails. Otherwise each run (and each other element) commits on
+    its own and the bulk stops at the first failure unless ``continueOnFailure`` (or
+    ``parallel``, which Folio runs in order: the results are the same) is set. ``ik``:
+    a per-element idempotency key; a replay answers the stored result."""
+    params = request.query_params
+    atomic = _bool(params.get("atomic"))
+    stop = not (_bool(params.get("continueOnFailure")) or _bool(params.get("parallel")))
+    elements = _bulk_elements(await _json_body(request, required=True))
+    policy = request.app.state.journal_config.policy
+    details = {"elements": len(elements), "atomic": atomic}
+
+    async def segment(chunk: list[_Element], *, all_or_nothing: bool):
+        async def work(uow):
+            await _require_ledger(uow, ledger)
+            results = await _bulk_segment(uow, ledger, chunk, policy, stop=stop)
+            if all_or_nothing and any(_failed(r) for r in results):
+                raise _BulkFailed(results)
+            await uow.audit(principal.subject, "ledger.bulk", "ledger", ledger, details)
+            return results
+
+        for _ in range(2):
+            try:
+                return await _run(request, work)
+            except sa_exc.IntegrityError:
+                continue  # a concurrent request took one of the iks: its answer replays now
+        raise FormanceError(V2ErrorsEnum.CONFLICT, "concurrent requests with the same ik")
+
+    if atomic:
+        try:
+            return _bulk_answer(await segment(elements, all_or_nothing=True))
+        except _BulkFailed as failed:  # rolled back: no element was kept
+            first = next(r for r in failed.results if _failed(r))
+            return _bulk_answer(
+                [
+                    r
+                    if _failed(r)
+                    else _error_result(
+                        V2ErrorsEnum.VALIDATION,
+                        "not applied: another element of the atomic bulk failed",
+                    )
+                    for r in failed.results
+                ],
+                first,
+            )
+    if not elements:
+        await _run(request, lambda uow: _require_ledger(uow, ledger))
+    results: list[V2BulkElementResult] = []
+    for chunk in _segments(elements):
+        results.extend(await segment(chunk, all_or_nothing=False))
+        if stop and any(_failed(r) for r in results):
+            break
+    return _bulk_answer(results)

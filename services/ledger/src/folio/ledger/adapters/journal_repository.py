@@ -984,7 +984,7 @@ class JournalRepository:
                 "keys": [r[0] for r in rows],
                 "hashes": [r[1] for r in rows],
                 "statuses": [r[2] for r in rows],
-                "responses": [json.dumps(r[3]) for r in rows],
+                "responses": [to_json(r[3]).decode() for r in rows],
             },
         )
 

@@ -589,3 +589,94 @@ async def test_a_bulk_of_10000_goes_through_the_batch_path_once(sdk, client, adm
         headers={**admin, "content-type": "application/json"},
     )
     assert too_big.status_code == 413
+
+
+async def all_volumes(sdk, ledger):
+    volumes = await sdk.ledger.v2.get_volumes_with_balances_async(
+        request={"ledger": ledger, "request_body": {}, "page_size": 1000}
+    )
+    data = volumes.v2_volumes_with_balance_cursor_response.cursor.data
+    return {(v.account, v.asset): (v.input, v.output, v.balance) for v in data}
+
+
+async def account_metadata(sdk, ledger):
+    accounts = await sdk.ledger.v2.list_accounts_async(
+        request={"ledger": ledger, "request_body": {}, "page_size": 1000}
+    )
+    return {a.address: a.metadata for a in accounts.v2_accounts_cursor_response.cursor.data}
+
+
+async def transactions(sdk, ledger):
+    listed = await sdk.ledger.v2.list_transactions_async(
+        request={"ledger": ledger, "request_body": {}, "page_size": 1000}
+    )
+    return [
+        (t.reference, t.timestamp, t.metadata, [p.model_dump() for p in t.postings], t.reverted)
+        for t in listed.v2_transactions_cursor_response.cursor.data
+    ]
+
+
+async def test_export_then_import_into_a_new_ledger_gives_the_same_books(sdk, client, admin):
+    source = await new_ledger(sdk)
+    first = await create_tx(
+        sdk, source, [posting("world", "users:1", 1_000)], reference="r1", metadata={"a": "1"}
+    )
+    await create_tx(sdk, source, [posting("users:1", "users:2", 300), posting("world", "fees", 7)])
+    third = await create_tx(sdk, source, [posting("world", "users:3", 50, "USD/2")])
+    await sdk.ledger.v2.add_metadata_on_transaction_async(
+        request={"ledger": source, "id": first.id, "request_body": {"b": "2"}}
+    )
+    await sdk.ledger.v2.delete_transaction_metadata_async(
+        request={"ledger": source, "id": first.id, "key": "a"}
+    )
+    await sdk.ledger.v2.add_metadata_to_account_async(
+        request={"ledger": source, "address": "users:2", "request_body": {"tier": "gold"}}
+    )
+    await sdk.ledger.v2.revert_transaction_async(
+        request={"ledger": source, "id": third.id, "at_effective_date": True}
+    )
+
+    exported = await sdk.ledger.v2.export_logs_async(request={"ledger": source})
+    assert exported.status_code == 200
+    body = (
+        await exported.raw_response.aread()
+        if not exported.raw_response.is_closed
+        else (exported.raw_response.content)
+    )
+    lines = [json.loads(line) for line in body.splitlines()]
+    assert [line["type"] for line in lines] == [
+        "NEW_TRANSACTION",
+        "NEW_TRANSACTION",
+        "NEW_TRANSACTION",
+        "SET_METADATA",
+        "DELETE_METADATA",
+        "SET_METADATA",
+        "REVERTED_TRANSACTION",
+    ]
+
+    target = await new_ledger(sdk)
+    imported = await sdk.ledger.v2.import_logs_async(
+        request={"ledger": target, "v2_import_logs_request": body}
+    )
+    assert imported.status_code == 204
+    assert await all_volumes(sdk, target) == await all_volumes(sdk, source)
+    assert await account_metadata(sdk, target) == await account_metadata(sdk, source)
+    assert await transactions(sdk, target) == await transactions(sdk, source)
+    report = await verify(client, admin)
+    assert report["intact"] is True and report["unsealed"] == 0
+
+    # only into an empty ledger, all or nothing
+    again = await client.post(f"/api/ledger/v2/{target}/logs/import", content=body, headers=admin)
+    assert again.status_code == 400 and again.json()["errorCode"] == "IMPORT"
+    broken = await new_ledger(sdk)
+    bad = (
+        body
+        + b'{"type": "SET_METADATA", "data": {"targetType": "TRANSACTION", "targetId": 999999999, "metadata": {"k": "v"}}}\n'
+    )
+    refused = await client.post(f"/api/ledger/v2/{broken}/logs/import", content=bad, headers=admin)
+    assert refused.status_code == 400 and refused.json()["errorCode"] == "IMPORT"
+    assert await all_volumes(sdk, broken) == {}
+    garbled = await client.post(
+        f"/api/ledger/v2/{broken}/logs/import", content=b"{not json\n", headers=admin
+    )
+    assert garbled.status_code == 400 and garbled.json()["errorCode"] == "VALIDATION"

@@ -62,7 +62,9 @@ def create_app(settings: LedgerSettings | None = None) -> FastAPI:
             "ledger.command.rejected",
             "ledger.metadata.changed",
         ),
-        body_limits=[(re.compile(r"/api/ledger/v2/[^/]+/_bulk"), settings.bulk_max_body_bytes)],
+        body_limits=[
+            (re.compile(r"/api/ledger/v2/[^/]+/(_bulk|logs/import)"), settings.bulk_max_body_bytes)
+        ],
         extra_state={"uow_factory": uow_factory, "journal_config": journal, "consumer": consumer},
     )
     formance_api.install_formance_errors(app)

@@ -914,6 +914,38 @@ class JournalRepository:
         )
         return [_change(r) for r in result]
 
+    async def entries_after(
+        self, ledger: str, *, after_id: int, limit: int
+    ) -> tuple[list[StoredTransaction], list[MetadataChange]]:
+        """Transactions and metadata changes above ``after_id``, oldest first, at most
+        ``limit`` of each (each primary key read forwards): the log's export."""
+        transactions = await self.session.execute(
+            text(
+                _TX_SELECT
+                + " WHERE t.ledger = :ledger AND t.id > :after ORDER BY t.id LIMIT :limit"
+            ),
+            {"ledger": ledger, "after": after_id, "limit": limit},
+        )
+        changes = await self.session.execute(
+            text(
+                f"SELECT {_CHANGE_COLUMNS} FROM metadata_changes WHERE ledger = :ledger "
+                "AND id > :after ORDER BY id LIMIT :limit"
+            ),
+            {"ledger": ledger, "after": after_id, "limit": limit},
+        )
+        return [_row_to_tx(r) for r in transactions], [_change(r) for r in changes]
+
+    async def is_empty(self, ledger: str) -> bool:
+        """No transaction and no metadata change yet (an import's precondition)."""
+        result = await self.session.execute(
+            text(
+                "SELECT NOT EXISTS (SELECT 1 FROM transactions WHERE ledger = :ledger) "
+                "AND NOT EXISTS (SELECT 1 FROM metadata_changes WHERE ledger = :ledger)"
+            ),
+            {"ledger": ledger},
+        )
+        return bool(result.scalar_one())
+
     async def chain_hashes(self, ledger: str, ids: Sequence[int]) -> dict[int, str]:
         """The chain link of each sealed journal entry among ``ids``."""
         if not ids:

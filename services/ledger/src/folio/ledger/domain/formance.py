@@ -344,3 +344,25 @@ class V2BulkElement(BaseModel):
     action: Literal["CREATE_TRANSACTION", "ADD_METADATA", "DELETE_METADATA", "REVERT_TRANSACTION"]
     ik: Text(255, min_length=1) | None = None
     data: dict | None = None
+
+
+class V2ImportedTransaction(BaseModel):
+    """A transaction as a log export holds it (Formance's or Folio's); the fields the
+    import does not replay (volumes, ``reverted``, ``insertedAt``) are ignored."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    id: Annotated[int, Field(ge=0, le=2**63 - 1)]
+    postings: Annotated[list[V2Posting], Field(min_length=1, max_length=1000)]
+    metadata: Metadata = Field(default_factory=dict)
+    timestamp: AwareDatetime
+    reference: Text(512, min_length=1) | None = None
+
+
+class V2ImportedLog(BaseModel):
+    """One line of a log export: ``type`` and its ``data`` (read per type)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    type: Literal["NEW_TRANSACTION", "REVERTED_TRANSACTION", "SET_METADATA", "DELETE_METADATA"]
+    data: dict

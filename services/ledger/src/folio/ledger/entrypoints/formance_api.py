@@ -18,10 +18,11 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ValidationError
 from pydantic_core import to_json
 from sqlalchemy import exc as sa_exc
+from sqlalchemy import text
 
 from folio.ledger.adapters.journal_repository import NUMERIC_OVERFLOW, StoredTransaction
 from folio.ledger.domain.formance import (
@@ -39,6 +40,8 @@ from folio.ledger.domain.formance import (
     V2CreateLedgerRequest,
     V2ErrorResponse,
     V2ErrorsEnum,
+    V2ImportedLog,
+    V2ImportedTransaction,
     V2Ledger,
     V2LedgerInfo,
     V2LedgerInfoStorage,
@@ -1718,3 +1721,119 @@ async def create_bulk(ledger: str, request: Request, principal: Writer) -> Respo
         if stop and any(_failed(r) for r in results):
             break
     return _bulk_answer(results)
+
+
+# --- log export and import ------------------------------------------------------------
+
+
+@router.post(
+    "/{ledger}/logs/export",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": "The ledger's log, oldest first, one V2Log JSON object a line",
+            "content": {"application/x-ndjson": {"schema": {"$ref": "#/components/schemas/V2Log"}}},
+        }
+    }
+    | _errors(),
+)
+async def export_logs(ledger: str, request: Request, principal: Reader) -> StreamingResponse:
+    """Every log entry, oldest first (NDJSON), read in one database transaction a page
+    at a time: the input of ``logs/import`` here or elsewhere."""
+    await _run(request, lambda uow: _require_ledger(uow, ledger))
+    factory = request.app.state.uow_factory
+
+    async def lines():
+        async with factory() as uow:
+            await uow.session.execute(
+                text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            )
+            async for page in journal_service.export_log(uow, ledger):
+                yield b"".join(
+                    to_json(log_wire(e, page.hashes.get(e.id), page.reverted).wire()) + b"\n"
+                    for e in page.entries
+                )
+
+    return StreamingResponse(lines(), media_type="application/x-ndjson")
+
+
+def _imported(line: Any) -> journal_service.ImportedEntry:
+    log = _parse(V2ImportedLog, line)
+    data = log.data
+    if log.type == "NEW_TRANSACTION":
+        tx = _parse(V2ImportedTransaction, data.get("transaction"))
+        candidate = NewTransaction(
+            postings=tuple(
+                Posting(p.source, p.destination, p.amount, p.asset) for p in tx.postings
+            ),
+            timestamp=tx.timestamp,
+            reference=tx.reference,
+            metadata=dict(tx.metadata),
+            force=True,
+        )
+        return journal_service.ImportedTransaction(tx.id, candidate)
+    if log.type == "REVERTED_TRANSACTION":
+        reversal = _parse(V2ImportedTransaction, data.get("transaction"))
+        original = _parse(V2ImportedTransaction, data.get("revertedTransaction"))
+        return journal_service.ImportedRevert(
+            reversal.id,
+            original.id,
+            at_effective_date=reversal.timestamp == original.timestamp,
+            metadata=dict(reversal.metadata),
+        )
+    if log.type == "SET_METADATA":
+        target = _parse(V2BulkTargetMetadata, data)
+        return journal_service.ImportedMetadata(
+            target.target_type,
+            _target(target.target_type, target.target_id),
+            metadata=dict(target.metadata),
+        )
+    target = _parse(V2BulkTargetKey, data)
+    return journal_service.ImportedMetadata(
+        target.target_type, _target(target.target_type, target.target_id), delete_key=target.key
+    )
+
+
+@router.post(
+    "/{ledger}/logs/import",
+    status_code=204,
+    response_class=Response,
+    responses=_NO_CONTENT | _errors(),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            # the SDK sends the export's bytes as they are (NDJSON, one V2Log a line)
+            "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+            },
+        }
+    },
+)
+async def import_logs(ledger: str, request: Request, principal: Writer) -> Response:
+    """Replay a log export (NDJSON: Formance's ``logs/export`` or Folio's) into an
+    empty ledger, all or nothing. Transactions keep their postings, times, references
+    and metadata; their ids are this ledger's own. Refusals: ``IMPORT`` (the ledger is
+    not empty, a line's transaction is unknown), ``VALIDATION`` (a malformed line)."""
+    raw = await request.body()
+    if json_depth(raw) > MAX_JSON_DEPTH:
+        raise FormanceError(
+            V2ErrorsEnum.VALIDATION, f"a line is nested deeper than {MAX_JSON_DEPTH}"
+        )
+    entries = []
+    for number, line in enumerate(raw.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            entries.append(_imported(json.loads(line)))
+        except ValueError:
+            raise FormanceError(V2ErrorsEnum.VALIDATION, f"line {number} is not JSON") from None
+        except FormanceError as exc:
+            raise FormanceError(exc.code, f"line {number}: {exc.message}") from None
+    policy = request.app.state.journal_config.policy
+
+    async def work(uow):
+        applied = await journal_service.import_log(uow, ledger, entries, policy)
+        await uow.audit(principal.subject, "ledger.import", "ledger", ledger, {"entries": applied})
+
+    await _run(request, work)
+    return Response(status_code=204)

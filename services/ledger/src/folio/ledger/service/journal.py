@@ -566,3 +566,130 @@ def _metadata_projection_problems(
         if (tx.current_metadata is not None or logged) and tx.effective_metadata != expected:
             problems.append(ChainProblem(None, tx.id, "metadata differs from its logged changes"))
     return problems
+
+
+async def export_log(uow, ledger: str, *, page: int = 1000):
+    """Every log entry of ``ledger``, oldest first, as ``LogPage``s of up to ``page``
+    entries: both primary keys read forwards a page at a time, merged in id order
+    (an entry is only given once every source has been read past its id)."""
+    journal = uow.journal
+    after = 0
+    while True:
+        transactions, changes = await journal.entries_after(ledger, after_id=after, limit=page)
+        entries: list[StoredTransaction | MetadataChange] = sorted(
+            [*transactions, *changes], key=lambda entry: entry.id
+        )
+        if not entries:
+            return
+        full = [rows[-1].id for rows in (transactions, changes) if len(rows) == page]
+        if full:  # a full source may hold more below the other's ids: stop at its last
+            entries = [e for e in entries if e.id <= min(full)]
+        hashes = await journal.chain_hashes(ledger, [e.id for e in entries])
+        originals = [
+            e.reverts_id
+            for e in entries
+            if isinstance(e, StoredTransaction) and e.reverts_id is not None
+        ]
+        yield LogPage(entries, hashes, await journal.by_ids(ledger, originals))
+        if not full:
+            return
+        after = entries[-1].id
+
+
+class ImportRefused(JournalError):
+    error_code = "IMPORT"
+
+
+@dataclass(frozen=True, slots=True)
+class ImportedTransaction:
+    source_id: int  # its id in the exporting ledger
+    transaction: NewTransaction
+
+
+@dataclass(frozen=True, slots=True)
+class ImportedRevert:
+    source_id: int
+    reverted_source_id: int
+    at_effective_date: bool
+    metadata: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class ImportedMetadata:
+    target_type: str
+    target_id: int | str  # a transaction's id in the exporting ledger, or an address
+    metadata: dict[str, str] | None = None
+    delete_key: str | None = None
+
+
+ImportedEntry = ImportedTransaction | ImportedRevert | ImportedMetadata
+
+
+async def import_log(uow, ledger: str, entries: Sequence[ImportedEntry], policy) -> int:
+    """Replay an exported log into an empty ledger, in order, in the unit of work:
+    runs of new transactions set-based through ``post_transactions`` (``force``: the
+    exporting ledger accepted them, its overdraft rules decide), reversals and
+    metadata changes one by one. Transaction ids are Folio's own (the exporter's ids
+    are mapped). Returns how many entries were applied."""
+    journal = uow.journal
+    if not await journal.ledger_exists(ledger):
+        raise LedgerNotFound(f"ledger {ledger!r} not found")
+    if not await journal.is_empty(ledger):
+        raise ImportRefused(f"ledger {ledger} is not empty: a log is imported into a new ledger")
+    ids: dict[int, int] = {}
+    seen: set[int] = set()
+    pending: list[ImportedTransaction] = []
+
+    async def flush() -> None:
+        if not pending:
+            return
+        results = await post_transactions(
+            uow, ledger, [p.transaction for p in pending], policy, with_volumes=False
+        )
+        for entry, result in zip(pending, results, strict=True):
+            if isinstance(result, JournalError):
+                raise ImportRefused(f"transaction {entry.source_id}: {result.message}")
+            ids[entry.source_id] = result.id
+        pending.clear()
+
+    def mapped(source_id: int) -> int:
+        if source_id not in ids:
+            raise ImportRefused(f"transaction {source_id} is not in the log before its use")
+        return ids[source_id]
+
+    for entry in entries:
+        if isinstance(entry, ImportedTransaction):
+            if entry.source_id in seen:
+                raise ImportRefused(f"transaction {entry.source_id} appears twice")
+            seen.add(entry.source_id)
+            pending.append(entry)
+            continue
+        await flush()
+        if isinstance(entry, ImportedRevert):
+            reversal = await revert_transaction(
+                uow,
+                ledger,
+                mapped(entry.reverted_source_id),
+                policy,
+                force=True,
+                at_effective_date=entry.at_effective_date,
+                metadata=entry.metadata,
+            )
+            ids[entry.source_id] = reversal.id
+            seen.add(entry.source_id)
+        else:
+            target = (
+                mapped(int(entry.target_id))
+                if entry.target_type == "TRANSACTION"
+                else entry.target_id
+            )
+            await change_metadata(
+                uow,
+                ledger,
+                entry.target_type,
+                target,
+                metadata=entry.metadata,
+                delete_key=entry.delete_key,
+            )
+    await flush()
+    return len(entries)

@@ -1737,9 +1737,10 @@ async def create_bulk(ledger: str, request: Request, principal: Writer) -> Respo
     }
     | _errors(),
 )
-async def export_logs(ledger: str, request: Request, principal: Reader) -> StreamingResponse:
+async def export_logs(ledger: str, request: Request, principal: Writer) -> StreamingResponse:
     """Every log entry, oldest first (NDJSON), read in one database transaction a page
-    at a time: the input of ``logs/import`` here or elsewhere."""
+    at a time: the input of ``logs/import`` here or elsewhere. The whole books at once:
+    a writer's call, as Formance's (``ledger:write``)."""
     await _run(request, lambda uow: _require_ledger(uow, ledger))
     factory = request.app.state.uow_factory
 

@@ -1,6 +1,7 @@
 """Issue 18: the rest of the Formance Ledger v2 surface, through the official SDK —
 ledger info, counts, stats, ledger metadata (more below per route family)."""
 
+import asyncio
 import json
 
 import httpx
@@ -680,3 +681,44 @@ async def test_export_then_import_into_a_new_ledger_gives_the_same_books(sdk, cl
         f"/api/ledger/v2/{broken}/logs/import", content=b"{not json\n", headers=admin
     )
     assert garbled.status_code == 400 and garbled.json()["errorCode"] == "VALIDATION"
+
+
+async def committed_events(uow_factory, ledger):
+    async with uow_factory() as uow:
+        rows = await uow.session.execute(
+            text("SELECT value FROM outbox WHERE topic = 'ledger.transaction.committed'")
+        )
+        events = [json.loads(value)["data"] for (value,) in rows]
+    return [e for e in events if e["ledger"] == ledger]
+
+
+async def test_rolled_back_bulk_elements_announce_nothing(sdk, uow_factory):
+    ledger = await new_ledger(sdk)
+    elements = [
+        create_element([posting("world", "users:1", 100)], reference="kept"),
+        create_element([posting("users:9", "users:2", 500)]),  # insufficient funds
+        create_element([posting("world", "users:3", 30)], reference="never"),
+    ]
+    await bulk(sdk, ledger, elements, atomic=True)
+    assert await committed_events(uow_factory, ledger) == []
+    # stopping at the failure rolls the run back and posts its prefix: only that is told
+    await bulk(sdk, ledger, elements)
+    assert [e["reference"] for e in await committed_events(uow_factory, ledger)] == ["kept"]
+
+
+async def test_concurrent_metadata_changes_of_one_transaction_all_land(sdk, client, admin):
+    ledger = await new_ledger(sdk)
+    tx = await create_tx(sdk, ledger, [posting("world", "users:1", 1)])
+
+    async def add(i):
+        response = await client.post(
+            f"/api/ledger/v2/{ledger}/transactions/{tx.id}/metadata",
+            json={f"k{i}": str(i)},
+            headers=admin,
+        )
+        assert response.status_code == 204, response.text
+
+    await asyncio.gather(*(add(i) for i in range(20)))
+    got = await sdk.ledger.v2.get_transaction_async(request={"ledger": ledger, "id": tx.id})
+    assert got.v2_get_transaction_response.data.metadata == {f"k{i}": str(i) for i in range(20)}
+    assert (await verify(client, admin))["intact"] is True

@@ -241,3 +241,21 @@ def test_a_payment_made_in_the_past_carries_its_time():
     assert capture["created_at"] == "2026-03-02T07:00:00Z"
     [now] = providers.pay("moyasar", "INV-2026-000003", "100.00").deliveries
     assert json.loads(now.body)["data"]["captured_at"][:4] == str(datetime.now(UTC).year)
+
+
+async def test_checkout_page_pays_from_a_form_and_escapes_what_it_echoes():
+    intake, received = recording_intake()
+    settings = SimulatorSettings(intake_url="http://intake", backoff_seconds=0)
+    app = create_app(settings, transport=httpx.ASGITransport(app=intake))
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://sim"
+    ) as c:
+        page = await c.get("/checkout", params={"invoice_number": "INV-2026-000009"})
+        assert page.status_code == 200 and 'value="INV-2026-000009"' in page.text
+        form = {"provider": "moyasar", "invoice_number": "INV-2026-000009", "amount": "120.00"}
+        paid = await c.post("/checkout", data=form)
+        assert paid.status_code == 200 and "posted 1 webhook(s) for INV-2026-000009" in paid.text
+        bad = await c.post("/checkout", data={**form, "amount": "<script>", "provider": "x"})
+        assert bad.status_code == 422 and "<script>" not in bad.text
+    assert [r["provider"] for r in received] == ["moyasar"]
+    assert received[0]["body"]["data"]["amount"] == 12_000

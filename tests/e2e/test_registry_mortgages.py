@@ -64,7 +64,20 @@ async def test_schedule_linked_in_rotessa_sync_reaches_the_registry_mortgage(inf
             return mortgage["id"] in {m["mortgage_id"] for m in listed.json()}
 
         await eventually(known_to_rotessa_sync, timeout=60)
-        schedules = (await rotessa.get("/api/rotessa/schedules/unlinked", headers=staff)).json()
+        # the listing reads rotessa-sync's catalogue of Rotessa's schedules: refresh it
+        assert (
+            await rotessa.post("/api/rotessa/schedules/refresh", headers=staff)
+        ).status_code == 202
+
+        async def catalogued():
+            listing = (await rotessa.get("/api/rotessa/schedules/unlinked", headers=staff)).json()
+            return (
+                listing["schedules"]
+                if {s["schedule_id"] for s in listing["schedules"]} & set(our_schedules)
+                else None
+            )
+
+        schedules = await eventually(catalogued, timeout=30)
         pick = next(s for s in schedules if s["schedule_id"] in our_schedules)
         linked = await rotessa.post(
             "/api/rotessa/links",

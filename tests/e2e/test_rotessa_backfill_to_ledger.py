@@ -97,7 +97,20 @@ async def test_link_backfill_rerun_and_chargeback_reach_the_journal(infra):
             return mortgage_id in {m["mortgage_id"] for m in listed}
 
         await eventually(mortgage_listed, timeout=30)
-        unlinked = (await rotessa.get("/api/rotessa/schedules/unlinked", headers=headers)).json()
+        # the listing reads rotessa-sync's catalogue of Rotessa's schedules: refresh it
+        assert (
+            await rotessa.post("/api/rotessa/schedules/refresh", headers=headers)
+        ).status_code == 202
+
+        async def catalogued():
+            listing = (await rotessa.get("/api/rotessa/schedules/unlinked", headers=headers)).json()
+            return (
+                listing["schedules"]
+                if schedule.id in {s["schedule_id"] for s in listing["schedules"]}
+                else None
+            )
+
+        unlinked = await eventually(catalogued, timeout=30)
         shown = next(s for s in unlinked if s["schedule_id"] == schedule.id)
         assert (shown["customer_name"], shown["amount_minor"], shown["frequency"]) == (
             "Eve Okafor", 150_000, "Monthly",

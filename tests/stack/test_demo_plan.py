@@ -26,9 +26,12 @@ def test_the_plan_has_what_the_tour_shows():
     # a year of leases: invoices due on the 1st, from up to 11 months back to this month
     rents = [i for i in invoices if i.entry_type == "RENT"]
     assert min(i.due_date for i in rents) <= date(2026, 3, 1)
-    assert max(i.due_date for i in rents) == date(2026, 12, 1)
+    assert max(i.due_date for i in rents) == date(2027, 1, 1)  # issued a month ahead
+    ahead = [i for i in rents if i.due_date == date(2027, 1, 1)]
+    assert ahead and all(i.payment is None for i in ahead)
     assert all(i.due_date.day == 1 for i in rents)
     past = [i for i in rents if i.due_date < date(2026, 12, 1)]
+    assert all(i.due_date < u.lease.end_date for u in units if u.lease for i in u.lease.invoices)
     overdue = [i for i in past if i.payment is None]
     partial = [i for i in past if i.payment and i.payment.amount_minor < i.amount_minor]
     refunded = [i for i in rents if i.payment and i.payment.refund_minor]

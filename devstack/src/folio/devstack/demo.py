@@ -138,6 +138,10 @@ def _plan_lease(rng: random.Random, today: date, rent: int, unit_code: str) -> P
             payment = PlannedPayment(provider, rent, min(paid_on, today), refund)
         invoices.append(PlannedInvoice("RENT", rent, month, label, payment))
         month = _month_start(month, -1)
+    if month < end:  # next month's rent, issued ahead: due, not yet overdue
+        invoices.append(
+            PlannedInvoice("RENT", rent, month, f"Rent {month:%b %Y} — {unit_code}", None)
+        )
     guest = f"{rng.choice(_FIRST)} {rng.choice(_LAST)}"
     return PlannedLease(guest, start, end, tuple(invoices))
 
@@ -382,6 +386,19 @@ class DemoLoader:
             "start_date": (today - timedelta(days=30)).isoformat(),
             "end_date": today.isoformat()})  # fmt: skip
 
+    async def rotessa_schedules(self) -> list[dict]:
+        """The unlinked schedules, after a refresh of rotessa-sync's catalogue of them
+        (the listing reads the catalogue, not Rotessa): a borrower an earlier run added
+        in Rotessa is found, not added twice."""
+        asked = await self.call("POST", "/api/rotessa/schedules/refresh")
+        for _ in range(240):
+            listed = await self.call("GET", "/api/rotessa/schedules/unlinked")
+            moved = listed["refreshed_at"] and listed["refreshed_at"] != asked["refreshed_at"]
+            if moved and not listed["refreshing"]:
+                return listed["schedules"]
+            await asyncio.sleep(0.5)
+        raise RuntimeError("rotessa-sync did not refresh its schedule catalogue in 2 minutes")
+
     async def mortgage(self, today: date) -> None:
         """A borrower with two years of monthly pre-authorized debits in Rotessa (mostly
         approved, some declined or charged back), their mortgage in the registry, linked
@@ -391,8 +408,7 @@ class DemoLoader:
         linked = {link["mortgage_id"] for link in await self.call("GET", "/api/rotessa/links")}
         if mortgage is not None and mortgage["id"] in linked:
             return
-        listed = await self.call("GET", "/api/rotessa/schedules/unlinked")
-        schedules = listed if isinstance(listed, list) else listed.get("data", [])
+        schedules = await self.rotessa_schedules()
         schedule = next((s for s in schedules if s["customer_name"] == DEMO_BORROWER), None)
         if schedule is None:  # the borrower's account at Rotessa (the simulator's control)
             async with self.limit:

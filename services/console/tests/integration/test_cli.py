@@ -48,3 +48,24 @@ async def test_the_local_admin_is_created_once(console_database_url, tmp_path, u
     assert second == (email, first[1], False)
     users = [u for u in await accounts.list_users(uow_factory) if u.email == email]
     assert len(users) == 1 and users[0].role is Role.ADMIN
+
+
+async def test_a_new_database_beside_a_kept_password_gets_its_admin_again(
+    console_app, console_database_url, tmp_path
+):
+    """`rm -rf .local/pgdata` keeps .local/secrets: the banner's password must sign in."""
+    import asyncio
+
+    email = f"admin-{uuid.uuid4().hex[:6]}@folio.local"
+    kept = tmp_path / "secrets" / "console-admin-password"
+    kept.parent.mkdir()
+    kept.write_text("kept-password-0123456789")
+    original = cli.LOCAL_ADMIN_EMAIL
+    cli.LOCAL_ADMIN_EMAIL = email
+    try:
+        made = await asyncio.to_thread(cli.ensure_local_admin, console_database_url, tmp_path)
+    finally:
+        cli.LOCAL_ADMIN_EMAIL = original
+    assert made == (email, "kept-password-0123456789", True)
+    async with console_client(console_app) as client:
+        assert (await sign_in(client, email, "kept-password-0123456789")).status_code == 303

@@ -244,3 +244,51 @@ async def test_an_entry_moved_to_another_building_takes_its_money_along(
             await uow.repo.rebuild_kpi_aggregates(bid)
             after = [tuple(r) for r in await uow.session.execute(text(sql), {"b": bid})]
         assert before == after, building["code"]
+
+
+async def test_collections_by_month_are_the_kpis_collected_per_local_month(client, admin, toronto):
+    bid = toronto["building"]["id"]
+    url = f"{PREFIX}/kpis/buildings/{bid}/collections"
+    three = await client.get(url, params={"as_of": "2026-03-05", "months": 3}, headers=admin)
+    assert three.status_code == 200, three.text
+    body = three.json()
+    assert (body["currency"], body["timezone"], body["as_of"]) == ("CAD", TORONTO, "2026-03-05")
+    # January: Z's 500.00 verified 02-01 03:00Z = 01-31 in Toronto; February 1,000 - 250;
+    # March -750 + 300 - 100 (each month equals the KPIs' collected MTD at its end).
+    assert [(m["month"], m["collected_minor"], m["movement_count"]) for m in body["months"]] == [
+        ("2026-01-01", 50_000, 1),
+        ("2026-02-01", 75_000, 2),
+        ("2026-03-01", -55_000, 3),
+    ]
+    year = (await client.get(url, params={"as_of": "2026-03-05"}, headers=admin)).json()
+    assert [m["month"] for m in year["months"]][:2] == ["2025-04-01", "2025-05-01"]
+    assert len(year["months"]) == 12
+    assert sum(m["collected_minor"] for m in year["months"]) == 70_000  # = YTD here
+    assert (await kpis(client, admin, toronto["building"], "2026-03-05"))[
+        "collected_ytd_minor"
+    ] == 70_000
+    # The month of as_of runs through as_of only: on 03-01 March has only W's -750.
+    first = await client.get(url, params={"as_of": "2026-03-01", "months": 1}, headers=admin)
+    assert first.json()["months"] == [
+        {"month": "2026-03-01", "collected_minor": -75_000, "movement_count": 1}
+    ]
+    default = (await client.get(url, headers=admin)).json()  # today in Toronto per the clock
+    assert default["as_of"] == "2026-03-05" and len(default["months"]) == 12
+
+
+@pytest.mark.parametrize("months", ["0", "25", "x", "1.5"])
+async def test_collections_by_month_refuse_bad_month_counts(client, admin, toronto, months):
+    response = await client.get(
+        f"{PREFIX}/kpis/buildings/{toronto['building']['id']}/collections",
+        params={"months": months},
+        headers=admin,
+    )
+    assert response.status_code == 422
+    assert response.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_collections_by_month_of_an_unknown_building_is_404(client, admin):
+    response = await client.get(
+        f"{PREFIX}/kpis/buildings/{uuid.uuid4()}/collections", headers=admin
+    )
+    assert response.status_code == 404

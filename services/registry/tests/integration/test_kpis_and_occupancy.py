@@ -441,3 +441,40 @@ async def test_incremental_aggregates_equal_a_full_rebuild(scenario, uow_factory
         await uow.repo.rebuild_kpi_aggregates(bid)
         await uow.commit()
     assert await read_all() == incremental
+
+
+async def test_building_occupancy_breakdown_names_unknown_units_and_why(client, admin, scenario):
+    bid = scenario["building"]["id"]
+    beds24_unit = scenario["beds24_unit"]
+    url = f"{PREFIX}/buildings/{bid}/occupancy"
+    tonight = await client.get(url, headers=admin)
+    assert tonight.status_code == 200, tonight.text
+    body = tonight.json()
+    assert (body["date"], body["source"], body["timezone"]) == ("2026-02-10", "LIVE", "Asia/Riyadh")
+    assert body["counts"] == {
+        "OCCUPIED": 4, "VACANT": 2, "UNKNOWN": 1, "BLOCKED": 2, "MAINTENANCE": 1,
+    }  # fmt: skip
+    [unknown] = body["unknown_units"]
+    assert (unknown["unit_id"], unknown["code"]) == (beds24_unit["id"], beds24_unit["code"])
+    assert "has not been fetched yet" in unknown["reason"]
+    # The same counts as the KPIs of the night.
+    k = (await client.get(f"{PREFIX}/kpis/buildings/{bid}", headers=admin)).json()
+    assert (k["occupied_units"], k["unknown_units"]) == (4, 1)
+    # A past night reads the daily snapshot, which recorded the Beds24 unit UNKNOWN.
+    past = (await client.get(url, params={"night": "2026-02-05"}, headers=admin)).json()
+    assert past["source"] == "SNAPSHOT" and past["counts"]["UNKNOWN"] == 1
+    [recorded] = past["unknown_units"]
+    assert recorded["unit_id"] == beds24_unit["id"]
+    assert "daily snapshot of 2026-02-05 recorded UNKNOWN" in recorded["reason"]
+    # A past night without snapshots resolves live, as the KPIs do.
+    before = (await client.get(url, params={"night": "2026-01-20"}, headers=admin)).json()
+    assert before["counts"]["UNKNOWN"] == 1 and before["counts"]["OCCUPIED"] == 0
+    assert "has not been fetched yet" in before["unknown_units"][0]["reason"]
+
+
+async def test_building_occupancy_refusals(client, admin, scenario):
+    url = f"{PREFIX}/buildings/{scenario['building']['id']}/occupancy"
+    assert (await client.get(url, params={"night": "2026-02-30"}, headers=admin)).status_code == 422
+    missing = await client.get(f"{PREFIX}/buildings/{uuid.uuid4()}/occupancy", headers=admin)
+    assert missing.status_code == 404
+    assert (await client.get(url)).status_code == 401

@@ -367,3 +367,17 @@ def test_a_fully_paid_entry_still_follows_the_seed_formula():
         [entry], moves, calendar=KpiCalendar.ending_on(AS_OF), timezone=RIYADH, currency="SAR"
     )
     assert (totals.collected_mtd_minor, totals.outstanding_minor) == (70_000, 0)
+
+
+def test_months_ending_counts_back_across_a_year():
+    from folio.registry.domain.kpis import months_ending
+
+    assert months_ending(date(2026, 2, 10), 3) == [
+        date(2025, 12, 1), date(2026, 1, 1), date(2026, 2, 1),
+    ]  # fmt: skip
+    assert months_ending(date(2026, 12, 31), 1) == [date(2026, 12, 1)]
+    assert len(set(months_ending(date(2026, 3, 31), 24))) == 24
+    assert months_ending(date(2026, 3, 31), 24)[0] == date(2024, 4, 1)
+    for bad in (0, 25):
+        with pytest.raises(ValueError):
+            months_ending(date(2026, 1, 1), bad)

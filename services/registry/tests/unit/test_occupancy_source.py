@@ -152,3 +152,21 @@ def test_selection_from_grouped_facts(source, beds24_occupied, local_occupied, e
         source_of_truth=source, beds24_occupied=beds24_occupied, local_occupied=local_occupied
     )
     assert reading.state == expected
+
+
+def test_unknown_reason_of_says_why_there_is_no_fresh_beds24_data():
+    from folio.registry.domain.occupancy import Beds24FetchState, unknown_reason_of
+
+    now = datetime(2026, 2, 10, 12, tzinfo=UTC)
+    night = date(2026, 2, 10)
+    age = timedelta(hours=6)
+
+    def state(fetched, error=None):
+        return Beds24FetchState(7, 1, "2", fetched, now - timedelta(minutes=1), error)
+
+    assert unknown_reason_of(None, night, now=now, max_age=age) == "no Beds24 mapping"
+    assert "has not been fetched yet" in unknown_reason_of(state(None), night, now=now, max_age=age)
+    stale = unknown_reason_of(state(now - timedelta(hours=7), "502"), night, now=now, max_age=age)
+    assert "is stale" in stale and "failed" in stale
+    fresh = unknown_reason_of(state(now - timedelta(hours=1)), night, now=now, max_age=age)
+    assert "gave no fresh count for room 1 unit 2 on 2026-02-10" in fresh

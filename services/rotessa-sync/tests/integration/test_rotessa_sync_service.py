@@ -148,6 +148,25 @@ async def answer_as_ledger(app, envelopes: list[dict], *, reject: set[str] = fro
         await publish(app, payload)
 
 
+async def refreshed_listing(client, headers) -> dict:
+    """Refresh the schedule catalogue from Rotessa, wait for it, and list (the listing
+    itself never reads Rotessa)."""
+    asked = await client.post(f"{API}/schedules/refresh", headers=headers)
+    assert asked.status_code == 202, asked.text
+    before = asked.json()["refreshed_at"]
+
+    async def moved():
+        body = (await client.get(f"{API}/schedules/unlinked", headers=headers)).json()
+        fresh = body["refreshed_at"] and body["refreshed_at"] != before
+        return body if fresh and not body["refreshing"] else None
+
+    return await eventually(moved)
+
+
+async def unlinked_schedules(client, headers) -> list[dict]:
+    return (await refreshed_listing(client, headers))["schedules"]
+
+
 async def backfill_status(client, backfill_id, headers):
     response = await client.get(f"{API}/backfills/{backfill_id}", headers=headers)
     assert response.status_code == 200, response.text
@@ -162,7 +181,7 @@ async def test_admin_flow_link_with_backfill_until_the_ledger_confirms(settings)
     mortgage_id = f"mtg-{uuid.uuid4()}"
     async with running_app(app) as client:
         await add_mortgage(app, mortgage_id, "Amira Haddad")
-        unlinked = (await client.get(f"{API}/schedules/unlinked", headers=headers)).json()
+        unlinked = await unlinked_schedules(client, headers)
         ours = {s["schedule_id"] for s in unlinked} & set(sim.schedules)
         assert len(ours) == 3
         pick = next(s for s in unlinked if s["schedule_id"] in sim.schedules)
@@ -629,10 +648,7 @@ async def test_link_known_to_the_registry_counts_and_backfills_from_rotessa_deta
         assert (link["schedule_id"], link["source"], link["first_process_date"]) == (
             schedule_id, "registry", None,
         )  # fmt: skip
-        unlinked = {
-            s["schedule_id"]
-            for s in (await client.get(f"{API}/schedules/unlinked", headers=headers)).json()
-        }
+        unlinked = {s["schedule_id"] for s in await unlinked_schedules(client, headers)}
         assert schedule_id not in unlinked and other_schedule in unlinked
         free = {
             m["mortgage_id"]
@@ -686,6 +702,7 @@ async def test_a_backfill_whose_last_answer_raced_its_last_page_is_still_finishe
 
 ADMIN_ROUTES = [
     ("GET", "/schedules/unlinked", False),
+    ("POST", "/schedules/refresh", True),
     ("GET", "/mortgages/unlinked", False),
     ("GET", "/links", False),
     ("POST", "/links", True),
@@ -987,3 +1004,143 @@ async def test_a_retry_that_hits_a_deadlock_is_run_again(settings, monkeypatch):
         assert retried.status_code == 202, retried.text
         assert len(calls) == 2
         await eventually(lambda: _reading_done(client, retried.json()["backfill_id"], headers))
+
+
+def rotessa_calls(simulator) -> int:
+    return sum(simulator.state.request_counts.values())
+
+
+async def test_the_unlinked_listing_reads_the_catalogue_not_rotessa(settings):
+    """Issue 12: each view of the listing cost 1 + N Rotessa requests (the customer list,
+    then every customer). A refresh pays that once; views pay nothing and show the age;
+    what Rotessa gains appears after the next refresh."""
+    simulator = make_simulator(seed=40, customers=4)
+    sim = simulator.state.simulator
+    app = create_app(settings, rotessa_transport=httpx.ASGITransport(app=simulator))
+    headers = admin_headers(settings)
+    async with running_app(app) as client:
+        listing = await refreshed_listing(client, headers)
+        assert set(sim.schedules) <= {s["schedule_id"] for s in listing["schedules"]}
+        assert simulator.state.request_counts == {"customers": 1, "customer": 4}
+        assert listing["age_seconds"] is not None and listing["last_error"] is None
+
+        before = rotessa_calls(simulator)
+        for _ in range(3):
+            again = await client.get(f"{API}/schedules/unlinked", headers=headers)
+            assert again.status_code == 200
+            assert again.json()["refreshed_at"] == listing["refreshed_at"]
+        assert rotessa_calls(simulator) == before  # 0 Rotessa requests per view
+
+        customer = sim.add_customer(name="Newly Added")
+        added = sim.add_schedule(
+            customer_id=customer.id, amount_minor=98_765, process_date=TODAY + timedelta(days=3)
+        )
+        stale = (await client.get(f"{API}/schedules/unlinked", headers=headers)).json()
+        assert added.id not in {s["schedule_id"] for s in stale["schedules"]}
+        fresh = await refreshed_listing(client, headers)
+        shown = next(s for s in fresh["schedules"] if s["schedule_id"] == added.id)
+        assert (shown["customer_name"], shown["amount_minor"], shown["currency"]) == (
+            "Newly Added", 98_765, "CAD",
+        )  # fmt: skip
+        assert rotessa_calls(simulator) == before + 1 + 5  # one refresh: list + 5 customers
+
+
+async def test_a_refresh_replaces_the_catalogue_in_bounded_statements(settings, monkeypatch):
+    """Set-based writes: the upsert goes in chunks of CATALOGUE_CHUNK rows, never one
+    statement per schedule; schedules Rotessa no longer lists leave the catalogue."""
+    from folio.rotessa_sync.adapters import repository
+    from folio.rotessa_sync.adapters.orm import schedule_catalogue
+
+    monkeypatch.setattr(repository, "CATALOGUE_CHUNK", 4)
+    simulator = make_simulator(seed=41, customers=5)  # a schedule per customer
+    sim = simulator.state.simulator
+    settings.run_messaging = False
+    app = create_app(settings, rotessa_transport=httpx.ASGITransport(app=simulator))
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, *args):
+        if "schedule_catalogue" in statement:
+            statements.append(statement.split()[0].upper())
+
+    async with running_app(app):
+        async with app.state.uow_factory() as uow:  # a schedule Rotessa does not have
+            await uow.session.execute(
+                sa.insert(schedule_catalogue).values(
+                    schedule_id=unique_offset() + 9_999_999, customer_id=1, customer_name="Gone",
+                    amount_minor=1, currency="CAD", frequency="Monthly",
+                    refreshed_at=datetime(2000, 1, 1, tzinfo=UTC),
+                )
+            )  # fmt: skip
+            await uow.commit()
+        engine = app.state.runtime.engine.sync_engine
+        sa.event.listen(engine, "before_cursor_execute", count)
+        try:
+            assert await app.state.catalogue.refresh() == len(sim.schedules) == 5
+        finally:
+            sa.event.remove(engine, "before_cursor_execute", count)
+        assert statements == ["INSERT", "INSERT", "DELETE"]  # 5 rows: 4 + 1, then the gone
+        async with app.state.uow_factory() as uow:
+            held = {s.schedule_id for s in await uow.repo.catalogue()}
+        assert held == set(sim.schedules)
+
+
+async def test_linking_checks_rotessa_not_the_catalogue(settings):
+    """A stale catalogue may list a schedule Rotessa no longer has: linking asks Rotessa
+    and refuses it; a Rotessa failure during a refresh keeps the previous catalogue."""
+    from folio.rotessa_sync.adapters.orm import schedule_catalogue
+    from folio.simulators.rotessa.faults import FaultPlan
+
+    simulator = make_simulator(seed=42, customers=1)
+    sim = simulator.state.simulator
+    app = create_app(settings, rotessa_transport=httpx.ASGITransport(app=simulator))
+    headers = admin_headers(settings)
+    mortgage_id = f"mtg-{uuid.uuid4()}"
+    ghost = unique_offset() + 9_999_998
+    async with running_app(app) as client:
+        await add_mortgage(app, mortgage_id)
+        listing = await refreshed_listing(client, headers)
+        async with app.state.uow_factory() as uow:
+            await uow.session.execute(
+                sa.insert(schedule_catalogue).values(
+                    schedule_id=ghost, customer_id=next(iter(sim.customers)),
+                    customer_name="Stale", amount_minor=1, currency="CAD", frequency="Monthly",
+                    refreshed_at=datetime.now(UTC),
+                )
+            )  # fmt: skip
+            await uow.commit()
+        shown = (await client.get(f"{API}/schedules/unlinked", headers=headers)).json()
+        assert ghost in {s["schedule_id"] for s in shown["schedules"]}
+        refused = await client.post(
+            f"{API}/links", json={"mortgage_id": mortgage_id, "schedule_id": ghost}, headers=headers
+        )
+        assert refused.status_code == 422 and refused.json()["type"].endswith("schedule-not-found")
+
+        simulator.state.faults.configure(FaultPlan(fail_next=1_000, fail_status=500))
+        assert await app.state.catalogue.refresh() is None
+        kept = (await client.get(f"{API}/schedules/unlinked", headers=headers)).json()
+        assert kept["refreshed_at"] == listing["refreshed_at"] and kept["last_error"]
+        assert ghost in {s["schedule_id"] for s in kept["schedules"]}
+        simulator.state.faults.clear()
+
+
+async def test_the_catalogue_refreshes_itself_on_its_interval(settings):
+    """Nobody asks: the periodic refresh fills the catalogue (read from the database
+    directly, since a view of a stale catalogue would itself ask for a refresh)."""
+    from folio.rotessa_sync.service.catalogue import CATALOGUE_NAME
+
+    simulator = make_simulator(seed=43, customers=2)
+    sim = simulator.state.simulator
+    settings.run_messaging = False
+    settings.catalogue_refresh_seconds = 0.3
+    app = create_app(settings, rotessa_transport=httpx.ASGITransport(app=simulator))
+    async with running_app(app):
+
+        async def catalogued():
+            async with app.state.uow_factory() as uow:
+                held = {s.schedule_id for s in await uow.repo.catalogue()}
+                state = await uow.repo.get_sync(CATALOGUE_NAME)
+            return state if set(sim.schedules) <= held else None
+
+        state = await eventually(catalogued)
+        assert state.last_finished_at is not None and state.metrics["schedules"] == 2
+    assert simulator.state.request_counts["customers"] >= 1

@@ -18,7 +18,7 @@ from typing import Any
 import structlog
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from faststream.kafka import KafkaBroker
 from faststream.specification import AsyncAPI
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -48,6 +48,7 @@ from folio.shared.observability import (
     set_correlation_id,
 )
 from folio.shared.problems import PROBLEM_MEDIA_TYPE, Problem
+from folio.shared.responses import AsyncApiDocument, Health, Readiness
 from folio.shared.settings import ServiceSettings
 
 log = structlog.get_logger(__name__)
@@ -223,11 +224,17 @@ def create_service_app(
     async def openapi() -> JSONResponse:
         return JSONResponse(app.openapi())
 
-    @ops.get("/healthz")
+    @ops.get("/healthz", response_model=Health)
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @ops.get("/readyz")
+    @ops.get(
+        "/readyz",
+        responses={
+            200: {"model": Readiness, "description": "Every dependency answers"},
+            503: {"model": Readiness, "description": "A dependency does not answer"},
+        },
+    )
     async def readyz() -> JSONResponse:
         checks: dict[str, str] = {}
         try:
@@ -245,11 +252,11 @@ def create_service_app(
         ready = all(v == "ok" for v in checks.values())
         return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
 
-    @guarded.get("/metrics")
+    @guarded.get("/metrics", response_class=PlainTextResponse)
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
-    @guarded.get("/asyncapi.json")
+    @guarded.get("/asyncapi.json", responses={200: {"model": AsyncApiDocument}})
     async def asyncapi() -> Response:
         spec = AsyncAPI(runtime.broker, title=f"{title} events", version=version)
         return Response(spec.to_specification().to_json(), media_type="application/json")

@@ -9,6 +9,7 @@ from sqlalchemy import select, update
 from folio.shared.auth import READ_ROLES, WRITE_ROLES, Principal, require_roles
 from folio.shared.db import dead_letters
 from folio.shared.problems import not_found
+from folio.shared.responses import DeadLetterList, Redriven
 from folio.shared.uow import UnitOfWork
 
 
@@ -61,7 +62,7 @@ def _public(row: Any) -> dict[str, Any]:
 def dead_letter_router(prefix: str, uow_dependency) -> APIRouter:
     router = APIRouter(prefix=f"{prefix}/admin/dead-letters", tags=["dead letters"])
 
-    @router.get("")
+    @router.get("", response_model=DeadLetterList)
     async def list_dead_letters(
         principal: Annotated[Principal, Depends(require_roles(*READ_ROLES))],
         uow: Annotated[UnitOfWork, Depends(uow_dependency)],
@@ -75,7 +76,7 @@ def dead_letter_router(prefix: str, uow_dependency) -> APIRouter:
             rows = (await uow.session.execute(stmt)).all()
         return {"data": [_public(r) for r in rows]}
 
-    @router.post("/{dead_letter_id}/redrive")
+    @router.post("/{dead_letter_id}/redrive", response_model=Redriven)
     async def redrive(
         # A bigint column: a larger id is a 422, not a database error.
         dead_letter_id: Annotated[int, Path(ge=1, le=2**63 - 1)],

@@ -11,11 +11,11 @@ from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, Response
 from starlette.staticfiles import StaticFiles
 
-from folio.console.adapters.services import LedgerClient, ServiceUnavailable
+from folio.console.adapters.services import LedgerClient, RegistryClient, ServiceUnavailable
 from folio.console.adapters.uow import ConsoleUnitOfWork
 from folio.console.domain.sessions import SessionPolicy
 from folio.console.domain.throttle import ThrottlePolicy
-from folio.console.entrypoints import auth, payments, users
+from folio.console.entrypoints import auth, buildings, live, payments, units, users
 from folio.console.entrypoints.web import (
     PageError,
     SignInRequired,
@@ -66,7 +66,14 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
         runtime=runtime,
         title="Folio console",
         description="Sign-in, roles and the operators' pages; a client of the services' APIs.",
-        routers=[auth.router, users.router, payments.router],
+        routers=[
+            auth.router,
+            users.router,
+            live.router,
+            payments.router,
+            buildings.router,
+            units.router,
+        ],
         extra_state={
             "uow_factory": uow_factory,
             "session_policy": SessionPolicy(
@@ -87,6 +94,7 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
                 ttl_seconds=settings.service_token_ttl_seconds,
             ),
             "ledger": LedgerClient(runtime.http, settings.ledger_url),
+            "registry": RegistryClient(runtime.http, settings.registry_url),
         },
     )
     app.mount("/static/console", StaticFiles(directory=PACKAGE_DIR / "static"), name="static")
@@ -125,7 +133,8 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
             request,
             "error.html",
             {"console": console, "title": "A service is unavailable",
-             "detail": "The ledger did not answer. Try again in a moment."},
+             "detail": "A service the page needs (the ledger or the registry) did not "
+                       "answer. Try again in a moment."},
             503,
         )  # fmt: skip
 

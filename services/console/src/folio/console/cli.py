@@ -43,13 +43,16 @@ def ensure_local_admin(database_url: str, state_dir: Path) -> tuple[str, str, bo
     password is kept under .local/secrets so that every banner can print it."""
     email = LOCAL_ADMIN_EMAIL
     path = state_dir / "secrets" / "console-admin-password"
-    if path.exists():
-        return email, path.read_text().strip(), False
-    password = generated_password()
+    kept = path.read_text().strip() if path.exists() else None
+    password = kept or generated_password()
     try:
         asyncio.run(add_user(database_url, email, Role.ADMIN, password, "Local admin"))
-    except UserError as exc:  # created by a run whose secret file was removed
+    except UserError as exc:
+        if kept is not None:  # the usual restart: the user and its kept password exist
+            return email, kept, False
+        # created by a run whose secret file was removed
         raise SystemExit(f"console admin: {exc.message}; remove .local to start afresh") from None
+    # new, also when the database was removed but the secret kept: same password again
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(password)
     path.chmod(0o600)

@@ -2,7 +2,7 @@
 
 The console is a client of the services' public HTTP APIs: by default all of them
 through the one gateway (``FOLIO_GATEWAY_URL``); each can be pointed elsewhere
-(``FOLIO_LEDGER_URL`` ...), which the tests do to reach a service directly.
+(``FOLIO_LEDGER_URL``, ``FOLIO_REGISTRY_URL`` ...), which the tests do to reach a service directly.
 """
 
 from pydantic import Field, model_validator
@@ -20,6 +20,8 @@ class ConsoleSettings(ServiceSettings):
     gateway_url: str = "http://127.0.0.1:8080"
     #: Base URL of the ledger (its routes start with /api/ledger); the gateway's by default.
     ledger_url: str | None = None
+    #: Base URL of the registry (its routes start with /api/registry); the gateway's by default.
+    registry_url: str | None = None
     #: Seconds a service call may take before the page says the service is unavailable.
     service_timeout_seconds: float = 10.0
     #: Lifetime of the per-user token the console sends to the services.
@@ -51,4 +53,6 @@ class ConsoleSettings(ServiceSettings):
             self.cookie_secure = self.environment not in ("local", "test")
         if self.ledger_url is None:
             self.ledger_url = self.gateway_url
+        if self.registry_url is None:
+            self.registry_url = self.gateway_url
         return self

@@ -13,12 +13,29 @@ from folio.rotessa_sync.adapters.uow import RotessaUnitOfWork
 from folio.rotessa_sync.entrypoints import api
 from folio.rotessa_sync.entrypoints.consumers import register_consumers
 from folio.rotessa_sync.service.backfill import BackfillRunner
+from folio.rotessa_sync.service.catalogue import CatalogueRefresher
 from folio.rotessa_sync.service.sync import sync_linked_schedules
 from folio.rotessa_sync.settings import RotessaSyncSettings
 from folio.shared.app import Runtime, create_service_app
 from folio.shared.dead_letters import dead_letter_router
 
 log = structlog.get_logger(__name__)
+
+
+class RotessaRuntime(Runtime):
+    """The catalogue refresher runs with or without messaging (it publishes nothing)."""
+
+    catalogue: CatalogueRefresher | None = None
+
+    async def start(self) -> None:
+        await super().start()
+        if self.catalogue is not None:
+            self.catalogue.start()
+
+    async def stop(self) -> None:
+        if self.catalogue is not None:
+            await self.catalogue.stop()
+        await super().stop()
 
 
 def create_app(
@@ -28,7 +45,7 @@ def create_app(
 ) -> FastAPI:
     """``rotessa_transport`` lets tests and benchmarks reach an in-process simulator."""
     settings = settings or RotessaSyncSettings()
-    runtime = Runtime.create(settings)
+    runtime = RotessaRuntime.create(settings)
 
     def uow_factory() -> RotessaUnitOfWork:
         return RotessaUnitOfWork(runtime.sessionmaker, producer=settings.service_name)
@@ -84,6 +101,13 @@ def create_app(
     if settings.sync_enabled:
         runtime.add_background(periodic_sync)
 
+    runtime.catalogue = CatalogueRefresher(
+        client_factory=rotessa_client_factory,
+        uow_factory=uow_factory,
+        interval_seconds=settings.catalogue_refresh_seconds,
+        periodic=settings.catalogue_refresh_enabled,
+    )
+
     return create_service_app(
         runtime=runtime,
         title="Folio Rotessa sync",
@@ -94,6 +118,7 @@ def create_app(
             "uow_factory": uow_factory,
             "rotessa_client_factory": rotessa_client_factory,
             "backfill_runner": runner,
+            "catalogue": runtime.catalogue,
             "run_sync": run_sync,
             "consumer": consumer,
         },

@@ -1,6 +1,6 @@
 """Rotessa-sync settings (environment, prefix ``FOLIO_``)."""
 
-from pydantic import SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
 
 from folio.rotessa_sync.domain.effective_time import DEFAULT_BUSINESS_TIMEZONE
 from folio.shared.settings import ServiceSettings
@@ -41,6 +41,13 @@ class RotessaSyncSettings(ServiceSettings):
     sync_interval_seconds: float = 300.0
     #: How far back each sync re-reads the report (chargebacks arrive weeks later).
     sync_lookback_days: int = 120
+
+    #: The local catalogue of Rotessa's schedules (the unlinked-schedule listing reads it):
+    #: refreshed every interval when enabled, on request (POST /schedules/refresh), and
+    #: when a view finds it missing or older than the interval. A refresh costs 1 + N
+    #: Rotessa requests (N customers); a view costs none.
+    catalogue_refresh_enabled: bool = True
+    catalogue_refresh_seconds: float = Field(default=900.0, gt=0)
 
     @model_validator(mode="after")
     def _rotessa_key_has_no_default_in_production(self) -> "RotessaSyncSettings":

@@ -23,6 +23,15 @@ class ServiceRefusal(Exception):
         self.problem = problem
         self.title = str(problem.get("title") or "Refused")
         self.detail = str(problem.get("detail") or "")
+        # A validation problem says what was wrong per field: show that, not "invalid request".
+        errors = problem.get("errors")
+        if isinstance(errors, list) and errors:
+            said = [
+                f"{e['loc'][-1]}: {e.get('msg')}" if e.get("loc") else str(e.get("msg"))
+                for e in errors[:5]
+                if isinstance(e, dict)
+            ]
+            self.detail = "; ".join(filter(None, [self.detail, *said]))
         self.kind = str(problem.get("type") or "")
         super().__init__(f"{status} {self.title}: {self.detail}")
 
@@ -134,3 +143,59 @@ class LedgerClient(ServiceClient):
             token,
             json={"amount_minor": amount_minor, "reason": reason},
         )
+
+
+class RegistryClient(ServiceClient):
+    """The registry's admin API (``/api/registry``): buildings, units, KPIs, occupancy."""
+
+    prefix = "/api/registry"
+
+    async def _get(self, token: str, path: str, params: dict[str, str] | None = None):
+        return await self.request("GET", self.prefix + path, token, params=params)
+
+    async def all_buildings(self, token: str, limit: int = 2_000) -> list[dict[str, Any]]:
+        """Every building (page after page of 500), at most ``limit``."""
+        found: list[dict[str, Any]] = []
+        cursor = None
+        while len(found) < limit:
+            page = await self._get(
+                token, "/buildings", {"limit": "500", **({"cursor": cursor} if cursor else {})}
+            )
+            found += page["data"]
+            cursor = page.get("next_cursor")
+            if not cursor:
+                break
+        return found[:limit]
+
+    async def building(self, token: str, building_id: str) -> dict[str, Any]:
+        return await self._get(token, f"/buildings/{building_id}")
+
+    async def portfolio_kpis(self, token: str, as_of: str | None = None) -> dict[str, Any]:
+        return await self._get(token, "/kpis/portfolio", {"as_of": as_of} if as_of else None)
+
+    async def building_kpis(self, token: str, building_id: str, as_of: str | None):
+        params = {"as_of": as_of} if as_of else None
+        return await self._get(token, f"/kpis/buildings/{building_id}", params)
+
+    async def collections_by_month(
+        self, token: str, building_id: str, as_of: str | None, months: int = 12
+    ) -> dict[str, Any]:
+        params = {"months": str(months), **({"as_of": as_of} if as_of else {})}
+        return await self._get(token, f"/kpis/buildings/{building_id}/collections", params)
+
+    async def building_occupancy(self, token: str, building_id: str, night: str | None):
+        params = {"night": night} if night else None
+        return await self._get(token, f"/buildings/{building_id}/occupancy", params)
+
+    async def units(self, token: str, params: dict[str, str]) -> dict[str, Any]:
+        return await self._get(token, "/units", params)
+
+    async def finance_card(self, token: str, unit_id: str) -> dict[str, Any]:
+        return await self._get(token, f"/units/{unit_id}/finance-card")
+
+    async def daily_status(self, token: str, unit_id: str, start: str, end: str):
+        params = {"start_date": start, "end_date": end}
+        return (await self._get(token, f"/units/{unit_id}/daily-status", params))["data"]
+
+    async def bookings(self, token: str, params: dict[str, str]) -> dict[str, Any]:
+        return await self._get(token, "/bookings", params)

@@ -13,6 +13,7 @@ from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
+from folio.console.domain.buildings import local_time
 from folio.console.domain.payments import format_money
 from folio.console.domain.sessions import Session
 from folio.console.domain.users import User
@@ -21,6 +22,7 @@ from folio.shared.auth import constant_time_equals
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).resolve().parents[1] / "templates"))
 TEMPLATES.env.filters["money"] = format_money
+TEMPLATES.env.filters["local_time"] = local_time
 
 SESSION_COOKIE = "folio_session"
 SIGN_IN_COOKIE = "folio_sign_in"
@@ -84,12 +86,12 @@ def redirect(url: str) -> Response:
     return page_headers(RedirectResponse(url, status_code=303))
 
 
-async def _context(request: Request) -> Context:
+async def _context(request: Request, *, touch: bool = True) -> Context:
     token = request.cookies.get(SESSION_COOKIE)
     if not token or len(token) > 200:
         raise SignInRequired()
     found = await accounts.current(
-        request.app.state.uow_factory, request.app.state.session_policy, token
+        request.app.state.uow_factory, request.app.state.session_policy, token, touch=touch
     )
     if found is None:
         raise SignInRequired()
@@ -126,7 +128,14 @@ async def _admin(context: Annotated[Context, Depends(_context)]) -> Context:
     return context
 
 
+async def _watching(request: Request) -> Context:
+    """A signed-in GET the page sends by itself (polling): it does not count as
+    activity, so a page left open still ends at the idle expiry."""
+    return await _context(request, touch=False)
+
+
 Signed = Annotated[Context, Depends(_context)]
+Watching = Annotated[Context, Depends(_watching)]
 Writer = Annotated[Context, Depends(_writer)]
 Admin = Annotated[Context, Depends(_admin)]
 

@@ -139,9 +139,11 @@ async def sign_in(
 
 
 async def current(
-    uow_factory: UowFactory, policy: SessionPolicy, token: str
+    uow_factory: UowFactory, policy: SessionPolicy, token: str, *, touch: bool = True
 ) -> tuple[User, Session] | None:
-    """The live session of a cookie and its (enabled) user, or None."""
+    """The live session of a cookie and its (enabled) user, or None. ``touch=False``
+    for requests a page makes by itself (a status poll): they are not the user's
+    activity and must not keep an idle session alive."""
     token_hash = hash_token(token)
     async with uow_factory() as uow:
         now = await uow.now()
@@ -151,7 +153,7 @@ async def current(
         user = await uow.users.get(session.user_id)
         if user is None or not user.enabled:
             return None
-        if policy.needs_touch(session, now):
+        if touch and policy.needs_touch(session, now):
             await uow.sessions.touch(token_hash, now)
             await uow.commit()
         return user, session

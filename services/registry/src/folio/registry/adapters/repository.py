@@ -385,6 +385,61 @@ class RegistryRepository:
         )
         return [dict(r) for r in (await self.session.execute(stmt)).mappings()]
 
+    async def unknown_units(
+        self,
+        *,
+        building_id: uuid.UUID,
+        night: date,
+        fresh_after: datetime,
+        use_snapshot: bool,
+        limit: int,
+    ) -> list[Row]:
+        """A building's UNKNOWN units on ``night`` with their Beds24 fetch state, by code.
+
+        Live: AVAILABLE units whose Beds24 mapping is the source of truth and that have
+        no fresh observation of the night. Past nights: those the snapshot recorded
+        UNKNOWN, or live-UNKNOWN ones without a snapshot (as ``status_counts`` counts).
+        Index paths: units_by_building, beds24_map.unit_id, the observations' and the
+        snapshots' primary keys, the property sync state's primary key.
+        """
+        obs = beds24_observations
+        sync = beds24_property_sync
+        live_unknown = sa.and_(
+            units.c.status == "AVAILABLE",
+            beds24_map.c.source_of_truth == "BEDS24",
+            sa.or_(obs.c.observed_at.is_(None), obs.c.observed_at < fresh_after),
+        )
+        stmt = (
+            sa.select(
+                units.c.id.label("unit_id"),
+                units.c.code,
+                beds24_map.c.beds24_property_id,
+                beds24_map.c.beds24_room_id,
+                beds24_map.c.beds24_unit_number,
+                sync.c.last_fetched_at,
+                sync.c.last_attempt_at,
+                sync.c.last_error,
+            )
+            .select_from(units)
+            .outerjoin(beds24_map, beds24_map.c.unit_id == units.c.id)
+            .outerjoin(obs, sa.and_(obs.c.unit_id == units.c.id, obs.c.stay_date == night))
+            .outerjoin(sync, sync.c.beds24_property_id == beds24_map.c.beds24_property_id)
+            .where(units.c.building_id == building_id)
+            .order_by(units.c.code)
+            .limit(limit)
+        )
+        if use_snapshot:
+            snap = unit_daily_status
+            stmt = stmt.outerjoin(
+                snap, sa.and_(snap.c.unit_id == units.c.id, snap.c.status_date == night)
+            ).where(
+                sa.or_(snap.c.status == "UNKNOWN", sa.and_(snap.c.status.is_(None), live_unknown))
+            )
+            stmt = stmt.add_columns(snap.c.status.label("snapshot_status"))
+        else:
+            stmt = stmt.where(live_unknown).add_columns(sa.null().label("snapshot_status"))
+        return [dict(r) for r in (await self.session.execute(stmt)).mappings()]
+
     async def insert_daily_statuses(self, rows: list[Row]) -> int:
         """Insert snapshots; an existing (unit, date) is left as it is. Returns rows added."""
         if not rows:
@@ -640,6 +695,32 @@ class RegistryRepository:
         )
         mtd, ytd = (await self.session.execute(stmt)).one()
         return int(mtd), int(ytd)
+
+    async def monthly_collections(
+        self, building_id: uuid.UUID, currency: str, start: date, end: date
+    ) -> list[Row]:
+        """Collected per local month from the daily aggregate: a range of its primary
+        key (building, currency, local_date), at most ~731 rows read for 24 months."""
+        c = kpi_daily_collections.c
+        month = sa.cast(sa.func.date_trunc("month", c.local_date), sa.Date).label("month")
+        stmt = (
+            sa.select(
+                month,
+                sa.func.sum(c.collected_minor).label("collected_minor"),
+                sa.func.sum(c.movement_count).label("movement_count"),
+            )
+            .where(
+                c.building_id == building_id,
+                c.currency == currency,
+                c.local_date.between(start, end),
+            )
+            .group_by(month)
+        )
+        return [
+            {"month": r.month, "collected_minor": int(r.collected_minor),
+             "movement_count": int(r.movement_count)}
+            for r in await self.session.execute(stmt)
+        ]  # fmt: skip
 
     async def open_receivable_sums(
         self, building_id: uuid.UUID, currency: str, as_of: date

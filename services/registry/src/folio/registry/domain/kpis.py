@@ -382,3 +382,15 @@ def open_receivable_of(entry: EntryFacts) -> OpenReceivable | None:
         due_date=entry.due_date or NO_DUE_DATE,
         outstanding_minor=entry.outstanding_minor,
     )
+
+
+#: How many months a collections chart may ask for (a bounded scan of daily rows).
+MAX_COLLECTION_MONTHS = 24
+
+
+def months_ending(as_of: date, count: int) -> list[date]:
+    """The first days of the ``count`` local months ending with ``as_of``'s, oldest first."""
+    if not 1 <= count <= MAX_COLLECTION_MONTHS:
+        raise ValueError(f"months must be 1 to {MAX_COLLECTION_MONTHS}")
+    index = as_of.year * 12 + as_of.month - 1
+    return [date(i // 12, i % 12 + 1, 1) for i in range(index - count + 1, index + 1)]

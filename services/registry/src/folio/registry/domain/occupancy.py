@@ -130,6 +130,42 @@ def freshness_reference(night: date, timezone: str, now: datetime) -> datetime:
     return min(now, end_of_night_day)
 
 
+@dataclass(frozen=True)
+class Beds24FetchState:
+    """What the registry knows of the last Beds24 fetches of one unit's property."""
+
+    property_id: int
+    room_id: int
+    unit_number: str
+    last_fetched_at: datetime | None
+    last_attempt_at: datetime | None
+    last_error: str | None
+
+
+def unknown_reason_of(
+    state: Beds24FetchState | None, night: date, *, now: datetime, max_age: timedelta
+) -> str:
+    """Why a Beds24 unit has no fresh data for ``night`` (it is UNKNOWN, never LOCAL);
+    ``state`` is None when the unit has no Beds24 mapping."""
+    if state is None:
+        return "no Beds24 mapping"
+    failure = ""
+    if state.last_error and state.last_attempt_at is not None:
+        failure = f"; the last attempt at {state.last_attempt_at.isoformat()} failed"
+    fetched = state.last_fetched_at
+    if fetched is None:
+        return f"Beds24 property {state.property_id} has not been fetched yet{failure}"
+    if fetched < now - max_age:
+        return (
+            f"Beds24 property {state.property_id} is stale: last fetched at "
+            f"{fetched.isoformat()}, more than {int(max_age.total_seconds())} s ago{failure}"
+        )
+    return (
+        f"Beds24 property {state.property_id} (fetched at {fetched.isoformat()}) gave no fresh "
+        f"count for room {state.room_id} unit {state.unit_number} on {night.isoformat()}"
+    )
+
+
 def daily_status(unit_status: UnitStatus, reading: OccupancyReading) -> DailyStatus:
     """A BLOCKED or MAINTENANCE unit is recorded as such; others by their occupancy.
 

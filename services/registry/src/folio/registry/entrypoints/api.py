@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal, TypeVar
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from folio.registry.adapters.repository import InvalidCursor
+from folio.registry.domain.kpis import MAX_COLLECTION_MONTHS
 from folio.registry.entrypoints import schemas as out
 from folio.registry.service import commands as c
 from folio.registry.service import kpis, occupancy, registry, renewals
@@ -206,6 +207,21 @@ async def get_unit_occupancy(
             now=_clock(request),
             max_age=_max_age(request),
             night=night,
+        )
+
+
+@router.get(
+    "/buildings/{building_id}/occupancy",
+    response_model=out.BuildingOccupancyOut,
+    description="A building's units on a local night by daily status (the KPIs' "
+    "resolution: past nights from the daily snapshot), and its UNKNOWN units with why.",
+)
+async def get_building_occupancy(
+    building_id: uuid.UUID, request: Request, principal: Reader, uow: UoW, night: Night = None
+):
+    async with uow:
+        return await occupancy.building_occupancy(
+            uow, building_id, night=night, now=_clock(request), max_age=_max_age(request)
         )
 
 
@@ -503,6 +519,28 @@ async def get_building_kpis(
         "timezone": building["timezone"],
         **_kpi_body(result),
     }
+
+
+@router.get(
+    "/kpis/buildings/{building_id}/collections",
+    response_model=out.CollectionsByMonthOut,
+    description="Collected per local month of the building's timezone for the `months` "
+    "months ending with `as_of`'s month (that month through `as_of`); every month listed, "
+    "0 when nothing moved. Summed set-based from the daily collections aggregate.\n"
+    + MONEY_DEFINITIONS,
+)
+async def get_building_collections(
+    building_id: uuid.UUID,
+    request: Request,
+    principal: Reader,
+    uow: UoW,
+    as_of: AsOf = None,
+    months: Annotated[int, Query(ge=1, le=MAX_COLLECTION_MONTHS)] = 12,
+):
+    async with uow:
+        return await kpis.collections_by_month(
+            uow, building_id, as_of=as_of, months=months, now=_clock(request)
+        )
 
 
 @router.get(

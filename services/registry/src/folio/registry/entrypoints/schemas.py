@@ -290,6 +290,42 @@ class PortfolioKpisOut(BaseModel):
     buildings: list[BuildingKpisOut]
 
 
+class MonthlyCollected(BaseModel):
+    month: date = Field(description="First local day of the month")
+    collected_minor: int
+    movement_count: int
+
+
+class CollectionsByMonthOut(BaseModel):
+    building_id: uuid.UUID
+    building_code: str
+    timezone: str
+    currency: str
+    as_of: date
+    months: list[MonthlyCollected]
+
+
+class UnknownUnitOut(BaseModel):
+    unit_id: uuid.UUID
+    code: str
+    reason: str
+
+
+class BuildingOccupancyOut(BaseModel):
+    building_id: uuid.UUID
+    timezone: str
+    date: date
+    source: Literal["LIVE", "SNAPSHOT"] = Field(
+        description="SNAPSHOT for past nights (the daily snapshot where one exists)"
+    )
+    counts: dict[str, int] = Field(
+        description="Units per daily status: OCCUPIED, VACANT, UNKNOWN, BLOCKED, MAINTENANCE"
+    )
+    unknown_units: list[UnknownUnitOut] = Field(
+        description="UNKNOWN units by code with why (at most 100; counts.UNKNOWN is exact)"
+    )
+
+
 class AuditRecord(BaseModel):
     id: int
     occurred_at: datetime

@@ -14,6 +14,7 @@ from folio.registry.domain.kpis import (
     compute_kpis,
     local_date_of,
     money_movements,
+    months_ending,
     open_receivable_of,
     roll_up,
 )
@@ -264,4 +265,43 @@ async def unit_finance_card(
         "occupancy": occupancy,
         "entries": entries,
         "balances": [{"currency": cur, **totals} for cur, totals in sorted(balances.items())],
+    }
+
+
+async def collections_by_month(
+    uow: RegistryUnitOfWork,
+    building_id: uuid.UUID,
+    *,
+    as_of: date | None,
+    months: int,
+    now: datetime,
+) -> dict[str, Any]:
+    """Collected (the KPIs' definition) per local month of the ``months`` months ending
+    with ``as_of``'s (default: today in the building's timezone); the last month runs
+    through ``as_of``. Every month is listed, 0 when nothing moved."""
+    building = await uow.repo.get_building(building_id)
+    if building is None:
+        raise not_found("building", building_id)
+    as_of = as_of or local_date_of(now, building["timezone"])
+    starts = months_ending(as_of, months)
+    found = {
+        row["month"]: row
+        for row in await uow.repo.monthly_collections(
+            building_id, building["currency"], starts[0], as_of
+        )
+    }
+    return {
+        "building_id": building["id"],
+        "building_code": building["code"],
+        "timezone": building["timezone"],
+        "currency": building["currency"],
+        "as_of": as_of,
+        "months": [
+            {
+                "month": start,
+                "collected_minor": found.get(start, {}).get("collected_minor", 0),
+                "movement_count": found.get(start, {}).get("movement_count", 0),
+            }
+            for start in starts
+        ],
     }

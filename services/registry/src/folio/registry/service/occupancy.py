@@ -8,15 +8,17 @@ import structlog
 
 from folio.registry.domain.kpis import local_date_of
 from folio.registry.domain.occupancy import (
+    Beds24FetchState,
     DailyStatus,
     OccupancyReading,
     OccupancyState,
     daily_status,
     freshness_reference,
     select_occupancy_from_facts,
+    unknown_reason_of,
 )
 from folio.registry.domain.units import SourceOfTruth, UnitStatus
-from folio.registry.service.errors import unprocessable
+from folio.registry.service.errors import not_found, unprocessable
 from folio.registry.service.unit_of_work import RegistryUnitOfWork
 
 log = structlog.get_logger(__name__)
@@ -73,26 +75,84 @@ async def unknown_reason(
 ) -> str:
     """Why a Beds24 unit has no fresh data for ``night`` (it is UNKNOWN, never LOCAL)."""
     mapping = await uow.repo.get_mapping(unit_id)
-    if mapping is None:
-        return "no Beds24 mapping"
-    property_id = mapping["beds24_property_id"]
-    state = await uow.repo.property_sync_state(property_id)
-    failure = ""
-    if state is not None and state["last_error"]:
-        failure = f"; the last attempt at {state['last_attempt_at'].isoformat()} failed"
-    if state is None or state["last_fetched_at"] is None:
-        return f"Beds24 property {property_id} has not been fetched yet{failure}"
-    fetched = state["last_fetched_at"]
-    if fetched < now - max_age:
-        return (
-            f"Beds24 property {property_id} is stale: last fetched at {fetched.isoformat()}, "
-            f"more than {int(max_age.total_seconds())} s ago{failure}"
+    state = None
+    if mapping is not None:
+        sync = await uow.repo.property_sync_state(mapping["beds24_property_id"]) or {}
+        state = Beds24FetchState(
+            property_id=mapping["beds24_property_id"],
+            room_id=mapping["beds24_room_id"],
+            unit_number=mapping["beds24_unit_number"],
+            last_fetched_at=sync.get("last_fetched_at"),
+            last_attempt_at=sync.get("last_attempt_at"),
+            last_error=sync.get("last_error"),
         )
-    return (
-        f"Beds24 property {property_id} (fetched at {fetched.isoformat()}) gave no fresh "
-        f"count for room {mapping['beds24_room_id']} unit {mapping['beds24_unit_number']} "
-        f"on {night.isoformat()}"
+    return unknown_reason_of(state, night, now=now, max_age=max_age)
+
+
+#: UNKNOWN units a building's breakdown names with their reason (the count is exact).
+MAX_UNKNOWN_LISTED = 100
+
+
+async def building_occupancy(
+    uow: RegistryUnitOfWork,
+    building_id: uuid.UUID,
+    *,
+    night: date | None,
+    now: datetime,
+    max_age: timedelta,
+) -> dict[str, Any]:
+    """A building's units on ``night`` by daily status, and its UNKNOWN units with why.
+
+    The same resolution as the KPIs: past nights read the daily snapshot where one
+    exists, tonight and later the live facts. Two grouped queries, whatever the size.
+    """
+    building = await uow.repo.get_building(building_id)
+    if building is None:
+        raise not_found("building", building_id)
+    timezone = building["timezone"]
+    today = local_date_of(now, timezone)
+    night = night or today
+    use_snapshot = night < today
+    after = fresh_after(night, timezone, now, max_age)
+    groups = await uow.repo.occupancy_fact_groups(
+        night=night, fresh_after=after, building_id=building_id, use_snapshot=use_snapshot
     )
+    counts = status_counts(groups, use_snapshot=use_snapshot)
+    rows = await uow.repo.unknown_units(
+        building_id=building_id,
+        night=night,
+        fresh_after=after,
+        use_snapshot=use_snapshot,
+        limit=MAX_UNKNOWN_LISTED,
+    )
+    listed = []
+    for row in rows:
+        if row["snapshot_status"] == DailyStatus.UNKNOWN.value:
+            reason = (
+                f"the daily snapshot of {night.isoformat()} recorded UNKNOWN: Beds24 had no "
+                "fresh data for that night"
+            )
+        else:
+            state = None
+            if row["beds24_property_id"] is not None:
+                state = Beds24FetchState(
+                    property_id=row["beds24_property_id"],
+                    room_id=row["beds24_room_id"],
+                    unit_number=row["beds24_unit_number"],
+                    last_fetched_at=row["last_fetched_at"],
+                    last_attempt_at=row["last_attempt_at"],
+                    last_error=row["last_error"],
+                )
+            reason = unknown_reason_of(state, night, now=now, max_age=max_age)
+        listed.append({"unit_id": row["unit_id"], "code": row["code"], "reason": reason})
+    return {
+        "building_id": building_id,
+        "timezone": timezone,
+        "date": night,
+        "source": "SNAPSHOT" if use_snapshot else "LIVE",
+        "counts": {status.value: counts[status] for status in DailyStatus},
+        "unknown_units": listed,
+    }
 
 
 async def take_daily_snapshots(

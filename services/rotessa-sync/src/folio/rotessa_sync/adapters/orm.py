@@ -93,3 +93,20 @@ sync_cursor = sa.Table(
     sa.Column("lease_owner", sa.Text),
     sa.Column("lease_expires_at", sa.DateTime(timezone=True)),
 )
+
+#: Rotessa's schedules as last read (migration 0004); replaced as a whole by a refresh.
+schedule_catalogue = sa.Table(
+    "schedule_catalogue",
+    metadata,
+    sa.Column("schedule_id", sa.BigInteger, primary_key=True),
+    sa.Column("customer_id", sa.BigInteger, nullable=False),
+    sa.Column("customer_name", sa.Text, nullable=False),
+    sa.Column("amount_minor", sa.BigInteger, nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("frequency", sa.Text, nullable=False),
+    sa.Column("process_date", sa.Date),
+    sa.Column("next_process_date", sa.Date),
+    sa.Column("installments", sa.Integer),
+    sa.Column("comment", sa.Text),
+    sa.Column("refreshed_at", sa.DateTime(timezone=True), nullable=False),
+)

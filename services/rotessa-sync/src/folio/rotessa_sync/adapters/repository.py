@@ -15,12 +15,17 @@ from folio.rotessa_sync.adapters.orm import (
     backfill_log,
     ledger_commands,
     mortgages,
+    schedule_catalogue,
     schedule_links,
     sync_cursor,
 )
 from folio.rotessa_sync.domain.classification import CommandState
 from folio.rotessa_sync.domain.linking import MortgageView
+from folio.rotessa_sync.domain.model import RotessaSchedule
 from folio.shared.contracts import MortgageChanged
+
+#: Schedules per upsert statement (11 parameters each).
+CATALOGUE_CHUNK = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -370,6 +375,75 @@ class RotessaRepository:
         )
         return list(rows)
 
+    # --- schedule catalogue (migration 0004) -----------------------------------------
+
+    async def replace_catalogue(
+        self, schedules: Sequence[RotessaSchedule], refreshed_at: datetime
+    ) -> None:
+        """The catalogue becomes ``schedules``: upserted in multi-row statements of at
+        most CATALOGUE_CHUNK rows (asyncpg's 32,767 parameters bound one statement),
+        then every row this refresh did not touch (gone from Rotessa) deleted at once."""
+        for start in range(0, len(schedules), CATALOGUE_CHUNK):
+            rows = [
+                {
+                    "schedule_id": s.schedule_id,
+                    "customer_id": s.customer_id,
+                    "customer_name": s.customer_name,
+                    "amount_minor": s.amount_minor,
+                    "currency": s.currency,
+                    "frequency": s.frequency,
+                    "process_date": s.process_date,
+                    "next_process_date": s.next_process_date,
+                    "installments": s.installments,
+                    "comment": s.comment,
+                    "refreshed_at": refreshed_at,
+                }
+                for s in schedules[start : start + CATALOGUE_CHUNK]
+            ]
+            stmt = pg_insert(schedule_catalogue).values(rows)
+            await self.session.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=[schedule_catalogue.c.schedule_id],
+                    set_={
+                        c.name: stmt.excluded[c.name]
+                        for c in schedule_catalogue.columns
+                        if c.name != "schedule_id"
+                    },
+                )
+            )
+        await self.session.execute(
+            sa.delete(schedule_catalogue).where(schedule_catalogue.c.refreshed_at < refreshed_at)
+        )
+
+    async def catalogue(self) -> list[RotessaSchedule]:
+        rows = await self.session.execute(sa.select(schedule_catalogue))
+        return [
+            RotessaSchedule(
+                schedule_id=r.schedule_id,
+                customer_id=r.customer_id,
+                customer_name=r.customer_name,
+                amount_minor=r.amount_minor,
+                currency=r.currency,
+                frequency=r.frequency,
+                process_date=r.process_date,
+                next_process_date=r.next_process_date,
+                installments=r.installments,
+                comment=r.comment,
+            )
+            for r in rows
+        ]
+
+    async def linked_schedule_ids(self) -> set[int]:
+        """Schedules linked here or claimed by a mortgage in the registry (one query;
+        the second half reads the partial index of migration 0004)."""
+        stmt = sa.union(
+            sa.select(schedule_links.c.schedule_id.label("schedule_id")),
+            sa.select(mortgages.c.rotessa_schedule_id).where(
+                mortgages.c.rotessa_schedule_id.is_not(None)
+            ),
+        )
+        return set((await self.session.execute(stmt)).scalars())
+
     # --- sync cursor ---------------------------------------------------------------
 
     async def claim_sync(self, name: str, owner: str, lease_seconds: float, now: datetime) -> bool:
@@ -398,6 +472,13 @@ class RotessaRepository:
     async def update_sync(self, name: str, **values: Any) -> None:
         await self.session.execute(
             sa.update(sync_cursor).where(sync_cursor.c.name == name).values(**values)
+        )
+
+    async def release_sync(self, name: str, owner: str) -> None:
+        await self.session.execute(
+            sa.update(sync_cursor)
+            .where(sync_cursor.c.name == name, sync_cursor.c.lease_owner == owner)
+            .values(lease_owner=None, lease_expires_at=None)
         )
 
     async def get_sync(self, name: str) -> Any | None:

@@ -11,7 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from folio.rotessa_sync.adapters.rotessa_client import RotessaError
 from folio.rotessa_sync.domain.backfill import BackfillStatus
-from folio.rotessa_sync.domain.linking import mortgages_without_schedule, unlinked_schedules
+from folio.rotessa_sync.domain.linking import mortgages_without_schedule
+from folio.rotessa_sync.entrypoints import schemas as out
 from folio.rotessa_sync.entrypoints.idempotency import (
     IdempotencyKey,
     checked_key,
@@ -24,7 +25,12 @@ from folio.rotessa_sync.service.backfill import (
     retry_backfill_in,
     start_backfill_in,
 )
-from folio.rotessa_sync.service.catalogue import fetch_all_schedules, find_schedule
+from folio.rotessa_sync.service.catalogue import (
+    CATALOGUE_NAME,
+    catalogue_state,
+    find_schedule,
+    unlinked_view,
+)
 from folio.rotessa_sync.service.linking import (
     LinkSchedule,
     fill_in_schedule_details,
@@ -101,35 +107,50 @@ async def _with_client(request: Request, action):
         await client.aclose()
 
 
-@router.get("/schedules/unlinked", responses=ROTESSA_ERRORS)
-async def list_unlinked_schedules(request: Request, _: Reader) -> list[dict[str, Any]]:
-    """Every customer's schedules minus the linked ones, with what an admin needs to verify."""
-    schedules = await _with_client(request, fetch_all_schedules)
+@router.get("/schedules/unlinked", response_model=out.UnlinkedSchedules)
+async def list_unlinked_schedules(request: Request, _: Reader) -> dict[str, Any]:
+    """Every customer's schedules minus the linked ones, with what an admin needs to
+    verify; read from the local catalogue (no Rotessa request), with its age. A view
+    that finds the catalogue missing or older than its interval asks for a refresh
+    (without waiting for it)."""
     async with _uow(request) as uow:
-        linked = set(await uow.repo.mortgage_by_schedule())
-        linked |= {
-            m.rotessa_schedule_id
-            for m in await uow.repo.all_mortgages()
-            if m.rotessa_schedule_id is not None
-        }
-    return [
-        {
-            "schedule_id": s.schedule_id,
-            "customer_id": s.customer_id,
-            "customer_name": s.customer_name,
-            "amount_minor": s.amount_minor,
-            "currency": s.currency,
-            "frequency": s.frequency,
-            "process_date": s.process_date.isoformat() if s.process_date else None,
-            "next_process_date": s.next_process_date.isoformat() if s.next_process_date else None,
-            "installments": s.installments,
-            "comment": s.comment,
-        }
-        for s in unlinked_schedules(schedules, linked)
-    ]
+        view = await unlinked_view(uow, request.app.state.catalogue)
+    return {
+        "schedules": [
+            {
+                "schedule_id": s.schedule_id,
+                "customer_id": s.customer_id,
+                "customer_name": s.customer_name,
+                "amount_minor": s.amount_minor,
+                "currency": s.currency,
+                "frequency": s.frequency,
+                "process_date": s.process_date,
+                "next_process_date": s.next_process_date,
+                "installments": s.installments,
+                "comment": s.comment,
+            }
+            for s in view.schedules
+        ],
+        "refreshed_at": view.state.refreshed_at,
+        "age_seconds": view.age_seconds,
+        "refreshing": view.state.refreshing,
+        "last_error": view.state.last_error,
+    }
 
 
-@router.get("/mortgages/unlinked")
+@router.post("/schedules/refresh", status_code=202, response_model=out.CatalogueRefresh)
+async def refresh_schedule_catalogue(request: Request, principal: Writer) -> dict[str, Any]:
+    """Read Rotessa's schedules into the catalogue now, in the background (1 + N Rotessa
+    requests for N customers); poll GET /schedules/unlinked until `refreshed_at` moves."""
+    async with _uow(request) as uow:
+        state = catalogue_state(await uow.repo.get_sync(CATALOGUE_NAME), await uow.now())
+        await uow.audit(principal.subject, "catalogue.refresh_requested", "sync", CATALOGUE_NAME)
+        await uow.commit()
+    request.app.state.catalogue.wake()
+    return {"status": "queued", "refreshed_at": state.refreshed_at}
+
+
+@router.get("/mortgages/unlinked", response_model=list[out.MortgageWithoutSchedule])
 async def list_mortgages_without_schedule(request: Request, _: Reader) -> list[dict[str, Any]]:
     async with _uow(request) as uow:
         linked = set((await uow.repo.mortgage_by_schedule()).values())
@@ -146,7 +167,7 @@ async def list_mortgages_without_schedule(request: Request, _: Reader) -> list[d
     ]
 
 
-@router.get("/links")
+@router.get("/links", response_model=list[out.Link])
 async def list_links(request: Request, _: Reader) -> list[dict[str, Any]]:
     async with _uow(request) as uow:
         links = await uow.repo.all_links()
@@ -171,7 +192,7 @@ def _link_body(link: Any) -> dict[str, Any]:
     }
 
 
-@router.post("/links", status_code=201, responses=ROTESSA_ERRORS)
+@router.post("/links", status_code=201, response_model=out.LinkCreated, responses=ROTESSA_ERRORS)
 async def create_link(
     body: LinkRequest,
     request: Request,
@@ -221,7 +242,9 @@ async def create_link(
     return answer.response()
 
 
-@router.post("/backfills", status_code=202, responses=ROTESSA_ERRORS)
+@router.post(
+    "/backfills", status_code=202, response_model=out.BackfillStarted, responses=ROTESSA_ERRORS
+)
 async def create_backfill(
     body: BackfillRequest,
     request: Request,
@@ -262,7 +285,7 @@ async def create_backfill(
     return answer.response()
 
 
-@router.post("/backfills/{backfill_id}/retry", status_code=202)
+@router.post("/backfills/{backfill_id}/retry", status_code=202, response_model=out.BackfillStarted)
 async def retry(
     backfill_id: uuid.UUID,
     request: Request,
@@ -291,7 +314,7 @@ async def retry(
     return answer.response()
 
 
-@router.get("/backfills/{backfill_id}")
+@router.get("/backfills/{backfill_id}", response_model=out.Backfill)
 async def get_backfill(backfill_id: uuid.UUID, request: Request, _: Reader) -> dict[str, Any]:
     async with _uow(request) as uow:
         row = await uow.repo.get_backfill(backfill_id)
@@ -300,7 +323,7 @@ async def get_backfill(backfill_id: uuid.UUID, request: Request, _: Reader) -> d
         return await backfill_view(uow, row)
 
 
-@router.get("/backfills")
+@router.get("/backfills", response_model=list[out.Backfill])
 async def list_backfills(
     request: Request,
     _: Reader,
@@ -316,7 +339,7 @@ async def list_backfills(
         return [await backfill_view(uow, row) for row in rows]
 
 
-@router.get("/mortgages/{mortgage_id}/backfills")
+@router.get("/mortgages/{mortgage_id}/backfills", response_model=list[out.Backfill])
 async def mortgage_backfills(
     mortgage_id: Annotated[str, Path(min_length=1, max_length=MAX_NAME)],
     request: Request,
@@ -327,7 +350,7 @@ async def mortgage_backfills(
         return [await backfill_view(uow, row) for row in rows]
 
 
-@router.post("/sync", status_code=200)
+@router.post("/sync", status_code=200, response_model=out.SyncRun)
 async def sync_now(request: Request, principal: Writer) -> dict[str, Any]:
     """Run one sync pass now (the periodic job does the same on its interval)."""
     metrics = await request.app.state.run_sync()
@@ -339,7 +362,7 @@ async def sync_now(request: Request, principal: Writer) -> dict[str, Any]:
     return {"metrics": metrics.as_dict()}
 
 
-@router.get("/sync")
+@router.get("/sync", response_model=out.SyncStatus)
 async def sync_status(request: Request, _: Reader) -> dict[str, Any]:
     async with _uow(request) as uow:
         row = await uow.repo.get_sync(SYNC_NAME)

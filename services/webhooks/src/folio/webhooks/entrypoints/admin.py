@@ -17,6 +17,7 @@ from folio.shared.transactions import retry_transient
 from folio.webhooks.adapters.repositories import DeliverySearch
 from folio.webhooks.adapters.uow import WebhooksUnitOfWork
 from folio.webhooks.domain.payment_methods import METHODS_BY_KEY, PROVIDERS
+from folio.webhooks.entrypoints import schemas as out
 from folio.webhooks.entrypoints.dependencies import get_uow, get_uow_factory, utc_now
 from folio.webhooks.service.intake import (
     DeliveryNotFound,
@@ -41,6 +42,8 @@ async def _retrying(uow_factory: Callable[[], WebhooksUnitOfWork], work: Callabl
             return await work(uow)
 
     return await retry_transient(attempt)
+
+
 Reader = Annotated[Principal, Depends(require_roles(*READ_ROLES))]
 Replayer = Annotated[Principal, Depends(require_roles("admin", "finance"))]
 Administrator = Annotated[Principal, Depends(require_roles("admin"))]
@@ -72,7 +75,9 @@ def _summary(row: dict) -> dict:
     }
 
 
-@router.get("/deliveries", summary="List and search stored deliveries")
+@router.get(
+    "/deliveries", summary="List and search stored deliveries", response_model=out.DeliveryPage
+)
 async def list_deliveries(
     _: Reader,
     uow: Uow,
@@ -97,7 +102,11 @@ async def list_deliveries(
     return {"items": items, "next_before": items[-1]["cursor"] if len(items) == limit else None}
 
 
-@router.get("/deliveries/{delivery_id}", summary="One stored delivery, its body and events")
+@router.get(
+    "/deliveries/{delivery_id}",
+    summary="One stored delivery, its body and events",
+    response_model=out.DeliveryDetail,
+)
 async def view_delivery(delivery_id: uuid.UUID, _: Reader, uow: Uow) -> dict:
     async with uow:
         row = await uow.deliveries.get(delivery_id)
@@ -126,7 +135,11 @@ async def view_delivery(delivery_id: uuid.UUID, _: Reader, uow: Uow) -> dict:
     }
 
 
-@router.post("/deliveries/{delivery_id}/replay", summary="Re-emit a delivery's events (idempotent)")
+@router.post(
+    "/deliveries/{delivery_id}/replay",
+    summary="Re-emit a delivery's events (idempotent)",
+    response_model=out.Replayed,
+)
 async def replay(delivery_id: uuid.UUID, principal: Replayer, uows: UowFactory) -> dict:
     try:
         outcome = await _retrying(
@@ -172,14 +185,22 @@ class ProviderApiKey(BaseModel):
     api_key: str | None = Field(default=None, max_length=512, pattern=NO_CONTROL_CHARACTERS)
 
 
-@router.get("/payment-methods", summary="Every payment method with its admin state")
+@router.get(
+    "/payment-methods",
+    summary="Every payment method with its admin state",
+    response_model=out.PaymentMethodSettings,
+)
 async def list_payment_method_settings(_: Reader, uow: Uow) -> dict:
     async with uow:
         settings = await payment_method_settings(uow)
     return {"methods": [_setting_view(s) for s in settings]}
 
 
-@router.put("/payment-methods/{method_key}", summary="Enable or disable a payment method")
+@router.put(
+    "/payment-methods/{method_key}",
+    summary="Enable or disable a payment method",
+    response_model=out.PaymentMethodSetting,
+)
 async def set_payment_method(
     method_key: str, change: PaymentMethodToggle, principal: Administrator, uows: UowFactory
 ) -> dict:
@@ -194,7 +215,11 @@ async def set_payment_method(
     return _setting_view(setting)
 
 
-@router.put("/providers/{provider}/api-key", summary="Set a provider's API key (write-only)")
+@router.put(
+    "/providers/{provider}/api-key",
+    summary="Set a provider's API key (write-only)",
+    response_model=out.ProviderKeyState,
+)
 async def set_provider_key(
     provider: str, change: ProviderApiKey, principal: Administrator, uows: UowFactory
 ) -> dict:
@@ -209,7 +234,11 @@ async def set_provider_key(
     return {"provider": provider, "api_key_configured": configured}
 
 
-@router.get("/audit/{subject_type}/{subject_id}", summary="Audit trail of an admin subject")
+@router.get(
+    "/audit/{subject_type}/{subject_id}",
+    summary="Audit trail of an admin subject",
+    response_model=out.AuditTrail,
+)
 async def audit_trail(
     subject_type: str,
     subject_id: Annotated[str, Path(max_length=200, pattern=NO_CONTROL_CHARACTERS)],

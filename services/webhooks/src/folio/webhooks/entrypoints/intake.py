@@ -31,6 +31,7 @@ from folio.webhooks.domain.verification import (
     verify_tamara_token,
 )
 from folio.webhooks.entrypoints import openapi
+from folio.webhooks.entrypoints import schemas as out
 from folio.webhooks.entrypoints.dependencies import get_uow, utc_now
 from folio.webhooks.service.intake import (
     RecordDelivery,
@@ -220,7 +221,12 @@ async def standard_webhook(request: Request) -> JSONResponse:
     return await _store("standard", request, body, tree, meaning, settings)
 
 
-@router.get("/payment-methods", summary="Payment methods offered to payers", tags=["public"])
+@router.get(
+    "/payment-methods",
+    summary="Payment methods offered to payers",
+    tags=["public"],
+    response_model=out.OfferedMethods,
+)
 async def list_offered_payment_methods(uow: Uow) -> dict:
     """Seed 003 §6: only methods that are enabled AND whose provider key is configured."""
     async with uow:

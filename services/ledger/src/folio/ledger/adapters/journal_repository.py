@@ -904,15 +904,26 @@ class JournalRepository:
         self, ledger: str, *, limit: int, before_id: int | None = None
     ) -> list[MetadataChange]:
         """A ledger's metadata changes, newest first, below ``before_id`` (the log)."""
-        result = await self.session.execute(
-            text(
-                f"SELECT {_CHANGE_COLUMNS} FROM metadata_changes WHERE ledger = :ledger "
-                "AND (CAST(:before AS bigint) IS NULL OR id < :before) ORDER BY id DESC "
-                "LIMIT :limit"
-            ),
-            {"ledger": ledger, "before": before_id, "limit": limit},
-        )
+        sql, params = self.changes_page_statement(ledger, limit=limit, before_id=before_id)
+        result = await self.session.execute(text(sql), params)
         return [_change(r) for r in result]
+
+    @staticmethod
+    def changes_page_statement(
+        ledger: str, *, limit: int, before_id: int | None = None
+    ) -> tuple[str, dict[str, Any]]:
+        """The SQL of ``changes_page``. The bound is only there when there is one: as
+        ``(:before IS NULL OR id < :before)`` a generic plan read every change."""
+        params: dict[str, Any] = {"ledger": ledger, "limit": limit}
+        bound = ""
+        if before_id is not None:
+            bound = " AND id < :before"
+            params["before"] = before_id
+        sql = (
+            f"SELECT {_CHANGE_COLUMNS} FROM metadata_changes WHERE ledger = :ledger{bound} "
+            "ORDER BY id DESC LIMIT :limit"
+        )
+        return sql, params
 
     async def entries_after(
         self, ledger: str, *, after_id: int, limit: int

@@ -21,7 +21,8 @@ DESIGN = {
         ledger_app, LedgerSettings,
         {"payment.verified", "payment.authorized", "payment.failed", "payment.refunded",
          "payment.collected", "payment.reversed", "renewal.requested"},
-        {"ledger.entry.changed", "ledger.transaction.committed", "ledger.command.rejected"},
+        {"ledger.entry.changed", "ledger.transaction.committed", "ledger.command.rejected",
+         "ledger.metadata.changed"},
     ),
     "webhooks": (
         webhooks_app, WebhooksSettings,
@@ -61,6 +62,7 @@ def test_every_contract_topic_has_a_producer_and_a_consumer():
     consumed = set().union(*(d[2] for d in DESIGN.values()))
     # booking.extended is informational: emitted for other systems that subscribe to
     # Folio's events, consumed by no Folio service. (payment.authorized moves an
-    # invoice to PENDING in the ledger.)
+    # invoice to PENDING in the ledger.) ledger.metadata.changed likewise: Formance
+    # clients' metadata changes, for whoever follows the journal.
     assert emitted == set(TOPICS)
-    assert consumed == set(TOPICS) - {"booking.extended"}
+    assert consumed == set(TOPICS) - {"booking.extended", "ledger.metadata.changed"}

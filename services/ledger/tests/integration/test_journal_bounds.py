@@ -122,9 +122,7 @@ async def test_query_times_at_calendar_edges_answer_400(client, admin, moment):
         assert response.json()["errorCode"] == "VALIDATION"
 
 
-async def test_amounts_beyond_bigint_are_refused_and_volumes_past_it_keep_adding_up(
-    client, admin
-):
+async def test_amounts_beyond_bigint_are_refused_and_volumes_past_it_keep_adding_up(client, admin):
     """A single amount is a bigint; an account's volumes are not bounded by it. Before,
     one accepted posting of 2^63-1 from ``world`` filled world's volume for good: every
     later payment or collection in that asset failed (seen by hand: payment.verified

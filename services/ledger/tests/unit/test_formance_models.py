@@ -111,3 +111,38 @@ def test_json_depth_counts_nesting_outside_strings():
     assert json_depth(b'{"$and": [{"$match": {"account": "a"}}]}') == 4
     assert json_depth(b'{"k": "[[[[{{{{\\"]]]]"}') == 1  # brackets inside a string
     assert json_depth(b"[" * 5000 + b"]" * 5000) == 5000
+
+
+def test_bulk_results_render_transactions_as_the_wire_model_does():
+    """The bulk writes its 10,000 results without models: the same JSON as the model."""
+    import json as _json
+    from datetime import UTC, datetime
+
+    from pydantic_core import to_json
+
+    from folio.ledger.adapters.journal_repository import StoredTransaction
+    from folio.ledger.domain.journal import Posting, Volumes
+    from folio.ledger.entrypoints.formance_api import transaction_json, transaction_wire
+
+    at = datetime(2025, 3, 7, 12, 0, 0, 123456, tzinfo=UTC)
+    for tx in (
+        StoredTransaction(
+            ledger="l",
+            id=7,
+            postings=(Posting("world", "a:b", 5, "SAR/2"), Posting("a:b", "c", 2, "SAR/2")),
+            timestamp=at,
+            inserted_at=at,
+            reference="ref",
+            metadata={"k": "v"},
+            reverts_id=None,
+            reverted_at=at,
+            post_commit_volumes={
+                ("a:b", "SAR/2"): Volumes(5, 2),
+                ("world", "SAR/2"): Volumes(0, 5),
+            },
+            pre_commit_volumes={("a:b", "SAR/2"): Volumes(0, 0)},
+            current_metadata={"k": "w"},
+        ),
+        StoredTransaction("l", 8, (Posting("world", "x", 0, "USD"),), at, at, None, {}, None),
+    ):
+        assert _json.loads(to_json(transaction_json(tx))) == transaction_wire(tx).wire()

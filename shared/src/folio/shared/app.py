@@ -8,6 +8,7 @@ relay, and stops them on shutdown; nothing is built at import time.
 
 import asyncio
 import gc
+import re
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -157,9 +158,12 @@ def create_service_app(
     version: str = "0.1.0",
     extra_state: dict[str, Any] | None = None,
     publishes: Sequence[str] = (),
+    body_limits: Sequence[tuple[re.Pattern[str], int]] = (),
 ) -> FastAPI:
     """``publishes`` names the topics the service emits, for its AsyncAPI document
-    (it publishes through the outbox relay, not through these publisher objects)."""
+    (it publishes through the outbox relay, not through these publisher objects).
+    ``body_limits``: (path pattern, bytes) for the few routes that take larger bodies
+    than ``max_body_bytes`` (a bulk)."""
     settings = runtime.settings
     for topic in publishes:
         model = EVENT_MODELS[(topic, 1)]
@@ -196,7 +200,9 @@ def create_service_app(
     app.add_middleware(UnexpectedErrorMiddleware)
     app.add_middleware(ControlCharacterGuardMiddleware)
     app.add_middleware(RequestContextMiddleware, service=settings.service_name)
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes, limits=tuple(body_limits)
+    )
     app.add_middleware(SecurityHeadersMiddleware, docs_prefix=f"{prefix}/docs")
 
     # Metrics and the API descriptions are open locally; in production they need a
@@ -284,13 +290,20 @@ def install_problem_handlers(app: FastAPI) -> None:
             for e in exc.errors()
         ]
         return problem_response(
-            Problem(422, "validation-error", "Unprocessable request", "invalid request", errors=errors),
+            Problem(
+                422, "validation-error", "Unprocessable request", "invalid request", errors=errors
+            ),
             request,
         )
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        kinds = {401: "unauthenticated", 403: "forbidden", 404: "not-found", 405: "method-not-allowed"}
+        kinds = {
+            401: "unauthenticated",
+            403: "forbidden",
+            404: "not-found",
+            405: "method-not-allowed",
+        }
         response = problem_response(
             Problem(exc.status_code, kinds.get(exc.status_code, "http-error"), str(exc.detail)),
             request,
@@ -303,22 +316,33 @@ def install_problem_handlers(app: FastAPI) -> None:
 class BodySizeLimitMiddleware:
     """413 before any parsing or crypto: by Content-Length, or while streaming."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        limits: Sequence[tuple[re.Pattern[str], int]] = (),
+    ) -> None:
         self.app = app
-        self.max_bytes = max_bytes
+        self.default_bytes = max_bytes
+        self.limits = limits
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        path = scope.get("path", "")
+        max_bytes = next(
+            (size for pattern, size in self.limits if pattern.fullmatch(path)),
+            self.default_bytes,
+        )
         for name, value in scope.get("headers", ()):
             if name == b"content-length":
                 try:
-                    too_big = int(value) > self.max_bytes
+                    too_big = int(value) > max_bytes
                 except ValueError:
                     too_big = True
                 if too_big:
-                    await self._reject(scope, receive, send)
+                    await self._reject(scope, receive, send, max_bytes)
                     return
         if any(name == b"content-length" for name, _ in scope.get("headers", ())):
             await self.app(scope, receive, send)
@@ -331,8 +355,8 @@ class BodySizeLimitMiddleware:
             if message["type"] != "http.request":
                 break
             size += len(message.get("body", b""))
-            if size > self.max_bytes:
-                await self._reject(scope, receive, send)
+            if size > max_bytes:
+                await self._reject(scope, receive, send, max_bytes)
                 return
             chunks.append(message.get("body", b""))
             if not message.get("more_body", False):
@@ -348,9 +372,9 @@ class BodySizeLimitMiddleware:
 
         await self.app(scope, replay, send)
 
-    async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _reject(self, scope: Scope, receive: Receive, send: Send, max_bytes: int) -> None:
         body = Problem(
-            413, "payload-too-large", "Payload too large", f"the limit is {self.max_bytes} bytes"
+            413, "payload-too-large", "Payload too large", f"the limit is {max_bytes} bytes"
         ).to_body(scope.get("path"))
         response = JSONResponse(body, status_code=413, media_type=PROBLEM_MEDIA_TYPE)
         await response(scope, receive, send)

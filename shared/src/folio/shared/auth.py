@@ -80,8 +80,9 @@ class TokenSigner:
         return json.dumps({self.key_id: self.public_pem()})
 
     def sign(self, claims: dict) -> str:
-        return jwt.encode(claims, self._private_key, algorithm=ALGORITHM,
-                          headers={"kid": self.key_id})
+        return jwt.encode(
+            claims, self._private_key, algorithm=ALGORITHM, headers={"kid": self.key_id}
+        )
 
 
 def public_pem(key: Ed25519PublicKey) -> str:

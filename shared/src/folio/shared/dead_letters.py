@@ -34,7 +34,9 @@ async def redrive_dead_letter(uow: UnitOfWork, dead_letter_id: int, actor: str) 
         .where(dead_letters.c.id == dead_letter_id)
         .values(redriven_at=datetime.now(UTC), redrive_count=dead_letters.c.redrive_count + 1)
     )
-    await uow.audit(actor, "dead_letter.redrive", "dead_letter", str(dead_letter_id), {"topic": row.topic})
+    await uow.audit(
+        actor, "dead_letter.redrive", "dead_letter", str(dead_letter_id), {"topic": row.topic}
+    )
     return {"id": dead_letter_id, "topic": row.topic, "redrive_count": row.redrive_count + 1}
 
 

@@ -198,9 +198,7 @@ def document_problems(spec: dict) -> dict:
     operations that declare a security requirement."""
     components = spec.setdefault("components", {}).setdefault("schemas", {})
     components.setdefault("Problem", PROBLEM_SCHEMA)
-    problem = {
-        "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
-    }
+    problem = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
     for path_item in spec.get("paths", {}).values():
         for method, operation in path_item.items():
             if method not in {"get", "post", "put", "patch", "delete", "head", "options"}:

@@ -7,7 +7,8 @@ Services subclass it and attach repositories in ``_open``.
 
 import json
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any, NamedTuple, Self
 
@@ -185,6 +186,22 @@ class UnitOfWork:
             .order_by(audit_log.c.id)
         )
         return [dict(r._mapping) for r in rows]
+
+    @asynccontextmanager
+    async def savepoint(self) -> AsyncIterator[None]:
+        """A savepoint: an exception inside rolls back its statements and forgets the
+        events and after-commit callbacks queued since (the transaction goes on)."""
+        queued = (len(self._outbox_rows), len(self.emitted), len(self._after_commit))
+        nested = await self.session.begin_nested()
+        try:
+            yield
+        except BaseException:
+            await nested.rollback()
+            del self._outbox_rows[queued[0] :]
+            del self.emitted[queued[1] :]
+            del self._after_commit[queued[2] :]
+            raise
+        await nested.commit()
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` once this transaction has committed (never after a rollback):

@@ -1,6 +1,7 @@
 """Ledger service bootstrap: ``folio.ledger.app:create_app`` (port 8101 in the dev stack)."""
 
 import asyncio
+import re
 
 import structlog
 from fastapi import FastAPI
@@ -59,7 +60,11 @@ def create_app(settings: LedgerSettings | None = None) -> FastAPI:
             "ledger.entry.changed",
             "ledger.transaction.committed",
             "ledger.command.rejected",
+            "ledger.metadata.changed",
         ),
+        body_limits=[
+            (re.compile(r"/api/ledger/v2/[^/]+/(_bulk|logs/import)"), settings.bulk_max_body_bytes)
+        ],
         extra_state={"uow_factory": uow_factory, "journal_config": journal, "consumer": consumer},
     )
     formance_api.install_formance_errors(app)

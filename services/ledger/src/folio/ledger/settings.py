@@ -11,6 +11,9 @@ class LedgerSettings(ServiceSettings):
     default_ledger: str = "folio"
     #: Accounts besides ``world`` that may go negative (glob patterns).
     overdraft_accounts: tuple[str, ...] = ("rotessa:clearing",)
+    #: Largest body of ``POST /api/ledger/v2/{ledger}/_bulk`` (10,000 elements with
+    #: metadata; every other route keeps ``max_body_bytes``).
+    bulk_max_body_bytes: int = 16 * 1_048_576
     #: Seconds between hash-chain sealing runs.
     seal_interval_seconds: float = 2.0
     #: Records per consumer batch (one database transaction each). Larger than the

@@ -263,6 +263,24 @@ class LedgerTransactionCommitted(EventPayload):
         return self.reference or str(self.transaction_id)
 
 
+class LedgerMetadataChanged(EventPayload):
+    """A transaction's or an account's metadata was set or a key deleted (a journal
+    fact: in the log, sealed in the chain). Key: ``<target_type>:<ledger>:<target_id>``,
+    so the changes of one target keep their order."""
+
+    ledger: str
+    log_id: int = Field(description="The change's journal id (its place in the log)")
+    kind: Literal["SET_METADATA", "DELETE_METADATA"]
+    target_type: Literal["TRANSACTION", "ACCOUNT"]
+    target_id: str = Field(description="Transaction id (decimal) or account address")
+    metadata: dict[str, str] | None = Field(default=None, description="SET_METADATA: keys set")
+    key: str | None = Field(default=None, description="DELETE_METADATA: the key removed")
+    inserted_at: AwareDatetime
+
+    def aggregate_key(self) -> str:
+        return f"{self.target_type}:{self.ledger}:{self.target_id}"
+
+
 class LedgerCommandRejected(EventPayload):
     """The ledger refused an event-borne command. Key: reference, else event id."""
 
@@ -295,6 +313,7 @@ EVENT_MODELS: dict[tuple[str, int], type[EventPayload]] = {
     ("ledger.entry.changed", 1): LedgerEntryChanged,
     ("ledger.transaction.committed", 1): LedgerTransactionCommitted,
     ("ledger.command.rejected", 1): LedgerCommandRejected,
+    ("ledger.metadata.changed", 1): LedgerMetadataChanged,
 }
 
 _TYPE_OF: dict[type[EventPayload], tuple[str, int]] = {m: k for k, m in EVENT_MODELS.items()}

@@ -19,6 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from folio.ledger.domain.journal import (
+    MetadataChange,
     Posting,
     SealRecord,
     Transaction,
@@ -45,10 +46,17 @@ class StoredTransaction:
     source_event_id: str | None = None
     post_commit_volumes: dict[VolumeKey, Volumes] = field(default_factory=dict)
     pre_commit_volumes: dict[VolumeKey, Volumes] = field(default_factory=dict)
+    # the metadata as changed since creation (None: never changed); ``metadata`` is
+    # what the transaction was created with, the content the chain seals
+    current_metadata: dict[str, str] | None = None
 
     @property
     def reverted(self) -> bool:
         return self.reverted_at is not None
+
+    @property
+    def effective_metadata(self) -> dict[str, str]:
+        return self.metadata if self.current_metadata is None else self.current_metadata
 
     def as_chain_transaction(self) -> Transaction:
         return Transaction(
@@ -108,8 +116,12 @@ def _postings_from_json(raw: Any) -> tuple[Posting, ...]:
     )
 
 
+def _json_object(raw: Any) -> Any:
+    return raw if raw is None or isinstance(raw, dict) else json.loads(raw)
+
+
 def _row_to_tx(row: Any) -> StoredTransaction:
-    metadata = row.metadata if isinstance(row.metadata, dict) else json.loads(row.metadata)
+    metadata = _json_object(row.metadata)
     return StoredTransaction(
         ledger=row.ledger,
         id=row.id,
@@ -121,6 +133,7 @@ def _row_to_tx(row: Any) -> StoredTransaction:
         reverts_id=row.reverts_id,
         reverted_at=row.reverted_at,
         source_event_id=str(row.source_event_id) if row.source_event_id else None,
+        current_metadata=_json_object(getattr(row, "current_metadata", None)),
     )
 
 
@@ -133,7 +146,8 @@ def _row_or_unreadable(row: Any) -> StoredTransaction | UnreadableRow:
 
 _TX_SELECT = f"""
     SELECT t.ledger, t.id, t.reference, {_time_columns("t.timestamp", "timestamp")},
-           t.inserted_at, t.postings, t.metadata, t.reverts_id, t.source_event_id, r.reverted_at
+           t.inserted_at, t.postings, t.metadata, t.current_metadata, t.reverts_id,
+           t.source_event_id, r.reverted_at
     FROM transactions t
     LEFT JOIN reversions r ON r.ledger = t.ledger AND r.reverted_id = t.id
 """
@@ -162,7 +176,7 @@ def _account_row(row: Any) -> AccountRow:
 # per row (scalar subqueries: joins that a generic plan would hash over whole tables).
 UNSEALED_SQL = (
     f"SELECT t.ledger, t.id, t.reference, {_time_columns('t.timestamp', 'timestamp')}, "
-    "t.inserted_at, t.postings, t.metadata, "
+    "t.inserted_at, t.postings, t.metadata, t.current_metadata, "
     "t.reverts_id, t.source_event_id, (SELECT r.reverted_at FROM reversions r "
     "WHERE r.ledger = t.ledger AND r.reverted_id = t.id) AS reverted_at "
     "FROM transactions t WHERE t.ledger = ANY(ARRAY(SELECT name FROM ledgers)) "
@@ -170,6 +184,56 @@ UNSEALED_SQL = (
     "WHERE s.ledger = t.ledger AND s.transaction_id = t.id) IS NULL "
     "ORDER BY t.id LIMIT :limit"
 )
+
+_CHANGE_COLUMNS = "ledger, id, kind, target_type, target_id, metadata, key, inserted_at"
+# Like UNSEALED_SQL: each ledger's primary key from the frontier on, seals per row.
+UNSEALED_CHANGES_SQL = (
+    f"SELECT {_CHANGE_COLUMNS} FROM metadata_changes c "
+    "WHERE c.ledger = ANY(ARRAY(SELECT name FROM ledgers)) AND c.id > :after "
+    "AND (SELECT true FROM journal_seals s WHERE s.ledger = c.ledger "
+    "AND s.transaction_id = c.id) IS NULL ORDER BY c.id LIMIT :limit"
+)
+
+
+def _metadata_clauses(
+    table: str,
+    key: str,
+    column: str,
+    params: dict[str, Any],
+    metadata: dict[str, str] | None,
+    exists: Sequence[str] | None,
+) -> list[str]:
+    """``$match`` on metadata keys (containment) and ``$exists`` (every key present),
+    as ``key = ANY(ARRAY(...))`` over ``table``'s matching rows: the array is planned
+    on its own, so its generic plan takes the GIN index on ``column`` (the two operators
+    it answers) where the list's ORDER BY ... LIMIT would rather walk the primary key
+    and filter the whole ledger. The array is not narrowed to the ledger (the outer
+    query is): a ledger condition there made the planner read the ledger's whole
+    primary key instead of the index. The cost follows the matches, not the ledger."""
+    conditions = []
+    if metadata:
+        conditions.append(f"{column} @> CAST(:metadata AS jsonb)")
+        params["metadata"] = json.dumps(metadata)
+    if exists:
+        conditions.append(f"{column} ?& CAST(:metadata_exists AS text[])")
+        params["metadata_exists"] = list(exists)
+    if not conditions:
+        return []
+    return [f"{key} = ANY(ARRAY(SELECT {key} FROM {table} WHERE " + " AND ".join(conditions) + "))"]
+
+
+def _change(row: Any) -> MetadataChange:
+    return MetadataChange(
+        ledger=row.ledger,
+        id=row.id,
+        kind=row.kind,
+        target_type=row.target_type,
+        target_id=row.target_id,
+        inserted_at=row.inserted_at,
+        metadata=_json_object(row.metadata),
+        key=row.key,
+    )
+
 
 # (id, reference, effective timestamp, postings, metadata, reverts id, source event id)
 JournalEntry = tuple[int, str | None, datetime, Sequence[Posting], dict[str, str], int | None, Any]
@@ -550,24 +614,33 @@ class JournalRepository:
         row = result.first()
         return _row_to_tx(row) if row else None
 
-    async def list(
-        self,
+    @staticmethod
+    def _transaction_clauses(
         ledger: str,
         *,
-        limit: int,
-        after_id: int | None = None,
         reference: str | None = None,
         account: str | None = None,
         start_time: datetime | None = None,
         end_time: datetime | None = None,
         pit: datetime | None = None,
-    ) -> list[StoredTransaction]:
-        """Newest first (Formance's default order), keyset-paginated on id."""
+        metadata: dict[str, str] | None = None,
+        metadata_exists: Sequence[str] | None = None,
+    ) -> tuple[list[str], dict[str, Any]]:
+        """The WHERE clauses of a transaction filter (the list and its count share them).
+        Metadata conditions are on the effective metadata, the expression the GIN index
+        ``transactions_metadata`` (migration 0011) holds: they read the matches only."""
         clauses = ["t.ledger = :ledger"]
-        params: dict[str, Any] = {"ledger": ledger, "limit": limit}
-        if after_id is not None:
-            clauses.append("t.id < :after_id")
-            params["after_id"] = after_id
+        params: dict[str, Any] = {"ledger": ledger}
+        clauses.extend(
+            _metadata_clauses(
+                "transactions",
+                "id",
+                "coalesce(current_metadata, metadata)",
+                params,
+                metadata,
+                metadata_exists,
+            )
+        )
         if reference is not None:
             clauses.append("t.reference = :reference")
             params["reference"] = reference
@@ -586,13 +659,92 @@ class JournalRepository:
         if pit is not None:
             clauses.append("t.timestamp <= :pit")
             params["pit"] = pit
-        result = await self.session.execute(
-            text(
-                _TX_SELECT + " WHERE " + " AND ".join(clauses) + " ORDER BY t.id DESC LIMIT :limit"
-            ),
-            params,
-        )
+        return clauses, params
+
+    async def list(
+        self,
+        ledger: str,
+        *,
+        limit: int,
+        after_id: int | None = None,
+        **filters: Any,
+    ) -> list[StoredTransaction]:
+        """Newest first (Formance's default order), keyset-paginated on id."""
+        sql, params = self.list_statement(ledger, limit=limit, after_id=after_id, **filters)
+        result = await self.session.execute(text(sql), params)
         return [_row_to_tx(r) for r in result]
+
+    @classmethod
+    def list_statement(
+        cls, ledger: str, *, limit: int, after_id: int | None = None, **filters: Any
+    ) -> tuple[str, dict[str, Any]]:
+        """The SQL and parameters of ``list`` (the plan tests explain it)."""
+        clauses, params = cls._transaction_clauses(ledger, **filters)
+        params["limit"] = limit
+        if after_id is not None:
+            clauses.append("t.id < :after_id")
+            params["after_id"] = after_id
+        sql = _TX_SELECT + " WHERE " + " AND ".join(clauses) + " ORDER BY t.id DESC LIMIT :limit"
+        return sql, params
+
+    async def count(self, ledger: str, **filters: Any) -> int:
+        """How many transactions ``list`` would return over every page (``HEAD``)."""
+        clauses, params = self._transaction_clauses(ledger, **filters)
+        result = await self.session.execute(
+            text("SELECT count(*) FROM transactions t WHERE " + " AND ".join(clauses)), params
+        )
+        return int(result.scalar_one())
+
+    @staticmethod
+    def _account_clauses(
+        ledger: str,
+        *,
+        address: str | None = None,
+        address_prefix: str | None = None,
+        metadata: dict[str, str] | None = None,
+        metadata_exists: Sequence[str] | None = None,
+    ) -> tuple[list[str], dict[str, Any]]:
+        clauses = ["ledger = :ledger"]
+        params: dict[str, Any] = {"ledger": ledger}
+        if address is not None:
+            clauses.append("address = :address")
+            params["address"] = address
+        if address_prefix is not None:
+            clauses.append("(address = :prefix OR address LIKE :like)")
+            params["prefix"] = address_prefix
+            params["like"] = address_prefix.replace("_", r"\_").replace("%", r"\%") + ":%"
+        clauses.extend(
+            _metadata_clauses("accounts", "address", "metadata", params, metadata, metadata_exists)
+        )
+        return clauses, params
+
+    async def count_accounts(self, ledger: str, **filters: Any) -> int:
+        clauses, params = self._account_clauses(ledger, **filters)
+        result = await self.session.execute(
+            text("SELECT count(*) FROM accounts WHERE " + " AND ".join(clauses)), params
+        )
+        return int(result.scalar_one())
+
+    async def update_ledger_metadata(
+        self, ledger: str, metadata: dict[str, str] | None = None, delete_key: str | None = None
+    ) -> bool:
+        """Merge ``metadata`` into the ledger's, or drop ``delete_key``; False: no ledger."""
+        if delete_key is not None:
+            sql = "UPDATE ledgers SET metadata = metadata - :key WHERE name = :name RETURNING 1"
+            params: dict[str, Any] = {"name": ledger, "key": delete_key}
+        else:
+            sql = (
+                "UPDATE ledgers SET metadata = metadata || CAST(:metadata AS jsonb) "
+                "WHERE name = :name RETURNING 1"
+            )
+            params = {"name": ledger, "metadata": json.dumps(metadata or {})}
+        result = await self.session.execute(text(sql), params)
+        return result.first() is not None
+
+    async def schema_version(self) -> str | None:
+        """The database's migration (alembic) version, for ``_info``."""
+        result = await self.session.execute(text("SELECT version_num FROM alembic_version"))
+        return result.scalar_one_or_none()
 
     async def account(self, ledger: str, address: str) -> AccountRow | None:
         result = await self.session.execute(
@@ -603,17 +755,26 @@ class JournalRepository:
         return _account_row(row) if row else None
 
     async def list_accounts(
-        self, ledger: str, *, limit: int, after_address: str | None = None
+        self, ledger: str, *, limit: int, after_address: str | None = None, **filters: Any
     ) -> list[AccountRow]:
-        result = await self.session.execute(
-            text(
-                _ACCOUNT_SELECT
-                + " WHERE ledger = :ledger AND (CAST(:after AS text) IS NULL OR address > :after) "
-                "ORDER BY address LIMIT :limit"
-            ),
-            {"ledger": ledger, "after": after_address, "limit": limit},
+        sql, params = self.accounts_statement(
+            ledger, limit=limit, after_address=after_address, **filters
         )
+        result = await self.session.execute(text(sql), params)
         return [_account_row(r) for r in result]
+
+    @classmethod
+    def accounts_statement(
+        cls, ledger: str, *, limit: int, after_address: str | None = None, **filters: Any
+    ) -> tuple[str, dict[str, Any]]:
+        """The SQL and parameters of ``list_accounts`` (the plan tests explain it)."""
+        clauses, params = cls._account_clauses(ledger, **filters)
+        if after_address is not None:
+            clauses.append("address > :after")
+            params["after"] = after_address
+        params["limit"] = limit
+        sql = _ACCOUNT_SELECT + " WHERE " + " AND ".join(clauses) + " ORDER BY address LIMIT :limit"
+        return sql, params
 
     async def volumes_of(
         self,
@@ -659,6 +820,171 @@ class JournalRepository:
         result = await self.session.execute(text(sql + " ORDER BY 1, 2"), params)
         return {(r.address, r.asset): Volumes(int(r.input), int(r.output)) for r in result}
 
+    # --- metadata changes --------------------------------------------------------
+
+    async def set_transaction_metadata(
+        self, ledger: str, tx_id: int, metadata: dict[str, str] | None, delete_key: str | None
+    ) -> bool:
+        """Merge ``metadata`` into the transaction's current metadata, or drop
+        ``delete_key``; False when there is no such transaction. The row lock orders
+        concurrent changes of one transaction (the update reads the latest version)."""
+        base = "coalesce(current_metadata, metadata)"
+        change = "- CAST(:key AS text)" if delete_key is not None else "|| CAST(:m AS jsonb)"
+        result = await self.session.execute(
+            text(
+                f"UPDATE transactions SET current_metadata = {base} {change} "
+                "WHERE ledger = :ledger AND id = :id RETURNING id"
+            ),
+            {"ledger": ledger, "id": tx_id, "key": delete_key, "m": json.dumps(metadata or {})},
+        )
+        return result.first() is not None
+
+    async def set_account_metadata(
+        self, ledger: str, address: str, metadata: dict[str, str] | None, delete_key: str | None
+    ) -> bool:
+        """Merge ``metadata`` into the account's (creating the account, as Formance
+        does), or drop ``delete_key`` (False when there is no such account)."""
+        if delete_key is not None:
+            result = await self.session.execute(
+                text(
+                    "UPDATE accounts SET metadata = metadata - CAST(:key AS text) "
+                    "WHERE ledger = :ledger AND address = :address RETURNING 1"
+                ),
+                {"ledger": ledger, "address": address, "key": delete_key},
+            )
+            return result.first() is not None
+        await self.session.execute(
+            text(
+                "INSERT INTO accounts AS a (ledger, address, metadata, first_usage, "
+                "insertion_date) VALUES (:ledger, :address, CAST(:m AS jsonb), now(), now()) "
+                "ON CONFLICT (ledger, address) DO UPDATE SET metadata = a.metadata || "
+                "EXCLUDED.metadata"
+            ),
+            {"ledger": ledger, "address": address, "m": json.dumps(metadata or {})},
+        )
+        return True
+
+    async def record_metadata_change(
+        self,
+        ledger: str,
+        kind: str,
+        target_type: str,
+        target_id: str,
+        metadata: dict[str, str] | None,
+        key: str | None,
+    ) -> MetadataChange:
+        """Append the change to the log. Its id is a journal id, taken once this
+        transaction has an id of its own (the sealer's frontier relies on it)."""
+        result = await self.session.execute(
+            text(
+                "WITH own AS MATERIALIZED (SELECT pg_current_xact_id() AS xid) "
+                "INSERT INTO metadata_changes (ledger, id, kind, target_type, target_id, "
+                "metadata, key, inserted_at) SELECT :ledger, nextval('transaction_ids'), :kind, "
+                ":target_type, :target_id, CAST(:m AS jsonb), :key, now() FROM own "
+                f"RETURNING {_CHANGE_COLUMNS}"
+            ),
+            {
+                "ledger": ledger,
+                "kind": kind,
+                "target_type": target_type,
+                "target_id": target_id,
+                "m": json.dumps(metadata) if metadata is not None else None,
+                "key": key,
+            },
+        )
+        return _change(result.one())
+
+    async def unsealed_changes(self, limit: int, after_id: int = 0) -> list[MetadataChange]:
+        result = await self.session.execute(
+            text(UNSEALED_CHANGES_SQL), {"limit": limit, "after": after_id}
+        )
+        return [_change(r) for r in result]
+
+    async def changes_page(
+        self, ledger: str, *, limit: int, before_id: int | None = None
+    ) -> list[MetadataChange]:
+        """A ledger's metadata changes, newest first, below ``before_id`` (the log)."""
+        sql, params = self.changes_page_statement(ledger, limit=limit, before_id=before_id)
+        result = await self.session.execute(text(sql), params)
+        return [_change(r) for r in result]
+
+    @staticmethod
+    def changes_page_statement(
+        ledger: str, *, limit: int, before_id: int | None = None
+    ) -> tuple[str, dict[str, Any]]:
+        """The SQL of ``changes_page``. The bound is only there when there is one: as
+        ``(:before IS NULL OR id < :before)`` a generic plan read every change."""
+        params: dict[str, Any] = {"ledger": ledger, "limit": limit}
+        bound = ""
+        if before_id is not None:
+            bound = " AND id < :before"
+            params["before"] = before_id
+        sql = (
+            f"SELECT {_CHANGE_COLUMNS} FROM metadata_changes WHERE ledger = :ledger{bound} "
+            "ORDER BY id DESC LIMIT :limit"
+        )
+        return sql, params
+
+    async def entries_after(
+        self, ledger: str, *, after_id: int, limit: int
+    ) -> tuple[list[StoredTransaction], list[MetadataChange]]:
+        """Transactions and metadata changes above ``after_id``, oldest first, at most
+        ``limit`` of each (each primary key read forwards): the log's export."""
+        transactions = await self.session.execute(
+            text(
+                _TX_SELECT
+                + " WHERE t.ledger = :ledger AND t.id > :after ORDER BY t.id LIMIT :limit"
+            ),
+            {"ledger": ledger, "after": after_id, "limit": limit},
+        )
+        changes = await self.session.execute(
+            text(
+                f"SELECT {_CHANGE_COLUMNS} FROM metadata_changes WHERE ledger = :ledger "
+                "AND id > :after ORDER BY id LIMIT :limit"
+            ),
+            {"ledger": ledger, "after": after_id, "limit": limit},
+        )
+        return [_row_to_tx(r) for r in transactions], [_change(r) for r in changes]
+
+    async def is_empty(self, ledger: str) -> bool:
+        """No transaction and no metadata change yet (an import's precondition)."""
+        result = await self.session.execute(
+            text(
+                "SELECT NOT EXISTS (SELECT 1 FROM transactions WHERE ledger = :ledger) "
+                "AND NOT EXISTS (SELECT 1 FROM metadata_changes WHERE ledger = :ledger)"
+            ),
+            {"ledger": ledger},
+        )
+        return bool(result.scalar_one())
+
+    async def chain_hashes(self, ledger: str, ids: Sequence[int]) -> dict[int, str]:
+        """The chain link of each sealed journal entry among ``ids``."""
+        if not ids:
+            return {}
+        result = await self.session.execute(
+            text(
+                "SELECT transaction_id, chain_hash FROM journal_seals WHERE ledger = :ledger "
+                "AND transaction_id = ANY(CAST(:ids AS bigint[]))"
+            ),
+            {"ledger": ledger, "ids": list(ids)},
+        )
+        return {r.transaction_id: r.chain_hash for r in result}
+
+    async def by_ids(self, ledger: str, ids: Sequence[int]) -> dict[int, StoredTransaction]:
+        if not ids:
+            return {}
+        result = await self.session.execute(
+            text(_TX_SELECT + " WHERE t.ledger = :ledger AND t.id = ANY(CAST(:ids AS bigint[]))"),
+            {"ledger": ledger, "ids": sorted(set(ids))},
+        )
+        return {r.id: _row_to_tx(r) for r in result}
+
+    async def all_metadata_changes(self) -> list[MetadataChange]:
+        result = await self.session.execute(
+            text(f"SELECT {_CHANGE_COLUMNS} FROM metadata_changes ORDER BY id")
+        )
+        return [_change(r) for r in result]
+
     # --- idempotency -------------------------------------------------------------
 
     async def idempotency_hit(self, ledger: str, key: str) -> Any | None:
@@ -670,6 +996,40 @@ class JournalRepository:
             {"ledger": ledger, "key": key},
         )
         return result.first()
+
+    async def idempotency_hits(self, ledger: str, keys: Sequence[str]) -> dict[str, Any]:
+        """The stored answers of ``keys`` (a bulk's per-element ``ik``), one query."""
+        if not keys:
+            return {}
+        result = await self.session.execute(
+            text(
+                "SELECT key, request_hash, status_code, response FROM idempotency_keys "
+                "WHERE ledger = :ledger AND key = ANY(CAST(:keys AS text[]))"
+            ),
+            {"ledger": ledger, "keys": list(keys)},
+        )
+        return {row.key: row for row in result}
+
+    async def remember_many(self, ledger: str, rows: Sequence[tuple[str, str, int, dict]]) -> None:
+        """Store (key, request hash, status, answer) rows in one statement; a key taken
+        meanwhile by a concurrent request fails it (the primary key decides)."""
+        if not rows:
+            return
+        await self.session.execute(
+            text(
+                "INSERT INTO idempotency_keys (ledger, key, request_hash, status_code, response) "
+                "SELECT :ledger, k, h, s, r FROM unnest(CAST(:keys AS text[]), "
+                "CAST(:hashes AS text[]), CAST(:statuses AS integer[]), "
+                "CAST(:responses AS jsonb[])) AS x(k, h, s, r)"
+            ),
+            {
+                "ledger": ledger,
+                "keys": [r[0] for r in rows],
+                "hashes": [r[1] for r in rows],
+                "statuses": [r[2] for r in rows],
+                "responses": [to_json(r[3]).decode() for r in rows],
+            },
+        )
 
     async def remember_idempotent(
         self, ledger: str, key: str, request_hash: str, status_code: int, response: dict

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Generic, TypeVar
+from typing import Annotated, Generic, Literal, TypeVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, RootModel
 
 from folio.shared.inputs import Text
 
@@ -152,6 +152,90 @@ class V2Ledger(_Wire):
     features: dict[str, str] | None = None
 
 
+class V2LogDataNewTransaction(_Wire):
+    transaction: V2Transaction
+    account_metadata: dict[str, dict[str, str]] = Field(
+        default_factory=dict, alias="accountMetadata"
+    )
+
+
+class V2LogDataRevertedTransaction(_Wire):
+    reverted_transaction: V2Transaction = Field(alias="revertedTransaction")
+    transaction: V2Transaction
+
+
+class V2LogDataSetMetadata(_Wire):
+    target_type: str = Field(alias="targetType")  # TRANSACTION | ACCOUNT
+    target_id: int | str = Field(alias="targetId")
+    metadata: dict[str, str]
+
+
+class V2LogDataDeleteMetadata(_Wire):
+    target_type: str = Field(alias="targetType")
+    target_id: int | str = Field(alias="targetId")
+    key: str
+
+
+class V2LogType(StrEnum):
+    NEW_TRANSACTION = "NEW_TRANSACTION"
+    SET_METADATA = "SET_METADATA"
+    REVERTED_TRANSACTION = "REVERTED_TRANSACTION"
+    DELETE_METADATA = "DELETE_METADATA"
+
+
+class V2Log(_Wire):
+    """One entry of a ledger's log. ``hash``: the entry's link in Folio's chain (hex
+    SHA-256 over the previous link and the entry's content), empty until sealed."""
+
+    id: int
+    type: V2LogType
+    data: (
+        V2LogDataNewTransaction
+        | V2LogDataRevertedTransaction
+        | V2LogDataSetMetadata
+        | V2LogDataDeleteMetadata
+    )
+    hash: str
+    date: datetime
+
+
+class V2BulkElementResult(_Wire):
+    """One element's result: ``responseType`` is the element's action, or ``ERROR``."""
+
+    response_type: str = Field(alias="responseType")
+    log_id: int = Field(alias="logID")  # the journal id of the entry it wrote (0: none)
+    data: V2Transaction | None = None
+    error_code: str | None = Field(default=None, alias="errorCode")
+    error_description: str | None = Field(default=None, alias="errorDescription")
+
+
+class V2BulkResponse(_Wire):
+    data: list[V2BulkElementResult] | None = None
+    error_code: V2ErrorsEnum | None = Field(default=None, alias="errorCode")
+    error_message: str | None = Field(default=None, alias="errorMessage")
+
+
+class V2Stats(_Wire):
+    accounts: int
+    transactions: int
+
+
+class V2MigrationInfo(_Wire):
+    version: str | None = None
+    name: str | None = None
+    date: datetime | None = None
+    state: str | None = None  # TO DO | DONE
+
+
+class V2LedgerInfoStorage(_Wire):
+    migrations: list[V2MigrationInfo] | None = None
+
+
+class V2LedgerInfo(_Wire):
+    name: str | None = None
+    storage: V2LedgerInfoStorage | None = None
+
+
 class Cursor(_Wire, Generic[T]):
     page_size: int = Field(alias="pageSize")
     has_more: bool = Field(alias="hasMore")
@@ -207,9 +291,78 @@ class V2RevertTransactionRequest(BaseModel):
     metadata: Metadata | None = None
 
 
+class V2MetadataRequest(RootModel[Metadata]):
+    """Body of the metadata routes (``PUT …/metadata``, ``POST …/{id}/metadata``): the
+    keys to set, bounded like every stored metadata."""
+
+
 class V2CreateLedgerRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     bucket: Text(63, min_length=1) | None = None
     features: Metadata | None = None
     metadata: Metadata | None = None
+
+
+TargetType = Literal["TRANSACTION", "ACCOUNT"]
+
+
+class V2BulkTargetMetadata(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    target_type: TargetType = Field(alias="targetType")
+    target_id: Annotated[int, Field(ge=0, le=2**63 - 1)] | Text(
+        512, min_length=1
+    ) = Field(alias="targetId")
+    metadata: Metadata
+
+
+class V2BulkTargetKey(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    target_type: TargetType = Field(alias="targetType")
+    target_id: Annotated[int, Field(ge=0, le=2**63 - 1)] | Text(
+        512, min_length=1
+    ) = Field(alias="targetId")
+    key: MetadataKey
+
+
+class V2BulkRevert(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    id: Annotated[int, Field(ge=0, le=2**63 - 1)]
+    force: bool | None = None
+    at_effective_date: bool | None = Field(default=None, alias="atEffectiveDate")
+    metadata: Metadata | None = None
+
+
+class V2BulkElement(BaseModel):
+    """One element of ``POST /v2/{ledger}/_bulk``; ``data`` is read per ``action``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    action: Literal["CREATE_TRANSACTION", "ADD_METADATA", "DELETE_METADATA", "REVERT_TRANSACTION"]
+    ik: Text(255, min_length=1) | None = None
+    data: dict | None = None
+
+
+class V2ImportedTransaction(BaseModel):
+    """A transaction as a log export holds it (Formance's or Folio's); the fields the
+    import does not replay (volumes, ``reverted``, ``insertedAt``) are ignored."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    id: Annotated[int, Field(ge=0, le=2**63 - 1)]
+    postings: Annotated[list[V2Posting], Field(min_length=1, max_length=1000)]
+    metadata: Metadata = Field(default_factory=dict)
+    timestamp: AwareDatetime
+    reference: Text(512, min_length=1) | None = None
+
+
+class V2ImportedLog(BaseModel):
+    """One line of a log export: ``type`` and its ``data`` (read per type)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    type: Literal["NEW_TRANSACTION", "REVERTED_TRANSACTION", "SET_METADATA", "DELETE_METADATA"]
+    data: dict

@@ -294,6 +294,47 @@ def content_hash(tx: Transaction) -> str:
     return hashlib.sha256(encoded.encode()).hexdigest()
 
 
+@dataclass(frozen=True)
+class MetadataChange:
+    """A change of a transaction's or an account's metadata, as the chain sees it:
+    a journal entry of its own (its id comes from the transactions' sequence)."""
+
+    ledger: str
+    id: int
+    kind: str  # SET_METADATA | DELETE_METADATA
+    target_type: str  # TRANSACTION | ACCOUNT
+    target_id: str
+    inserted_at: datetime
+    metadata: Mapping[str, str] | None = None
+    key: str | None = None
+
+
+def change_hash(change: MetadataChange) -> str:
+    """SHA-256 over a canonical JSON form of a metadata change."""
+    canonical = {
+        "ledger": change.ledger,
+        "id": change.id,
+        "kind": change.kind,
+        "target_type": change.target_type,
+        "target_id": change.target_id,
+        "inserted_at": _iso(change.inserted_at),
+        "metadata": dict(sorted(change.metadata.items())) if change.metadata is not None else None,
+        "key": change.key,
+    }
+    encoded = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(encoded.encode()).hexdigest()
+
+
+def apply_change(metadata: Mapping[str, str], change: MetadataChange) -> dict[str, str]:
+    """Metadata after ``change`` (the projection verify checks against the log)."""
+    out = dict(metadata)
+    if change.kind == "SET_METADATA":
+        out.update(change.metadata or {})
+    else:
+        out.pop(change.key or "", None)
+    return out
+
+
 def chain_hash(previous_chain_hash: str, transaction_content_hash: str) -> str:
     """Next link of the tamper-evidence chain: H(previous link ‖ row hash)."""
     return hashlib.sha256(f"{previous_chain_hash}:{transaction_content_hash}".encode()).hexdigest()

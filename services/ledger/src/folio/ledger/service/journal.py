@@ -21,13 +21,16 @@ from folio.ledger.domain.journal import (
     AlreadyReverted,
     ChainProblem,
     JournalError,
+    MetadataChange,
     OverdraftPolicy,
     Posting,
     SealRecord,
     VolumeKey,
     Volumes,
+    apply_change,
     apply_postings,
     chain_hash,
+    change_hash,
     check_timestamp,
     content_hash,
     reverse_postings,
@@ -37,6 +40,7 @@ from folio.ledger.domain.journal import (
 )
 from folio.shared.contracts import (
     EVENT_MODELS,
+    LedgerMetadataChanged,
     LedgerPosting,
     LedgerTransactionCommitted,
     new_event_ids,
@@ -52,6 +56,10 @@ class LedgerNotFound(JournalError):
 
 
 class TransactionNotFound(JournalError):
+    error_code = "NOT_FOUND"
+
+
+class AccountNotFound(JournalError):
     error_code = "NOT_FOUND"
 
 
@@ -387,6 +395,74 @@ async def revert_transaction(
     return result
 
 
+async def change_metadata(
+    uow,
+    ledger: str,
+    target_type: str,
+    target_id: int | str,
+    *,
+    metadata: dict[str, str] | None = None,
+    delete_key: str | None = None,
+) -> MetadataChange:
+    """Set keys of (``metadata``) or delete a key of (``delete_key``) a transaction's
+    or an account's metadata: the current metadata changes, the change is appended to
+    the journal's log (sealed in the chain like a transaction) and announced as
+    ``ledger.metadata.changed``. A transaction's postings never change."""
+    journal = uow.journal
+    if not await journal.ledger_exists(ledger):
+        raise LedgerNotFound(f"ledger {ledger!r} not found")
+    kind = "DELETE_METADATA" if delete_key is not None else "SET_METADATA"
+    if target_type == "TRANSACTION":
+        if not await journal.set_transaction_metadata(ledger, int(target_id), metadata, delete_key):
+            raise TransactionNotFound(f"transaction {target_id} not found")
+    elif not await journal.set_account_metadata(ledger, str(target_id), metadata, delete_key):
+        raise AccountNotFound(f"account {target_id} not found")
+    change = await journal.record_metadata_change(
+        ledger, kind, target_type, str(target_id), metadata, delete_key
+    )
+    uow.emit(
+        LedgerMetadataChanged(
+            ledger=ledger,
+            log_id=change.id,
+            kind=kind,
+            target_type=target_type,
+            target_id=change.target_id,
+            metadata=change.metadata,
+            key=change.key,
+            inserted_at=change.inserted_at,
+        )
+    )
+    return change
+
+
+@dataclass(frozen=True, slots=True)
+class LogPage:
+    """A page of a ledger's log, newest first: transactions (new or reversals) and
+    metadata changes, with each sealed entry's chain link and each reversal's original."""
+
+    entries: list[StoredTransaction | MetadataChange]
+    hashes: dict[int, str]
+    reverted: dict[int, StoredTransaction]
+
+
+async def log_page(uow, ledger: str, *, limit: int, before_id: int | None = None) -> LogPage:
+    """``limit`` log entries below ``before_id``: each source's primary key read
+    backwards ``limit`` rows at most, merged (both share the journal's id sequence)."""
+    journal = uow.journal
+    transactions = await journal.list(ledger, limit=limit, after_id=before_id)
+    changes = await journal.changes_page(ledger, limit=limit, before_id=before_id)
+    entries: list[StoredTransaction | MetadataChange] = sorted(
+        [*transactions, *changes], key=lambda entry: entry.id, reverse=True
+    )[:limit]
+    hashes = await journal.chain_hashes(ledger, [e.id for e in entries])
+    originals = [
+        e.reverts_id
+        for e in entries
+        if isinstance(e, StoredTransaction) and e.reverts_id is not None
+    ]
+    return LogPage(entries, hashes, await journal.by_ids(ledger, originals))
+
+
 async def seal_pending(uow, limit: int = 5000) -> int:
     """Append unsealed transactions to the hash chain; returns how many were sealed.
 
@@ -401,7 +477,14 @@ async def seal_pending(uow, limit: int = 5000) -> int:
     if not await journal.try_sealer_lock():
         return 0
     frontier = await journal.seal_frontier()  # before the snapshot that reads the journal
-    pending = await journal.unsealed(limit, after_id=frontier.settled_id)
+    # transactions and metadata changes share one id sequence: one chain, in id order
+    pending: list[StoredTransaction | UnreadableRow | MetadataChange] = sorted(
+        [
+            *await journal.unsealed(limit, after_id=frontier.settled_id),
+            *await journal.unsealed_changes(limit, after_id=frontier.settled_id),
+        ],
+        key=lambda entry: entry.id,
+    )[:limit]
     sealed = 0
     if pending:
         last = await journal.last_seal()
@@ -429,11 +512,13 @@ async def seal_pending(uow, limit: int = 5000) -> int:
     return sealed
 
 
-def _row_hash(row: StoredTransaction | UnreadableRow) -> str | None:
+def _row_hash(row: StoredTransaction | UnreadableRow | MetadataChange) -> str | None:
     """The row's content hash, or None when it cannot be read or hashed."""
     if isinstance(row, UnreadableRow):
         return None
     try:
+        if isinstance(row, MetadataChange):
+            return change_hash(row)
         return content_hash(row.as_chain_transaction())
     except ROW_ERRORS:
         return None
@@ -446,7 +531,9 @@ async def verify_journal(uow) -> tuple[int, int, list[ChainProblem]]:
     seals = [seal for _, seal in await journal.seals()]
     current: dict[int, str] = {}
     unreadable: dict[int, str] = {}
-    for row in await journal.all_transactions():
+    transactions = await journal.all_transactions()
+    changes = await journal.all_metadata_changes()
+    for row in (*transactions, *changes):
         row_hash = _row_hash(row)
         if row_hash is not None:
             current[row.id] = row_hash
@@ -454,5 +541,155 @@ async def verify_journal(uow) -> tuple[int, int, list[ChainProblem]]:
             unreadable[row.id] = row.reason if isinstance(row, UnreadableRow) else "cannot hash"
     sealed_ids = {s.transaction_id for s in seals}
     problems = verify_chain(seals, current, unreadable)
+    problems.extend(_metadata_projection_problems(transactions, changes))
     unsealed = sum(1 for tx_id in (*current, *unreadable) if tx_id not in sealed_ids)
     return len(seals), unsealed, problems
+
+
+def _metadata_projection_problems(
+    transactions: Sequence[StoredTransaction | UnreadableRow], changes: Sequence[MetadataChange]
+) -> list[ChainProblem]:
+    """A transaction whose current metadata is not its creation metadata with its logged
+    changes applied in order was edited outside the journal."""
+    by_target: dict[tuple[str, str], list[MetadataChange]] = {}
+    for change in changes:
+        if change.target_type == "TRANSACTION":
+            by_target.setdefault((change.ledger, change.target_id), []).append(change)
+    problems: list[ChainProblem] = []
+    for tx in transactions:
+        if isinstance(tx, UnreadableRow):
+            continue
+        expected = dict(tx.metadata)
+        logged = by_target.get((tx.ledger, str(tx.id)), [])
+        for change in logged:
+            expected = apply_change(expected, change)
+        if (tx.current_metadata is not None or logged) and tx.effective_metadata != expected:
+            problems.append(ChainProblem(None, tx.id, "metadata differs from its logged changes"))
+    return problems
+
+
+async def export_log(uow, ledger: str, *, page: int = 1000):
+    """Every log entry of ``ledger``, oldest first, as ``LogPage``s of up to ``page``
+    entries: both primary keys read forwards a page at a time, merged in id order
+    (an entry is only given once every source has been read past its id)."""
+    journal = uow.journal
+    after = 0
+    while True:
+        transactions, changes = await journal.entries_after(ledger, after_id=after, limit=page)
+        entries: list[StoredTransaction | MetadataChange] = sorted(
+            [*transactions, *changes], key=lambda entry: entry.id
+        )
+        if not entries:
+            return
+        full = [rows[-1].id for rows in (transactions, changes) if len(rows) == page]
+        if full:  # a full source may hold more below the other's ids: stop at its last
+            entries = [e for e in entries if e.id <= min(full)]
+        hashes = await journal.chain_hashes(ledger, [e.id for e in entries])
+        originals = [
+            e.reverts_id
+            for e in entries
+            if isinstance(e, StoredTransaction) and e.reverts_id is not None
+        ]
+        yield LogPage(entries, hashes, await journal.by_ids(ledger, originals))
+        if not full:
+            return
+        after = entries[-1].id
+
+
+class ImportRefused(JournalError):
+    error_code = "IMPORT"
+
+
+@dataclass(frozen=True, slots=True)
+class ImportedTransaction:
+    source_id: int  # its id in the exporting ledger
+    transaction: NewTransaction
+
+
+@dataclass(frozen=True, slots=True)
+class ImportedRevert:
+    source_id: int
+    reverted_source_id: int
+    at_effective_date: bool
+    metadata: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class ImportedMetadata:
+    target_type: str
+    target_id: int | str  # a transaction's id in the exporting ledger, or an address
+    metadata: dict[str, str] | None = None
+    delete_key: str | None = None
+
+
+ImportedEntry = ImportedTransaction | ImportedRevert | ImportedMetadata
+
+
+async def import_log(uow, ledger: str, entries: Sequence[ImportedEntry], policy) -> int:
+    """Replay an exported log into an empty ledger, in order, in the unit of work:
+    runs of new transactions set-based through ``post_transactions`` (``force``: the
+    exporting ledger accepted them, its overdraft rules decide), reversals and
+    metadata changes one by one. Transaction ids are Folio's own (the exporter's ids
+    are mapped). Returns how many entries were applied."""
+    journal = uow.journal
+    if not await journal.ledger_exists(ledger):
+        raise LedgerNotFound(f"ledger {ledger!r} not found")
+    if not await journal.is_empty(ledger):
+        raise ImportRefused(f"ledger {ledger} is not empty: a log is imported into a new ledger")
+    ids: dict[int, int] = {}
+    seen: set[int] = set()
+    pending: list[ImportedTransaction] = []
+
+    async def flush() -> None:
+        if not pending:
+            return
+        results = await post_transactions(
+            uow, ledger, [p.transaction for p in pending], policy, with_volumes=False
+        )
+        for entry, result in zip(pending, results, strict=True):
+            if isinstance(result, JournalError):
+                raise ImportRefused(f"transaction {entry.source_id}: {result.message}")
+            ids[entry.source_id] = result.id
+        pending.clear()
+
+    def mapped(source_id: int) -> int:
+        if source_id not in ids:
+            raise ImportRefused(f"transaction {source_id} is not in the log before its use")
+        return ids[source_id]
+
+    for entry in entries:
+        if isinstance(entry, ImportedTransaction):
+            if entry.source_id in seen:
+                raise ImportRefused(f"transaction {entry.source_id} appears twice")
+            seen.add(entry.source_id)
+            pending.append(entry)
+            continue
+        await flush()
+        if isinstance(entry, ImportedRevert):
+            reversal = await revert_transaction(
+                uow,
+                ledger,
+                mapped(entry.reverted_source_id),
+                policy,
+                force=True,
+                at_effective_date=entry.at_effective_date,
+                metadata=entry.metadata,
+            )
+            ids[entry.source_id] = reversal.id
+            seen.add(entry.source_id)
+        else:
+            target = (
+                mapped(int(entry.target_id))
+                if entry.target_type == "TRANSACTION"
+                else entry.target_id
+            )
+            await change_metadata(
+                uow,
+                ledger,
+                entry.target_type,
+                target,
+                metadata=entry.metadata,
+                delete_key=entry.delete_key,
+            )
+    await flush()
+    return len(entries)

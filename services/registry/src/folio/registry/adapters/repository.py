@@ -429,13 +429,18 @@ class RegistryRepository:
             .limit(limit)
         )
         if use_snapshot:
+            # a lookup per unit of the building by the snapshots' primary key, never a scan
+            # of every unit's snapshot of that night (which a join's plan could choose)
             snap = unit_daily_status
-            stmt = stmt.outerjoin(
-                snap, sa.and_(snap.c.unit_id == units.c.id, snap.c.status_date == night)
-            ).where(
-                sa.or_(snap.c.status == "UNKNOWN", sa.and_(snap.c.status.is_(None), live_unknown))
+            recorded = (
+                sa.select(snap.c.status)
+                .where(snap.c.unit_id == units.c.id, snap.c.status_date == night)
+                .scalar_subquery()
             )
-            stmt = stmt.add_columns(snap.c.status.label("snapshot_status"))
+            stmt = stmt.where(
+                sa.or_(recorded == "UNKNOWN", sa.and_(recorded.is_(None), live_unknown))
+            )
+            stmt = stmt.add_columns(recorded.label("snapshot_status"))
         else:
             stmt = stmt.where(live_unknown).add_columns(sa.null().label("snapshot_status"))
         return [dict(r) for r in (await self.session.execute(stmt)).mappings()]

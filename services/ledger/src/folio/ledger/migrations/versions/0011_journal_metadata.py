@@ -13,14 +13,14 @@
   and ``?`` ($exists) read the matches, not the ledger.
 
 Revision ID: 0011
-Revises: 0009  (the lead fixes this at merge if 0010 lands first)
+Revises: 0010
 Create Date: 2026-12-04
 """
 
 from alembic import op
 
 revision = "0011"
-down_revision = "0009"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 

@@ -4,7 +4,13 @@ ports) on the session's embedded PostgreSQL, and the console pointed straight at
 The payment pipeline (a ledger worker with messaging, webhook intake, the payment
 simulator) starts only for the tests that ask for ``payment_simulator``: an invoice
 paid through the simulator turns PAID in the ledger and reaches the registry's KPIs
-through the session's real broker, as in production."""
+through the session's real broker, as in production.
+
+The servers are package-scoped: they stop after the console's last test. Left running
+for the whole session, they consumed the shared broker beside other services' tests
+(a real ledger answering rotessa-sync's test commands), and their threads' use of the
+global random module during a hypothesis draw made hypothesis format the repr of a
+huge recursive strategy for a deprecation note, again and again: 23 GB, OOM-killed."""
 
 from __future__ import annotations
 
@@ -32,7 +38,7 @@ async def console_database_url(infra) -> str:
     return await infra.service_database_url("console")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def ledger_server(ledger_database_url, infra) -> Iterator[ServerThread]:
     from folio.ledger.app import create_app as create_ledger
     from folio.ledger.settings import LedgerSettings
@@ -53,7 +59,7 @@ async def registry_database_url(infra) -> str:
     return await infra.service_database_url("registry")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def registry_server(registry_database_url, infra) -> Iterator[ServerThread]:
     """The registry, consuming ledger.entry.changed (its KPI read model) from the broker."""
     from folio.registry.app import create_app as create_registry
@@ -71,7 +77,7 @@ def registry_server(registry_database_url, infra) -> Iterator[ServerThread]:
         yield server
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def ledger_worker(ledger_database_url, infra) -> Iterator[ServerThread]:
     """A second ledger process on the same database with messaging: it relays the
     ledger's outbox (ledger.entry.changed) and applies the webhook intake's payments."""
@@ -94,7 +100,7 @@ async def webhooks_database_url(infra) -> str:
     return await infra.service_database_url("webhooks")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def webhooks_server(webhooks_database_url, infra) -> Iterator[ServerThread]:
     from folio.webhooks.app import create_app as create_webhooks
     from folio.webhooks.settings import WebhooksSettings
@@ -110,7 +116,7 @@ def webhooks_server(webhooks_database_url, infra) -> Iterator[ServerThread]:
         yield server
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def payment_simulator(webhooks_server, ledger_worker, registry_server) -> Iterator[ServerThread]:
     """The payment simulator's HTTP app (POST /pay), posting to the webhook intake."""
     from folio.simulators.payments.app import create_app as create_simulator
@@ -121,7 +127,7 @@ def payment_simulator(webhooks_server, ledger_worker, registry_server) -> Iterat
         yield server
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def console_settings(
     console_database_url, ledger_server, registry_server, infra
 ) -> ConsoleSettings:

@@ -273,8 +273,18 @@ DOCUMENTS = {
 }
 
 
-def bodies(channel: str, secret: str | None):
-    """Provider-shaped documents mostly; arbitrary JSON, deep nesting and junk too."""
+@st.composite
+def bodies(draw, channel: str, secret: str | None):
+    """Provider-shaped documents mostly; arbitrary JSON, deep nesting and junk too.
+
+    A composite so that its repr is ``bodies(channel, secret)``: hypothesis formats the
+    repr of what ``data.draw`` draws from when another thread touched the global random
+    state meanwhile, and the repr of the recursive strategies inside ran to gigabytes.
+    """
+    return draw(_bodies(channel, secret))
+
+
+def _bodies(channel: str, secret: str | None):
     return st.one_of(
         *[DOCUMENTS[channel](secret, clean)] * 3,
         *[DOCUMENTS[channel](secret, noisy)] * 3,

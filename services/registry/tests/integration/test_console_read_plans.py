@@ -106,4 +106,7 @@ async def test_unknown_units_read_one_buildings_units(registry_sessionmaker):
 
     reads = await rows_read(registry_sessionmaker, work)
     assert len(found[False]) == len(found[True]) == 5  # all Beds24, none fetched
-    assert max(reads) <= 20, reads  # not the 600 units of the other building
+    # not the 600 units of the other building (nor every unit's snapshot of the night:
+    # 912 rows once); a few dozen when the planner scans a small lookup table whole
+    # (the property sync state earlier tests left: 36 in a full run)
+    assert max(reads) <= 100, reads

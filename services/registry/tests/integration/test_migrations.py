@@ -2,6 +2,7 @@
 unit, and refuses (naming them) when existing rows already break that rule."""
 
 import asyncio
+import itertools
 import uuid
 
 import asyncpg
@@ -28,7 +29,15 @@ async def migrate(infra, schema: str, revision: str) -> None:
     await asyncio.to_thread(upgrade, migrations, infra.admin_database_url, schema, revision)
 
 
-async def add_mapping(conn, schema: str, building: uuid.UUID, property_id: int) -> uuid.UUID:
+_unit_numbers = itertools.count(1)
+
+
+async def add_mapping(
+    conn, schema: str, building: uuid.UUID, property_id: int, room: int = 7
+) -> uuid.UUID:
+    """A unit mapped to ``property_id``, with a unit number no other mapping has (it was
+    two random hex digits once: 1 run in ~70 two mappings of 501 shared one, and 0001's
+    own (property, room, unit number) key refused the set-up)."""
     unit = uuid.uuid4()
     await conn.execute(
         f'INSERT INTO "{schema}".units (id, building_id, code, monthly_base_rent_minor, currency)'
@@ -39,11 +48,12 @@ async def add_mapping(conn, schema: str, building: uuid.UUID, property_id: int) 
     )
     await conn.execute(
         f'INSERT INTO "{schema}".beds24_map (id, unit_id, beds24_property_id, beds24_room_id,'
-        " beds24_unit_number, source_of_truth) VALUES ($1, $2, $3, 7, $4, 'BEDS24')",
+        " beds24_unit_number, source_of_truth) VALUES ($1, $2, $3, $4, $5, 'BEDS24')",
         uuid.uuid4(),
         unit,
         property_id,
-        unit.hex[:2].translate(str.maketrans("abcdef", "123456")),
+        room,
+        str(next(_unit_numbers)),
     )
     return unit
 
@@ -74,7 +84,7 @@ async def test_0002_refuses_duplicate_properties_then_enforces_one_unit_per_prop
     await migrate(infra, schema, "head")
     assert await conn.fetchval(version) >= "0002"
     with pytest.raises(asyncpg.UniqueViolationError) as clash:
-        await add_mapping(conn, schema, building, 501)  # other room and unit number too
+        await add_mapping(conn, schema, building, 501, room=8)  # other room and unit number
     assert clash.value.constraint_name == "beds24_map_one_per_property"
 
 
